@@ -1,0 +1,25 @@
+//! Lookout's shared library: what the detector and the webserver agree on.
+//!
+//! Lookout is two processes. The `detector` watches cameras (or simulates
+//! them), commits each event to SQLite and publishes it on a local socket; the
+//! `webserver` subscribes to that socket and fans events out to browsers.
+//! Everything both sides must agree on lives here, and nothing else does:
+//!
+//! * [`model`] — the event, its validation, and its two encodings (JSON for
+//!   people and browsers, postcard for the socket).
+//! * [`store`] — the SQLite store. Its `seq` is the cursor every catch-up
+//!   resumes from; `seq` order is commit order across all writers.
+//! * [`wire`] — the socket protocol: pure framing, the async connection, the
+//!   endpoint naming and the subscriber client.
+//! * [`config`] — the defaults that let both binaries find the same data
+//!   directory, database and socket with no flags at all.
+//!
+//! This crate knows nothing of HTTP, WebSockets, cameras or command lines.
+
+pub mod config;
+pub mod model;
+pub mod store;
+pub mod wire;
+
+pub use model::{Event, NewEvent, Timestamp};
+pub use store::Store;

@@ -1,0 +1,576 @@
+//! The SQLite store: the source of truth for every event.
+//!
+//! One file (`DATA_DIR/events.db`) is shared by several processes: each
+//! detector writes its events, the webserver writes `POST /api/events` and
+//! reads for REST and catch-up. SQLite serialises writers, and `seq` is an
+//! `AUTOINCREMENT` key assigned inside the writing transaction, so **`seq`
+//! order is commit order** across all writers: when event `n` is visible,
+//! every event below `n` that will ever exist is already visible too (deletes
+//! aside). Every catch-up in Lookout relies on this.
+//!
+//! # Durability
+//!
+//! The database runs in WAL mode with `synchronous = FULL`: [`Store::insert`]
+//! returns only after the commit is fsynced, so a committed event survives a
+//! crash of the process *and* of the machine. (`NORMAL` would survive process
+//! crashes only; an fsync costs ~0.2 ms here, which the event rates of a
+//! camera system easily afford.)
+//!
+//! # Concurrency
+//!
+//! A [`Store`] is one connection: `Send`, not `Sync`. Each process keeps one
+//! writer (or a writer behind a mutex) plus any number of readers, in this or
+//! other processes. A 5 s busy timeout absorbs other writers' transactions;
+//! inserts take the write lock up front (`BEGIN IMMEDIATE`) so they never
+//! deadlock upgrading a read lock.
+//!
+//! # Schema
+//!
+//! `PRAGMA user_version` holds the schema version; [`MIGRATIONS`] upgrades an
+//! older file in one transaction. A file from a newer Lookout is refused
+//! rather than misread.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use crate::model::{Event, NewEvent, Timestamp, new_event_id};
+
+/// How long a statement waits for another connection's lock before failing.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most events one [`Store::list`] or [`Store::after_seq`] call returns.
+pub const MAX_PAGE: usize = 1000;
+
+/// Schema migrations, in order; entry `i` takes `user_version` from `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE events (
+        seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id          TEXT    NOT NULL UNIQUE,
+        camera_id         TEXT    NOT NULL,
+        timestamp         TEXT    NOT NULL,  -- fixed-width RFC 3339 UTC: text order = time order
+        motion_confidence REAL    NOT NULL,
+        detected_objects  TEXT    NOT NULL,  -- JSON array
+        description       TEXT    NOT NULL,
+        image_path        TEXT,
+        metadata          TEXT    NOT NULL,  -- JSON object
+        created_at        TEXT    NOT NULL
+    ) STRICT;
+    CREATE INDEX events_by_camera ON events (camera_id, seq);
+    CREATE INDEX events_by_time ON events (timestamp);
+"#];
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const COLUMNS: &str = "seq, event_id, camera_id, timestamp, motion_confidence, \
+                       detected_objects, description, image_path, metadata, created_at";
+
+/// Everything that can go wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, newer than this build's {SCHEMA_VERSION}; upgrade Lookout"
+    )]
+    SchemaTooNew { path: PathBuf, found: i64 },
+    #[error("database is busy (locked by another process for more than {BUSY_TIMEOUT:?})")]
+    Busy,
+    #[error("stored event seq={seq} is unreadable: {reason}")]
+    CorruptRow { seq: i64, reason: String },
+    #[error("could not find a free event id after {0} attempts")]
+    EventIdExhausted(u32),
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+/// Filters for [`Store::list`]. All are optional and combine with AND.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub camera_id: Option<String>,
+    /// Seen at or after this time.
+    pub start: Option<Timestamp>,
+    /// Seen at or before this time.
+    pub end: Option<Timestamp>,
+    /// Only events with a larger `seq`.
+    pub after_seq: Option<i64>,
+    /// Only events with a smaller `seq`: the paging cursor.
+    pub before_seq: Option<i64>,
+}
+
+/// One page of [`Store::list`], newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub events: Vec<Event>,
+    /// Pass as `before_seq` to get the next (older) page; `None` on the last page.
+    pub next_before_seq: Option<i64>,
+}
+
+/// One connection to the event database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&path, flags).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Fail fast on a file that is not a database at all.
+        conn.query_row("PRAGMA schema_version", [], |_| Ok(()))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(open_err)?;
+        migrate(&mut conn, &path)?;
+        Ok(Self { conn, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Commits `new`, assigning `seq` and `created_at`.
+    ///
+    /// If another event already has `new.event_id` (4 random hex digits can
+    /// collide within a millisecond), a fresh suffix is drawn; the returned
+    /// event carries the id actually stored.
+    pub fn insert(&mut self, new: &NewEvent) -> Result<Event, StoreError> {
+        const ATTEMPTS: u32 = 8;
+        let objects = to_json(&new.detected_objects);
+        let metadata = to_json(&new.metadata);
+        let mut event_id = new.event_id.clone();
+        for _ in 0..ATTEMPTS {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let created_at = Timestamp::now();
+            let inserted = tx.execute(
+                "INSERT INTO events (event_id, camera_id, timestamp, motion_confidence, \
+                 detected_objects, description, image_path, metadata, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    event_id,
+                    new.camera_id,
+                    new.timestamp.to_string(),
+                    new.motion_confidence,
+                    objects,
+                    new.description,
+                    new.image_path,
+                    metadata,
+                    created_at.to_string(),
+                ],
+            );
+            match inserted {
+                Ok(_) => {
+                    let seq = tx.last_insert_rowid();
+                    tx.commit()?;
+                    let mut event = new.clone().commit(seq, created_at);
+                    event.event_id = event_id;
+                    return Ok(event);
+                }
+                Err(e) if is_unique_violation(&e) => {
+                    drop(tx);
+                    event_id = new_event_id(new.timestamp);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::EventIdExhausted(ATTEMPTS))
+    }
+
+    /// The event with this id, if any.
+    pub fn get(&self, event_id: &str) -> Result<Option<Event>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id = ?1");
+        let row = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([event_id], RawRow::read)
+            .optional()?;
+        row.map(RawRow::into_event).transpose()
+    }
+
+    /// Events matching `filter`, newest (highest `seq`) first, at most
+    /// `limit` (clamped to 1..=[`MAX_PAGE`]).
+    pub fn list(&self, filter: &EventFilter, limit: usize) -> Result<Page, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut clauses = Vec::new();
+        let mut values: Vec<Value> = Vec::new();
+        let mut bind = |clause: &str, value: Value| {
+            values.push(value);
+            clauses.push(clause.replace('?', &format!("?{}", values.len())));
+        };
+        if let Some(camera) = &filter.camera_id {
+            bind("camera_id = ?", Value::Text(camera.clone()));
+        }
+        if let Some(start) = filter.start {
+            bind("timestamp >= ?", Value::Text(start.to_string()));
+        }
+        if let Some(end) = filter.end {
+            bind("timestamp <= ?", Value::Text(end.to_string()));
+        }
+        if let Some(after) = filter.after_seq {
+            bind("seq > ?", Value::Integer(after));
+        }
+        if let Some(before) = filter.before_seq {
+            bind("seq < ?", Value::Integer(before));
+        }
+        let where_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        // One extra row tells whether another page exists.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events {where_sql} ORDER BY seq DESC LIMIT {}",
+            limit + 1
+        );
+        let mut events = self.query_events(&sql, rusqlite::params_from_iter(values))?;
+        let next_before_seq = if events.len() > limit {
+            events.truncate(limit);
+            events.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(Page {
+            events,
+            next_before_seq,
+        })
+    }
+
+    /// Events with `seq > after`, oldest first, at most `limit` (clamped to
+    /// 1..=[`MAX_PAGE`]): the catch-up read.
+    pub fn after_seq(&self, after: i64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE) as i64;
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE seq > ?1 ORDER BY seq ASC LIMIT ?2");
+        self.query_events(&sql, params![after, limit])
+    }
+
+    /// The highest committed `seq`, or 0 for an empty store.
+    pub fn head_seq(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
+    }
+
+    /// How many events are stored.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// `PRAGMA integrity_check`: `Ok(())` or the problems SQLite reports.
+    pub fn integrity_check(&self) -> Result<Result<(), String>, StoreError> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let lines: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(if lines == ["ok"] {
+            Ok(())
+        } else {
+            Err(lines.join("; "))
+        })
+    }
+
+    fn query_events(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, RawRow::read)?;
+        rows.map(|row| row.map_err(StoreError::from).and_then(RawRow::into_event))
+            .collect()
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Serialising plain structs of strings and numbers into a String cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// A row as SQLite holds it, before the JSON columns are parsed.
+struct RawRow {
+    seq: i64,
+    event_id: String,
+    camera_id: String,
+    timestamp: String,
+    motion_confidence: f64,
+    detected_objects: String,
+    description: String,
+    image_path: Option<String>,
+    metadata: String,
+    created_at: String,
+}
+
+impl RawRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            seq: row.get(0)?,
+            event_id: row.get(1)?,
+            camera_id: row.get(2)?,
+            timestamp: row.get(3)?,
+            motion_confidence: row.get(4)?,
+            detected_objects: row.get(5)?,
+            description: row.get(6)?,
+            image_path: row.get(7)?,
+            metadata: row.get(8)?,
+            created_at: row.get(9)?,
+        })
+    }
+
+    fn into_event(self) -> Result<Event, StoreError> {
+        let seq = self.seq;
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| StoreError::CorruptRow {
+            seq,
+            reason: format!("{what}: {e}"),
+        };
+        Ok(Event {
+            seq,
+            event_id: self.event_id,
+            camera_id: self.camera_id,
+            timestamp: self
+                .timestamp
+                .parse()
+                .map_err(|e| corrupt("timestamp", &e))?,
+            motion_confidence: self.motion_confidence,
+            detected_objects: serde_json::from_str(&self.detected_objects)
+                .map_err(|e| corrupt("detected_objects", &e))?,
+            description: self.description,
+            image_path: self.image_path,
+            metadata: serde_json::from_str(&self.metadata).map_err(|e| corrupt("metadata", &e))?,
+            created_at: self
+                .created_at
+                .parse()
+                .map_err(|e| corrupt("created_at", &e))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tests::arb_new_event;
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+
+    fn new_events(n: usize) -> Vec<NewEvent> {
+        let mut runner = TestRunner::deterministic();
+        let strategy = arb_new_event();
+        (0..n)
+            .map(|_| strategy.new_tree(&mut runner).expect("generate").current())
+            .collect()
+    }
+
+    fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("events.db")).expect("open");
+        (dir, store)
+    }
+
+    #[test]
+    fn insert_assigns_consecutive_seq_and_get_returns_it() {
+        let (_dir, mut store) = temp_store();
+        assert_eq!(store.head_seq().expect("head"), 0);
+        for (i, new) in new_events(10).iter().enumerate() {
+            let event = store.insert(new).expect("insert");
+            assert_eq!(event.seq, i as i64 + 1);
+            assert_eq!(event.event_id, new.event_id);
+            assert_eq!(store.get(&event.event_id).expect("get"), Some(event));
+        }
+        assert_eq!(store.head_seq().expect("head"), 10);
+        assert_eq!(store.count().expect("count"), 10);
+        assert_eq!(store.get("evt_1_0000").expect("get"), None);
+    }
+
+    #[test]
+    fn colliding_event_id_gets_a_fresh_suffix() {
+        let (_dir, mut store) = temp_store();
+        let new = &new_events(1)[0];
+        let first = store.insert(new).expect("first");
+        let second = store.insert(new).expect("second");
+        assert_ne!(first.event_id, second.event_id);
+        assert_eq!(second.seq, first.seq + 1);
+        assert!(crate::model::is_valid_event_id(&second.event_id));
+    }
+
+    #[test]
+    fn after_seq_is_ascending_and_bounded() {
+        let (_dir, mut store) = temp_store();
+        for new in new_events(25) {
+            store.insert(&new).expect("insert");
+        }
+        let seqs: Vec<i64> = store
+            .after_seq(20, 100)
+            .expect("after")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, vec![21, 22, 23, 24, 25]);
+        let seqs: Vec<i64> = store
+            .after_seq(0, 3)
+            .expect("after")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+        assert!(store.after_seq(25, 10).expect("after").is_empty());
+    }
+
+    #[test]
+    fn list_filters_and_pages_newest_first() {
+        let (_dir, mut store) = temp_store();
+        let mut news = new_events(30);
+        for (i, new) in news.iter_mut().enumerate() {
+            new.camera_id = if i % 3 == 0 {
+                "yard".into()
+            } else {
+                "door".into()
+            };
+            new.timestamp = Timestamp::from_unix_ms(1_000_000 + i as i64 * 1000);
+            store.insert(new).expect("insert");
+        }
+        // Paging through everything visits each event once, newest first.
+        let mut seen = Vec::new();
+        let mut filter = EventFilter::default();
+        loop {
+            let page = store.list(&filter, 7).expect("list");
+            seen.extend(page.events.iter().map(|e| e.seq));
+            match page.next_before_seq {
+                Some(cursor) => filter.before_seq = Some(cursor),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (1..=30).rev().collect::<Vec<_>>());
+
+        let yard = EventFilter {
+            camera_id: Some("yard".into()),
+            ..Default::default()
+        };
+        let page = store.list(&yard, 100).expect("list");
+        assert_eq!(page.events.len(), 10);
+        assert!(page.events.iter().all(|e| e.camera_id == "yard"));
+        assert_eq!(page.next_before_seq, None);
+
+        let window = EventFilter {
+            start: Some(Timestamp::from_unix_ms(1_005_000)),
+            end: Some(Timestamp::from_unix_ms(1_009_000)),
+            after_seq: Some(6),
+            ..Default::default()
+        };
+        let seqs: Vec<i64> = store
+            .list(&window, 100)
+            .expect("list")
+            .events
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, vec![10, 9, 8, 7]);
+    }
+
+    #[test]
+    fn reopening_keeps_events_and_schema() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.db");
+        let event = Store::open(&path)
+            .expect("open")
+            .insert(&new_events(1)[0])
+            .expect("insert");
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(store.get(&event.event_id).expect("get"), Some(event));
+        assert_eq!(store.integrity_check().expect("check"), Ok(()));
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.db");
+        drop(Store::open(&path).expect("open"));
+        let conn = Connection::open(&path).expect("raw open");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+        drop(conn);
+        let err = Store::open(&path).expect_err("newer schema");
+        assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err}");
+    }
+
+    #[test]
+    fn garbage_file_is_a_clear_open_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.db");
+        std::fs::write(&path, vec![0x42u8; 8192]).expect("write garbage");
+        let err = Store::open(&path).expect_err("not a database");
+        assert!(matches!(err, StoreError::Open { .. }), "{err}");
+        assert!(err.to_string().contains("events.db"), "{err}");
+    }
+
+    #[test]
+    fn two_connections_see_each_others_commits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.db");
+        let mut a = Store::open(&path).expect("a");
+        let mut b = Store::open(&path).expect("b");
+        let news = new_events(4);
+        a.insert(&news[0]).expect("a1");
+        b.insert(&news[1]).expect("b1");
+        a.insert(&news[2]).expect("a2");
+        let seqs: Vec<i64> = b
+            .after_seq(0, 10)
+            .expect("after")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+    }
+}
