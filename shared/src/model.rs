@@ -179,13 +179,13 @@ pub struct EventMetadata {
 
 impl EventMetadata {
     fn validate(&self) -> Result<(), ValidationError> {
-        if let Some(ms) = self.inference_ms {
-            if !ms.is_finite() || ms < 0.0 {
-                return Err(ValidationError::new(
-                    "metadata.inference_ms",
-                    "must be a finite number ≥ 0",
-                ));
-            }
+        if let Some(ms) = self.inference_ms
+            && (!ms.is_finite() || ms < 0.0)
+        {
+            return Err(ValidationError::new(
+                "metadata.inference_ms",
+                "must be a finite number ≥ 0",
+            ));
         }
         if let Some(producer) = &self.producer {
             check_text("metadata.producer", producer, MAX_LABEL_LEN * 2)?;

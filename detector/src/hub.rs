@@ -1,0 +1,344 @@
+//! The socket server: publishes every committed event to any number of
+//! subscribers, and never lets one of them slow the detector down.
+//!
+//! ```text
+//!  event manager ──publish()──► Hub ──try_send──► [queue]──► subscriber task ──► socket
+//!   (any thread)     encode once │                 bounded     feed burst,
+//!                                └─ queue full? ─► kick ───►   write once
+//! ```
+//!
+//! * [`Hub::publish`] encodes a frame once and offers the same bytes to every
+//!   subscriber's bounded queue with `try_send`. It never waits: a full queue
+//!   means that subscriber cannot keep up, and it is kicked (logged, counted,
+//!   disconnected). It will catch up from the database when it reconnects.
+//! * Each subscriber has one task that completes the handshake, then writes
+//!   whatever is queued — a burst at a time — and watches the read side for
+//!   the peer leaving or misbehaving. A write stuck on a full socket is
+//!   abandoned the moment its subscriber is kicked.
+//! * Shutdown stops accepting, lets each subscriber drain what is already
+//!   queued (bounded by [`DRAIN_TIMEOUT`]), says `Bye`, and closes.
+//!
+//! Socket-file safety (stale files, live detectors, mode 0600) is in
+//! [`crate::socket_file`].
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use interprocess::local_socket::tokio::prelude::*;
+use interprocess::local_socket::tokio::{Listener, Stream};
+use shared::Event;
+use shared::wire::frame::{self, Frame, Hello, Role};
+use shared::wire::{FrameReader, FrameWriter, WireError, handshake};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::stats::Stats;
+
+/// How long shutdown waits for subscribers to receive what is queued.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most queued bytes written in one burst.
+const BURST_BYTES: usize = 64 * 1024;
+
+/// Where events go once committed. The socket hub is one; a NATS or MQTT
+/// publisher would be another.
+pub trait Publisher: Send + Sync {
+    /// Offers `event` to subscribers. Must not block and must not fail the
+    /// caller: a publisher with no subscribers, or a broken one, just logs.
+    fn publish_event(&self, event: &Event);
+}
+
+/// The fan-out point shared by the accept loop, subscriber tasks and publishers.
+#[derive(Debug)]
+pub struct Hub {
+    subscribers: Mutex<Vec<SubscriberSlot>>,
+    queue_capacity: usize,
+    next_id: AtomicU64,
+    stats: Arc<Stats>,
+    /// Number of subscribers past the handshake, for `--wait-subscribers`.
+    count_tx: watch::Sender<usize>,
+    name: String,
+}
+
+#[derive(Debug)]
+struct SubscriberSlot {
+    id: u64,
+    name: String,
+    queue: mpsc::Sender<Bytes>,
+    kick: CancellationToken,
+}
+
+impl Hub {
+    pub fn new(name: String, queue_capacity: usize, stats: Arc<Stats>) -> Arc<Self> {
+        Arc::new(Self {
+            subscribers: Mutex::new(Vec::new()),
+            queue_capacity,
+            next_id: AtomicU64::new(1),
+            stats,
+            count_tx: watch::Sender::new(0),
+            name,
+        })
+    }
+
+    /// Encodes `frame` once and offers it to every subscriber.
+    pub fn publish(&self, frame: &Frame) {
+        let bytes = match frame::encode(frame) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode frame; not published");
+                return;
+            }
+        };
+        let Ok(mut subscribers) = self.subscribers.lock() else {
+            return;
+        };
+        subscribers.retain(|s| match s.queue.try_send(bytes.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(
+                    subscriber = s.id,
+                    name = %s.name,
+                    queued = self.queue_capacity,
+                    "subscriber too slow: queue full, disconnecting (it catches up from the database on reconnect)"
+                );
+                self.stats.slow_subscribers_dropped.fetch_add(1, Ordering::Relaxed);
+                s.kick.cancel();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+        self.publish_count(subscribers.len());
+    }
+
+    /// Resolves once at least `n` subscribers have completed the handshake.
+    pub async fn wait_for_subscribers(&self, n: usize) {
+        let mut rx = self.count_tx.subscribe();
+        let _ = rx.wait_for(|&count| count >= n).await;
+    }
+
+    fn register(&self, name: &str) -> (u64, mpsc::Receiver<Bytes>, CancellationToken) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (queue, rx) = mpsc::channel(self.queue_capacity);
+        let kick = CancellationToken::new();
+        if let Ok(mut subscribers) = self.subscribers.lock() {
+            subscribers.push(SubscriberSlot {
+                id,
+                name: name.to_owned(),
+                queue,
+                kick: kick.clone(),
+            });
+            self.publish_count(subscribers.len());
+        }
+        self.stats
+            .subscribers_served
+            .fetch_add(1, Ordering::Relaxed);
+        (id, rx, kick)
+    }
+
+    fn unregister(&self, id: u64) {
+        if let Ok(mut subscribers) = self.subscribers.lock() {
+            subscribers.retain(|s| s.id != id);
+            self.publish_count(subscribers.len());
+        }
+    }
+
+    fn publish_count(&self, n: usize) {
+        self.stats
+            .subscribers_now
+            .store(n as u64, Ordering::Relaxed);
+        self.count_tx.send_replace(n);
+    }
+}
+
+impl Publisher for Hub {
+    fn publish_event(&self, event: &Event) {
+        self.publish(&Frame::Event(event.clone()));
+    }
+}
+
+/// Accepts subscribers until `shutdown`, then drains and closes them all.
+pub async fn serve(
+    listener: Listener,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+    socket: PathBuf,
+) {
+    let tracker = TaskTracker::new();
+    tracing::info!(socket = %socket.display(), "publishing events on the detector socket");
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(stream) => {
+                    tracker.spawn(run_subscriber(stream, hub.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Typically EMFILE: back off instead of spinning.
+                    tracing::error!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    tracker.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_millis(500), tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some subscribers did not close in time");
+    }
+}
+
+/// How a subscriber connection ended.
+#[derive(Debug)]
+enum Ending {
+    PeerClosed,
+    Slow,
+    Shutdown,
+    Error(WireError),
+    UnexpectedFrame(&'static str),
+}
+
+async fn run_subscriber(stream: Stream, hub: Arc<Hub>, shutdown: CancellationToken) {
+    let (read, write) = tokio::io::split(stream);
+    let mut reader = FrameReader::new(read);
+    let mut writer = FrameWriter::new(write);
+    let peer = match handshake(
+        &mut reader,
+        &mut writer,
+        Hello::new(Role::Publisher, &hub.name),
+        Role::Subscriber,
+    )
+    .await
+    {
+        Ok(peer) => peer,
+        Err(e) => {
+            tracing::warn!(error = %e, "subscriber refused during handshake");
+            return;
+        }
+    };
+    let (id, mut queue, kick) = hub.register(&peer.name);
+    let started = Instant::now();
+    tracing::info!(subscriber = id, name = %peer.name, "subscriber connected");
+
+    let ending = pump(&mut reader, &mut writer, &mut queue, &kick, &shutdown).await;
+    hub.unregister(id);
+    match &ending {
+        Ending::Shutdown => {
+            drain(&mut writer, &mut queue).await;
+            writer.say_bye("detector shutting down").await;
+        }
+        Ending::Slow => {
+            // The socket is likely full; try briefly so the peer learns why.
+            let _ =
+                tokio::time::timeout(Duration::from_millis(100), writer.say_bye("slow consumer"))
+                    .await;
+        }
+        Ending::UnexpectedFrame(what) => {
+            writer
+                .say_bye(&format!("unexpected {what} frame from a subscriber"))
+                .await
+        }
+        Ending::Error(WireError::Frame(e)) => writer.say_bye(&e.to_string()).await,
+        Ending::PeerClosed | Ending::Error(_) => {}
+    }
+    let secs = started.elapsed().as_secs_f64();
+    match ending {
+        Ending::Error(e) => {
+            tracing::warn!(subscriber = id, name = %peer.name, error = %e, secs, "subscriber dropped")
+        }
+        Ending::UnexpectedFrame(what) => {
+            tracing::warn!(subscriber = id, name = %peer.name, frame = what, secs, "subscriber sent an unexpected frame; dropped")
+        }
+        other => {
+            tracing::info!(subscriber = id, name = %peer.name, reason = ?other, secs, "subscriber disconnected")
+        }
+    }
+}
+
+/// Moves queued frames to the socket until something ends the connection.
+async fn pump<R, W>(
+    reader: &mut FrameReader<R>,
+    writer: &mut FrameWriter<W>,
+    queue: &mut mpsc::Receiver<Bytes>,
+    kick: &CancellationToken,
+    shutdown: &CancellationToken,
+) -> Ending
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut burst = BytesMut::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = kick.cancelled() => return Ending::Slow,
+            _ = shutdown.cancelled() => return Ending::Shutdown,
+            next = queue.recv() => {
+                let Some(first) = next else { return Ending::Slow };
+                burst.clear();
+                burst.extend_from_slice(&first);
+                while burst.len() < BURST_BYTES {
+                    match queue.try_recv() {
+                        Ok(more) => burst.extend_from_slice(&more),
+                        Err(_) => break,
+                    }
+                }
+                tokio::select! {
+                    biased;
+                    _ = kick.cancelled() => return Ending::Slow,
+                    written = writer.write_encoded(&burst) => {
+                        if let Err(e) = written { return Ending::Error(e) }
+                    }
+                }
+            }
+            // Subscribers send nothing after Hello except, perhaps, Bye.
+            frame = reader.read_frame() => return match frame {
+                Ok(None) | Ok(Some(Frame::Bye { .. })) => Ending::PeerClosed,
+                Ok(Some(Frame::Hello(_))) => Ending::UnexpectedFrame("Hello"),
+                Ok(Some(Frame::Event(_))) => Ending::UnexpectedFrame("Event"),
+                Ok(Some(Frame::Heartbeat(_))) => Ending::UnexpectedFrame("Heartbeat"),
+                Err(e) => Ending::Error(e),
+            },
+        }
+    }
+}
+
+/// Writes everything still queued, within [`DRAIN_TIMEOUT`].
+async fn drain<W: tokio::io::AsyncWrite + Unpin>(
+    writer: &mut FrameWriter<W>,
+    queue: &mut mpsc::Receiver<Bytes>,
+) {
+    let drained = async {
+        while let Ok(bytes) = queue.try_recv() {
+            writer.write_encoded(&bytes).await?;
+        }
+        writer.flush().await
+    };
+    match tokio::time::timeout(DRAIN_TIMEOUT, drained).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not deliver every queued frame before closing")
+        }
+        Err(_) => {
+            tracing::warn!("subscriber did not take its queued frames within {DRAIN_TIMEOUT:?}")
+        }
+    }
+}
+
+/// Binds the listener at `path` (after [`crate::socket_file::prepare`]).
+pub fn bind(path: &Path) -> std::io::Result<Listener> {
+    let mut options = interprocess::local_socket::ListenerOptions::new()
+        .name(shared::wire::endpoint::socket_name(path)?)
+        .try_overwrite(false);
+    #[cfg(unix)]
+    {
+        use interprocess::os::unix::local_socket::ListenerOptionsExt;
+        options = options.mode(0o600);
+    }
+    options.create_tokio()
+}
