@@ -12,7 +12,6 @@
 //! * [`hub`] — the socket server and per-subscriber queues.
 //! * [`socket_file`] — stale/live/foreign socket-path checks.
 //! * [`stats`] — counters for heartbeats and the session summary.
-//! * [`shutdown`] — signals to a cancellation token.
 //!
 //! Shutdown order matters: stop producing → let the manager finish every
 //! event already handed to it → stop the hub (subscribers drain, get `Bye`)
@@ -21,7 +20,6 @@
 mod cli;
 mod hub;
 mod manager;
-mod shutdown;
 mod simulate;
 mod socket_file;
 mod stats;
@@ -36,7 +34,6 @@ use shared::Store;
 use shared::wire::Frame;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Args, LogFormat};
 use crate::hub::{Hub, Publisher};
@@ -54,7 +51,10 @@ fn main() -> ExitCode {
             )
             .exit();
     }
-    if let Err(message) = init_logging(&args) {
+    if let Err(message) = shared::process::init_logging(
+        args.log_level.as_deref(),
+        args.log_format == LogFormat::Json,
+    ) {
         Args::command()
             .error(clap::error::ErrorKind::InvalidValue, message)
             .exit();
@@ -80,25 +80,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_logging(args: &Args) -> Result<(), String> {
-    let directive = args
-        .log_level
-        .clone()
-        .or_else(|| std::env::var(shared::config::LOG_ENV).ok())
-        .unwrap_or_else(|| "info".to_owned());
-    let filter = EnvFilter::try_new(&directive)
-        .map_err(|e| format!("invalid --log-level {directive:?}: {e}"))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match args.log_format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-    Ok(())
 }
 
 async fn run(args: Args) -> anyhow::Result<Summary> {
@@ -131,7 +112,17 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
         args.subscriber_queue as usize,
         stats.clone(),
     );
-    let shutdown = shutdown::on_signal().context("cannot install signal handlers")?;
+    let signal = shared::process::shutdown_signal().context("cannot install signal handlers")?;
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        let which = signal.await;
+        tracing::info!(
+            signal = which,
+            "shutting down: finishing the events in hand"
+        );
+        trigger.cancel();
+    });
     let hub_stop = CancellationToken::new();
     let server = tokio::spawn(hub::serve(
         listener,

@@ -4,12 +4,13 @@
 //! wait on each other; the inference-time window and the per-camera table sit
 //! behind short-lived mutexes touched once per event or frame.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use shared::Timestamp;
-use shared::wire::{CameraState, CameraStatus, DetectorStats, Percentiles};
+use shared::stats::SampleWindow;
+use shared::wire::{CameraState, CameraStatus, DetectorStats};
 
 /// How many recent inference times the percentiles are taken over.
 const INFERENCE_WINDOW: usize = 2048;
@@ -25,7 +26,7 @@ pub struct Stats {
     pub subscribers_now: AtomicU64,
     pub subscribers_served: AtomicU64,
     pub slow_subscribers_dropped: AtomicU64,
-    inference_ms: Mutex<VecDeque<f64>>,
+    inference_ms: Mutex<SampleWindow>,
     cameras: Mutex<BTreeMap<String, CameraCounters>>,
 }
 
@@ -61,7 +62,7 @@ impl Stats {
             subscribers_now: AtomicU64::new(0),
             subscribers_served: AtomicU64::new(0),
             slow_subscribers_dropped: AtomicU64::new(0),
-            inference_ms: Mutex::new(VecDeque::with_capacity(INFERENCE_WINDOW)),
+            inference_ms: Mutex::new(SampleWindow::new(INFERENCE_WINDOW)),
             cameras: Mutex::new(cameras),
         }
     }
@@ -70,10 +71,7 @@ impl Stats {
     pub fn record_frames(&self, camera: &str, frames: u64, inference_ms: f64) {
         self.frames_processed.fetch_add(frames, Ordering::Relaxed);
         if let Ok(mut window) = self.inference_ms.lock() {
-            if window.len() == INFERENCE_WINDOW {
-                window.pop_front();
-            }
-            window.push_back(inference_ms);
+            window.push(inference_ms);
         }
         if let Ok(mut cameras) = self.cameras.lock() {
             cameras
@@ -117,7 +115,7 @@ impl Stats {
             inference_ms: self
                 .inference_ms
                 .lock()
-                .map(|w| percentiles(w.iter().copied()))
+                .map(|w| w.percentiles())
                 .unwrap_or_default(),
             cameras: self
                 .cameras
@@ -143,38 +141,9 @@ impl Stats {
     }
 }
 
-/// Nearest-rank percentiles of `samples`.
-pub fn percentiles(samples: impl Iterator<Item = f64>) -> Percentiles {
-    let mut sorted: Vec<f64> = samples.filter(|v| v.is_finite()).collect();
-    if sorted.is_empty() {
-        return Percentiles::default();
-    }
-    sorted.sort_by(f64::total_cmp);
-    let rank =
-        |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
-    Percentiles {
-        count: sorted.len() as u64,
-        p50: rank(0.50),
-        p95: rank(0.95),
-        p99: rank(0.99),
-        max: sorted[sorted.len() - 1],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let p = percentiles((1..=100).map(f64::from));
-        assert_eq!(
-            (p.count, p.p50, p.p95, p.p99, p.max),
-            (100, 50.0, 95.0, 99.0, 100.0)
-        );
-        assert_eq!(percentiles(std::iter::empty()), Percentiles::default());
-        assert_eq!(percentiles([7.0].into_iter()).p99, 7.0);
-    }
 
     #[test]
     fn counts_events_per_camera() {

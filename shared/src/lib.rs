@@ -11,13 +11,18 @@
 //!   resumes from; `seq` order is commit order across all writers.
 //! * [`wire`] — the socket protocol: pure framing, the async connection, the
 //!   endpoint naming and the subscriber client.
+//! * [`stats`] — sample windows and percentiles, as both binaries report them.
 //! * [`config`] — the defaults that let both binaries find the same data
 //!   directory, database and socket with no flags at all.
+//!
+//! * [`process`] — logging setup and shutdown signals for the binaries.
 //!
 //! This crate knows nothing of HTTP, WebSockets, cameras or command lines.
 
 pub mod config;
 pub mod model;
+pub mod process;
+pub mod stats;
 pub mod store;
 pub mod wire;
 

@@ -41,12 +41,14 @@ pub const MAX_IMAGE_PATH_LEN: usize = 512;
 
 /// A committed event. Field order is the JSON field order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Store-assigned, strictly increasing; the resume cursor everywhere.
     pub seq: i64,
     pub event_id: String,
     pub camera_id: String,
     /// When the camera saw it.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime, example = "2026-11-25T17:03:16.123Z"))]
     pub timestamp: Timestamp,
     /// Fraction/strength of motion, 0–1.
     pub motion_confidence: f64,
@@ -56,14 +58,17 @@ pub struct Event {
     pub image_path: Option<String>,
     pub metadata: EventMetadata,
     /// When it was committed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime, example = "2026-11-25T17:03:16.123Z"))]
     pub created_at: Timestamp,
 }
 
 /// An event before commit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewEvent {
     pub event_id: String,
     pub camera_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime, example = "2026-11-25T17:03:16.123Z"))]
     pub timestamp: Timestamp,
     pub motion_confidence: f64,
     pub detected_objects: Vec<DetectedObject>,
@@ -127,6 +132,7 @@ impl NewEvent {
 
 /// One thing seen in the frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DetectedObject {
     pub label: String,
     pub confidence: f64,
@@ -157,6 +163,7 @@ impl DetectedObject {
 
 /// A box in frame pixels (at the detection size).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BoundingBox {
     pub x: f64,
     pub y: f64,
@@ -166,6 +173,7 @@ pub struct BoundingBox {
 
 /// Facts about how the event was produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventMetadata {
     /// Which kind of producer created it.
     pub source: EventSource,
@@ -196,6 +204,7 @@ impl EventMetadata {
 
 /// Where an event came from. Honest about simulation: dry-run events say so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum EventSource {
     Detector,

@@ -205,3 +205,133 @@ pub fn temp_data_dir() -> tempfile::TempDir {
 pub fn arg(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
 }
+
+/// A running webserver and its base URL.
+#[derive(Debug)]
+pub struct Webserver {
+    pub process: Process,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl Webserver {
+    /// Starts `webserver --bind 127.0.0.1:0 --data-dir DIR ARGS…` and waits
+    /// until it listens.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Self {
+        let mut all = vec!["--bind", "127.0.0.1:0", "--data-dir", arg(data_dir)];
+        all.extend_from_slice(args);
+        let process = Process::start("webserver", &all);
+        let line = process.wait_for_log("webserver listening", Duration::from_secs(30));
+        let address = line
+            .split("address=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        Self {
+            process,
+            url: format!("http://{address}"),
+        }
+    }
+
+    /// `ws://127.0.0.1:PORT/ws/events` plus `query`.
+    pub fn ws_url(&self, query: &str) -> String {
+        format!(
+            "{}/ws/events{query}",
+            self.url.replacen("http://", "ws://", 1)
+        )
+    }
+
+    /// Waits until the webserver reports its detector link connected.
+    pub fn wait_for_detector(&self) {
+        self.process
+            .wait_for_log("connected to detector", Duration::from_secs(30));
+    }
+}
+
+pub mod ws {
+    //! A real WebSocket client (tokio-tungstenite) for the tests.
+
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::net::TcpStream;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+    pub use tokio_tungstenite::tungstenite::Message;
+
+    pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+    const WAIT: Duration = Duration::from_secs(30);
+
+    /// Opens `url`, sending `Origin: origin` when given.
+    pub async fn connect(
+        url: &str,
+        origin: Option<&str>,
+    ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+        let mut request = url.into_client_request()?;
+        if let Some(origin) = origin {
+            request.headers_mut().insert(
+                "origin",
+                HeaderValue::from_str(origin).expect("header value"),
+            );
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(socket)
+    }
+
+    /// What the server sent next, parsed; `Err` carries a close frame.
+    pub async fn next(
+        socket: &mut Socket,
+    ) -> Result<(serde_json::Value, String), Option<CloseFrame>> {
+        loop {
+            let message = tokio::time::timeout(WAIT, socket.next())
+                .await
+                .expect("a message within the timeout")
+                .unwrap_or_else(|| Err(tokio_tungstenite::tungstenite::Error::ConnectionClosed));
+            match message {
+                Ok(Message::Text(text)) => {
+                    let value = serde_json::from_str(&text).expect("server sends JSON");
+                    return Ok((value, text.to_string()));
+                }
+                Ok(Message::Close(frame)) => return Err(frame),
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
+                Ok(Message::Binary(b)) => panic!("server sent binary: {b:?}"),
+                Err(_) => return Err(None),
+            }
+        }
+    }
+
+    /// The next `n` event messages (skipping pings); returns (event JSON
+    /// value, the raw `data` text) for each.
+    pub async fn events(socket: &mut Socket, n: usize) -> Vec<(serde_json::Value, String)> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            match next(socket).await {
+                Ok((value, text)) if value["type"] == "event" => {
+                    out.push((value["data"].clone(), raw_data(&text)))
+                }
+                Ok((value, _)) if value["type"] == "ping" => {}
+                Ok((value, _)) => panic!("unexpected message {value}"),
+                Err(close) => panic!("closed after {} of {n} events: {close:?}", out.len()),
+            }
+        }
+        out
+    }
+
+    /// The `data` of an event envelope, exactly as sent.
+    pub fn raw_data(envelope: &str) -> String {
+        envelope
+            .strip_prefix(r#"{"type":"event","data":"#)
+            .and_then(|rest| rest.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("not an event envelope: {envelope}"))
+            .to_owned()
+    }
+
+    pub async fn send_text(socket: &mut Socket, text: &str) {
+        socket.send(Message::Text(text.into())).await.expect("send");
+    }
+}

@@ -1,7 +1,212 @@
-//! `webserver`: placeholder until the WebSocket fan-out lands.
-fn main() {
-    println!(
-        "webserver {} (not implemented yet)",
-        env!("CARGO_PKG_VERSION")
+//! `webserver`: the binary around [`webserver::app`].
+//!
+//! It opens the database, raises the open-file limit, starts the background
+//! tasks (sequencer, one bridge per detector socket, heartbeat, process
+//! sampler), serves HTTP, and on Ctrl-C/SIGTERM closes every WebSocket with
+//! 1001 and exits within two seconds.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use clap::{CommandFactory, Parser};
+use shared::Timestamp;
+use tokio_util::sync::CancellationToken;
+use webserver::cli::{Args, LogFormat};
+use webserver::db::Db;
+use webserver::fanout::{CloseReason, Fanout, Outgoing};
+use webserver::metrics::Metrics;
+use webserver::sequencer::Sequencer;
+use webserver::{AppState, Config, Shared, bridge, messages};
+
+/// File descriptors kept for everything but WebSocket clients.
+const RESERVED_FDS: u64 = 64;
+/// Kernel send buffer per client socket. Caps the memory a client that stops
+/// reading can pin (the kernel would otherwise autotune up to 4 MiB), and
+/// lets its queue overflow — and the client be closed as slow — promptly.
+/// Ample for a dashboard's traffic on any LAN.
+const CLIENT_SEND_BUFFER: usize = 64 * 1024;
+/// How long shutdown waits for clients to take their close frames.
+const CLOSE_GRACE: Duration = Duration::from_millis(1500);
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(message) = shared::process::init_logging(
+        args.log_level.as_deref(),
+        args.log_format == LogFormat::Json,
+    ) {
+        Args::command()
+            .error(clap::error::ErrorKind::InvalidValue, message)
+            .exit();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let data_dir = args.data_dir();
+    data_dir
+        .create()
+        .with_context(|| format!("cannot create data directory {}", data_dir.root().display()))?;
+    let fd_limit = raise_open_file_limit();
+    let max_clients = args
+        .max_clients
+        .unwrap_or(fd_limit.saturating_sub(RESERVED_FDS).max(1) as usize);
+    tracing::info!(
+        max_clients,
+        open_file_limit = fd_limit,
+        "WebSocket client capacity"
     );
+
+    let db = Db::open(&data_dir.database(), 4)?;
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let address = listener.local_addr().context("listener address")?;
+    let listener = listener.tap_io(tune_client_socket);
+    let signal = shared::process::shutdown_signal().context("cannot install signal handlers")?;
+
+    let stop = CancellationToken::new();
+    let metrics = Arc::new(Metrics::default());
+    let fanout = Fanout::new(args.client_queue as usize, max_clients);
+    let sequencer =
+        Sequencer::start(db.clone(), fanout.clone(), metrics.clone(), stop.clone()).await?;
+    let links: Vec<_> = args
+        .socket_paths()
+        .into_iter()
+        .map(|socket| {
+            let link = bridge::Link::new(&socket);
+            tokio::spawn(bridge::run(
+                socket,
+                link.clone(),
+                sequencer.clone(),
+                stop.clone(),
+            ));
+            link
+        })
+        .collect();
+    tokio::spawn(heartbeat(fanout.clone(), args.heartbeat_secs, stop.clone()));
+    let sampler = metrics.clone();
+    tokio::spawn(async move { sampler.sample_process(Duration::from_secs(2)).await });
+
+    let state = AppState::new(Shared {
+        db,
+        fanout: fanout.clone(),
+        sequencer,
+        metrics,
+        links,
+        config: Config {
+            heartbeat: args.heartbeat_secs,
+            allowed_origins: args.allowed_origins.clone(),
+        },
+    });
+    tracing::info!(%address, "webserver listening");
+    println!("Lookout dashboard: http://{address}/   (API docs: http://{address}/docs)");
+
+    let shutting_down = stop.clone();
+    let closer = fanout.clone();
+    tokio::spawn(async move {
+        let which = signal.await;
+        tracing::info!(
+            signal = which,
+            clients = closer.len(),
+            "shutting down: closing WebSocket clients"
+        );
+        closer.kick_all(CloseReason::Shutdown);
+        shutting_down.cancel();
+    });
+    let server = axum::serve(listener, webserver::app(state))
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        served = &mut server => served.context("server failed")?,
+        _ = async { stop.cancelled().await; tokio::time::sleep(CLOSE_GRACE).await } => {
+            tracing::warn!("HTTP connections still open after {CLOSE_GRACE:?}; exiting anyway");
+        }
+    }
+    if tokio::time::timeout(CLOSE_GRACE, fanout.wait_empty())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            clients = fanout.len(),
+            "some WebSocket clients did not close in time"
+        );
+    }
+    tracing::info!("webserver stopped");
+    Ok(())
+}
+
+/// Pings every client each `interval`, with one shared message, and closes
+/// those silent for two intervals.
+async fn heartbeat(fanout: Arc<Fanout>, interval: Duration, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await; // the first tick is immediate
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {
+                fanout.close_silent((interval * 2).as_millis() as u64);
+                fanout.broadcast(&Outgoing { seq: None, text: messages::ping(Timestamp::now()).into() });
+            }
+        }
+    }
+}
+
+/// Small writes go out at once (events are latency-sensitive), and a client's
+/// kernel send buffer is bounded.
+fn tune_client_socket(stream: &mut tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+    if let Err(e) = socket2::SockRef::from(&*stream).set_send_buffer_size(CLIENT_SEND_BUFFER) {
+        tracing::debug!(error = %e, "cannot bound the socket send buffer");
+    }
+}
+
+/// Raises the soft open-file limit to the hard limit; returns the soft limit
+/// in force (each WebSocket client holds one descriptor).
+fn raise_open_file_limit() -> u64 {
+    #[cfg(unix)]
+    {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        match getrlimit(Resource::RLIMIT_NOFILE) {
+            Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+            {
+                Ok(()) => hard,
+                Err(e) => {
+                    tracing::warn!(error = %e, soft, hard, "cannot raise the open-file limit");
+                    soft
+                }
+            },
+            Ok((soft, _)) => soft,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the open-file limit");
+                1024
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        u64::MAX
+    }
 }

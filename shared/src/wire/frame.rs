@@ -27,6 +27,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Event, Timestamp};
+pub use crate::stats::Percentiles;
 
 /// Bumped on any incompatible change to [`Frame`].
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -100,16 +101,6 @@ pub struct DetectorStats {
     pub slow_subscribers_dropped: u64,
     /// Events that could not be committed, since start.
     pub store_errors: u64,
-}
-
-/// A latency summary in milliseconds; all zero when nothing was measured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Percentiles {
-    pub count: u64,
-    pub p50: f64,
-    pub p95: f64,
-    pub p99: f64,
-    pub max: f64,
 }
 
 /// One camera as its detector sees it.

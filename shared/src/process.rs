@@ -1,0 +1,45 @@
+//! Process plumbing both binaries share: logging setup and shutdown signals.
+
+/// Installs the `tracing` subscriber: stderr, `directive` (else `$RUST_LOG`,
+/// else `info`), human or JSON lines, colours only on a terminal. Returns
+/// the problem with a bad directive, for a usage error.
+pub fn init_logging(directive: Option<&str>, json: bool) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let directive = directive
+        .map(str::to_owned)
+        .or_else(|| std::env::var(crate::config::LOG_ENV).ok())
+        .unwrap_or_else(|| "info".to_owned());
+    let filter = EnvFilter::try_new(&directive)
+        .map_err(|e| format!("invalid --log-level {directive:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    Ok(())
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM, naming it. Install it
+/// early: signals before the first poll are still caught on Unix.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> {
+    #[cfg(unix)]
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    Ok(async move {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = sigterm.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    })
+}

@@ -1,0 +1,130 @@
+//! The webserver's command line (SPEC §4b). Parsing only.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use shared::config::{DATA_DIR_ENV, DEFAULT_DATA_DIR, DataDir};
+
+/// Lookout webserver: streams detector events to browsers over WebSocket,
+/// serves the REST API, metrics, API docs and the dashboard.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "webserver", version, about, long_about = None)]
+pub struct Args {
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        env = "LOOKOUT_BIND",
+        default_value = "127.0.0.1:8000"
+    )]
+    pub bind: SocketAddr,
+
+    /// Directory holding the event database (created if missing).
+    #[arg(long, value_name = "DIR", env = DATA_DIR_ENV, default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+
+    /// Detector socket to subscribe to; repeatable [default: DATA_DIR/detector.sock].
+    #[arg(long = "socket", value_name = "PATH")]
+    pub sockets: Vec<PathBuf>,
+
+    /// Seconds between WebSocket pings; a client silent for two intervals is closed.
+    #[arg(long, value_name = "N", default_value = "30", value_parser = parse_secs)]
+    pub heartbeat_secs: Duration,
+
+    /// Browser origin allowed to open /ws/events besides localhost ones, e.g.
+    /// https://nvr.example.com; repeatable.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN", value_parser = parse_origin)]
+    pub allowed_origins: Vec<String>,
+
+    /// Messages a WebSocket client may have queued before it is closed as a
+    /// slow consumer (it can reconnect with ?after_seq= and miss nothing).
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub client_queue: u32,
+
+    /// Most WebSocket clients held at once; further ones get HTTP 503
+    /// [default: what the open-file limit allows].
+    #[arg(long, value_name = "N")]
+    pub max_clients: Option<usize>,
+
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive
+    /// [default: $RUST_LOG, else info].
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+impl Args {
+    pub fn data_dir(&self) -> DataDir {
+        DataDir::new(&self.data_dir)
+    }
+
+    /// The sockets to subscribe to, defaulting to the data directory's.
+    pub fn socket_paths(&self) -> Vec<PathBuf> {
+        if self.sockets.is_empty() {
+            vec![self.data_dir().default_socket()]
+        } else {
+            self.sockets.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+fn parse_secs(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if secs.is_finite() && (0.1..=3600.0).contains(&secs) {
+        Ok(Duration::from_secs_f64(secs))
+    } else {
+        Err("must be between 0.1 and 3600 seconds".to_owned())
+    }
+}
+
+fn parse_origin(text: &str) -> Result<String, String> {
+    crate::origin::normalize(text)
+        .ok_or_else(|| format!("{text:?} is not an origin like https://host[:port] (scheme, host, optional port, nothing else)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_agree_with_the_detector() {
+        let args = Args::try_parse_from(["webserver"]).expect("defaults parse");
+        assert_eq!(args.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(
+            args.socket_paths(),
+            vec![PathBuf::from("data/detector.sock")]
+        );
+        assert_eq!(args.heartbeat_secs, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for bad in [
+            &["webserver", "--bind", "nowhere"][..],
+            &["webserver", "--heartbeat-secs", "0"][..],
+            &["webserver", "--allowed-origin", "evil.example"][..],
+            &["webserver", "--client-queue", "0"][..],
+        ] {
+            assert!(Args::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Async access to the shared SQLite store.
+//!
+//! SQLite calls block, so each runs on tokio's blocking pool. One connection
+//! writes (`POST /api/events`); a few others read (REST, WebSocket catch-up,
+//! the sequencer), so a long catch-up never waits behind a write.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use shared::Store;
+use shared::store::StoreError;
+
+/// Why a database call did not return a result.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("database worker failed: {0}")]
+    Worker(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    writer: Mutex<Store>,
+    readers: Vec<Mutex<Store>>,
+    next_reader: AtomicUsize,
+    path: PathBuf,
+}
+
+impl Db {
+    /// Opens one writer and `readers` reader connections to `path`.
+    pub fn open(path: &Path, readers: usize) -> Result<Self, StoreError> {
+        let writer = Store::open(path)?;
+        let readers = (0..readers.max(1))
+            .map(|_| Store::open(path).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+                path: path.to_path_buf(),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` with a reader connection.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let store = inner.readers[i]
+                .lock()
+                .map_err(|_| DbError::Worker("reader lock poisoned".into()))?;
+            Ok(f(&store)?)
+        })
+        .await
+    }
+
+    /// Runs `f` with the writer connection.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let mut store = inner
+                .writer
+                .lock()
+                .map_err(|_| DbError::Worker("writer lock poisoned".into()))?;
+            Ok(f(&mut store)?)
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DbError> + Send + 'static,
+) -> Result<T, DbError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| DbError::Worker(e.to_string()))?
+}

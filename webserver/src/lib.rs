@@ -1,0 +1,180 @@
+//! Lookout's webserver: the browser side of the event stream.
+//!
+//! The detector commits events and announces them on its socket; this crate
+//! turns those announcements into WebSocket messages for any number of
+//! browsers, and serves the REST API, metrics, API docs and the dashboard.
+//!
+//! ```text
+//!  detector socket(s) ─► bridge ─┐
+//!  POST /api/events ─────────────┼─► sequencer ─► fanout ─► per-client queue ─► ws writer
+//!  database poll ────────────────┘   (seq order,   (try_send,
+//!                                     no gaps)      never waits)
+//! ```
+//!
+//! * [`bridge`] — one task per detector socket: reconnect with back-off,
+//!   catch up after each reconnect, forward frames, keep link status.
+//! * [`sequencer`] — the one ordering point: strictly increasing `seq`, each
+//!   event once, gaps filled from the database.
+//! * [`fanout`] — the connection manager: per-client bounded queues, kicks.
+//! * [`ws`] — `/ws/events`: origin check, catch-up, writer and reader halves.
+//! * [`messages`] — the WebSocket message formats.
+//! * [`rest`] — events, health and metrics endpoints; [`error`] — their one
+//!   error type.
+//! * [`origin`], [`metrics`], [`db`], [`cli`] — small supporting pieces.
+//!
+//! [`app`] builds the whole HTTP surface from an [`AppState`], so tests can
+//! drive it without a port; `main.rs` adds the listener, signals and tasks.
+
+pub mod bridge;
+pub mod cli;
+pub mod db;
+pub mod error;
+pub mod fanout;
+pub mod messages;
+pub mod metrics;
+pub mod origin;
+pub mod rest;
+pub mod sequencer;
+pub mod ws;
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::bridge::Link;
+use crate::db::Db;
+use crate::fanout::Fanout;
+use crate::metrics::Metrics;
+use crate::sequencer::Sequencer;
+
+/// Largest accepted request body (REST).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Settings fixed at start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub heartbeat: Duration,
+    /// Normalised extra origins allowed on `/ws/events`.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Everything request handlers share. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+#[derive(Debug)]
+pub struct Shared {
+    pub db: Db,
+    pub fanout: Arc<Fanout>,
+    pub sequencer: Sequencer,
+    pub metrics: Arc<Metrics>,
+    pub links: Vec<Arc<Link>>,
+    pub config: Config,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Lookout API",
+        description = "Camera events: REST history and live streaming. The WebSocket \
+                       messages of /ws/events are described in /api/asyncapi.json."
+    ),
+    paths(
+        rest::list_events,
+        rest::get_event,
+        rest::create_event,
+        rest::health,
+        rest::metrics_json,
+        rest::metrics_prometheus,
+        ws::ws_events
+    ),
+    components(schemas(shared::Event, error::ErrorBody)),
+    tags(
+        (name = "events", description = "Stored events"),
+        (name = "stream", description = "Live events over WebSocket"),
+        (name = "system", description = "Health and metrics")
+    )
+)]
+pub struct ApiDoc;
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/", get(dashboard))
+        .route("/ws/events", get(ws::ws_events))
+        .route(
+            "/api/events",
+            get(rest::list_events).post(rest::create_event),
+        )
+        .route("/api/events/{event_id}", get(rest::get_event))
+        .route("/api/health", get(rest::health))
+        .route("/api/metrics", get(rest::metrics_json))
+        .route("/metrics", get(rest::metrics_prometheus))
+        .route("/api/asyncapi.json", get(rest::asyncapi))
+        .with_state(state);
+    let request_id = HeaderName::from_static("x-request-id");
+    api.merge(SwaggerUi::new("/docs").url("/api/openapi.json", ApiDoc::openapi()))
+        .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .extensions()
+                    .get::<RequestId>()
+                    .and_then(|id| id.header_value().to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("http", method = %req.method(), uri = %req.uri(), request_id = id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, Counter::default()))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+}
+
+async fn dashboard() -> impl IntoResponse {
+    Html(include_str!("../static/index.html"))
+}
+
+/// Request ids: a process-unique counter, cheaper than random ids and easy
+/// to follow in a log.
+#[derive(Debug, Clone, Default)]
+struct Counter(Arc<AtomicU64>);
+
+impl MakeRequestId for Counter {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        HeaderValue::from_str(&n.to_string())
+            .ok()
+            .map(RequestId::new)
+    }
+}

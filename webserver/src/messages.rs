@@ -1,0 +1,122 @@
+//! The WebSocket message formats (SPEC §4), as JSON text.
+//!
+//! Server → client: `event`, `ping`, `pong`, `error`. Client → server:
+//! `ping`, `pong`. An event's `data` is exactly [`event_json`] — the same
+//! bytes `GET /api/events/{event_id}` returns — because the envelope is built
+//! around the already-serialised event instead of re-serialising it.
+
+use serde::Deserialize;
+use shared::{Event, Timestamp};
+
+/// The canonical JSON of an event: REST bodies, WebSocket `data`, events.jsonl.
+pub fn event_json(event: &Event) -> String {
+    // Serialising a plain struct of strings and numbers cannot fail.
+    serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// `{"type":"event","data":<event_json>}`.
+pub fn event_envelope(event_json: &str) -> String {
+    format!(r#"{{"type":"event","data":{event_json}}}"#)
+}
+
+/// `{"type":"ping","timestamp":"…"}`.
+pub fn ping(now: Timestamp) -> String {
+    format!(r#"{{"type":"ping","timestamp":"{now}"}}"#)
+}
+
+/// `{"type":"pong","timestamp":"…"}`, the answer to a client's ping.
+pub fn pong(now: Timestamp) -> String {
+    format!(r#"{{"type":"pong","timestamp":"{now}"}}"#)
+}
+
+/// `{"type":"error","message":"…"}`.
+pub fn error(message: &str) -> String {
+    serde_json::json!({ "type": "error", "message": message }).to_string()
+}
+
+/// What a client may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientMessage {
+    Ping,
+    Pong,
+}
+
+/// Parses a client text message, or says (for an `error` reply) what is wrong.
+pub fn parse_client(text: &str) -> Result<ClientMessage, String> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(rename = "type")]
+        kind: Option<serde_json::Value>,
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|_| "Invalid JSON format".to_owned())?;
+    if !value.is_object() {
+        return Err(r#"Messages must be JSON objects with a "type" field"#.to_owned());
+    }
+    let envelope: Envelope =
+        serde_json::from_value(value).map_err(|_| "Invalid JSON format".to_owned())?;
+    match envelope.kind.as_ref().and_then(|k| k.as_str()) {
+        Some("ping") => Ok(ClientMessage::Ping),
+        Some("pong") => Ok(ClientMessage::Pong),
+        Some(other) => {
+            let shown: String = other.chars().take(40).collect();
+            Err(format!(
+                "Unknown message type {shown:?}; expected \"ping\" or \"pong\""
+            ))
+        }
+        None => Err(r#"Missing "type" field; expected "ping" or "pong""#.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages() {
+        assert_eq!(
+            parse_client(r#"{"type":"pong","timestamp":"x"}"#),
+            Ok(ClientMessage::Pong)
+        );
+        assert_eq!(parse_client(r#"{"type":"ping"}"#), Ok(ClientMessage::Ping));
+        assert_eq!(parse_client("{not json"), Err("Invalid JSON format".into()));
+        assert!(
+            parse_client("[1,2]")
+                .expect_err("array")
+                .contains("JSON objects")
+        );
+        assert!(
+            parse_client(r#"{"type":"subscribe"}"#)
+                .expect_err("unknown")
+                .contains("Unknown message type")
+        );
+        assert!(
+            parse_client(r#"{"kind":"ping"}"#)
+                .expect_err("no type")
+                .contains("Missing")
+        );
+        assert!(
+            parse_client(r#"{"type":7}"#)
+                .expect_err("number")
+                .contains("Missing")
+        );
+    }
+
+    #[test]
+    fn server_messages_are_json_with_a_type() {
+        let now = Timestamp::from_unix_ms(1_795_626_196_123);
+        for text in [
+            ping(now),
+            pong(now),
+            error("bad \"quote\""),
+            event_envelope(r#"{"seq":1}"#),
+        ] {
+            let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+            assert!(value["type"].is_string(), "{text}");
+        }
+        assert_eq!(
+            ping(now),
+            r#"{"type":"ping","timestamp":"2026-11-25T17:03:16.123Z"}"#
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! What the webserver measures, for `/api/metrics` and `/metrics`.
+//!
+//! Hot-path counters are atomics. Broadcast latency is sampled once per event
+//! (commit time → handed to every client's queue), not once per client.
+//! Process CPU and memory come from `/proc/self` on Linux, sampled by a
+//! background task so a metrics request never waits.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use shared::Timestamp;
+use shared::stats::{Percentiles, SampleWindow};
+
+/// Window over which events per second are computed.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub struct Metrics {
+    pub started: Instant,
+    pub messages_sent: AtomicU64,
+    pub events_broadcast: AtomicU64,
+    broadcast_latency_ms: Mutex<SampleWindow>,
+    recent_broadcasts: Mutex<VecDeque<Instant>>,
+    /// CPU % of one core × 100 (fixed point), and resident bytes.
+    cpu_centi_percent: AtomicU64,
+    rss_bytes: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            messages_sent: AtomicU64::new(0),
+            events_broadcast: AtomicU64::new(0),
+            broadcast_latency_ms: Mutex::new(SampleWindow::new(4096)),
+            recent_broadcasts: Mutex::new(VecDeque::new()),
+            cpu_centi_percent: AtomicU64::new(0),
+            rss_bytes: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    /// Records one event handed to every client, committed at `created_at`.
+    pub fn record_broadcast(&self, created_at: Timestamp) {
+        self.events_broadcast.fetch_add(1, Ordering::Relaxed);
+        let latency = (Timestamp::now().unix_ms() - created_at.unix_ms()).max(0) as f64;
+        if let Ok(mut window) = self.broadcast_latency_ms.lock() {
+            window.push(latency);
+        }
+        if let Ok(mut recent) = self.recent_broadcasts.lock() {
+            let now = Instant::now();
+            recent.push_back(now);
+            while recent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > RATE_WINDOW)
+            {
+                recent.pop_front();
+            }
+        }
+    }
+
+    pub fn broadcast_latency(&self) -> Percentiles {
+        self.broadcast_latency_ms
+            .lock()
+            .map(|w| w.percentiles())
+            .unwrap_or_default()
+    }
+
+    /// Events broadcast per second over the last ten seconds.
+    pub fn events_per_second(&self) -> f64 {
+        let Ok(recent) = self.recent_broadcasts.lock() else {
+            return 0.0;
+        };
+        let now = Instant::now();
+        let n = recent
+            .iter()
+            .filter(|t| now.duration_since(**t) <= RATE_WINDOW)
+            .count();
+        n as f64 / RATE_WINDOW.as_secs_f64()
+    }
+
+    pub fn cpu_percent(&self) -> f64 {
+        self.cpu_centi_percent.load(Ordering::Relaxed) as f64 / 100.0
+    }
+
+    pub fn rss_bytes(&self) -> u64 {
+        self.rss_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Samples process CPU and RSS every `every` until the task is dropped.
+    pub async fn sample_process(&self, every: Duration) {
+        let mut last: Option<(Instant, f64)> = None;
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            let Some(sample) = read_proc_self() else {
+                continue;
+            };
+            let now = Instant::now();
+            if let Some((then, cpu_then)) = last {
+                let wall = now.duration_since(then).as_secs_f64();
+                if wall > 0.0 {
+                    let percent = ((sample.cpu_seconds - cpu_then) / wall * 100.0).max(0.0);
+                    self.cpu_centi_percent
+                        .store((percent * 100.0) as u64, Ordering::Relaxed);
+                }
+            }
+            self.rss_bytes.store(sample.rss_bytes, Ordering::Relaxed);
+            last = Some((now, sample.cpu_seconds));
+        }
+    }
+}
+
+struct ProcSample {
+    cpu_seconds: f64,
+    rss_bytes: u64,
+}
+
+/// User + system CPU time and resident memory of this process.
+fn read_proc_self() -> Option<ProcSample> {
+    // /proc reports CPU time in USER_HZ ticks, fixed at 100 on Linux.
+    const USER_HZ: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields overall, i.e. the 12th and 13th after it.
+    let after_name = stat.rsplit_once(')')?.1;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())?;
+    Some(ProcSample {
+        cpu_seconds: (utime + stime) / USER_HZ,
+        rss_bytes: rss_kib * 1024,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_process() {
+        let sample = read_proc_self().expect("/proc/self is readable on Linux");
+        assert!(
+            sample.rss_bytes > 1024 * 1024,
+            "a test process uses more than 1 MiB"
+        );
+        assert!(sample.cpu_seconds >= 0.0);
+    }
+
+    #[test]
+    fn broadcast_rate_and_latency() {
+        let m = Metrics::default();
+        for _ in 0..20 {
+            m.record_broadcast(Timestamp::now());
+        }
+        assert_eq!(m.events_broadcast.load(Ordering::Relaxed), 20);
+        assert!((m.events_per_second() - 2.0).abs() < 1e-9);
+        assert_eq!(m.broadcast_latency().count, 20);
+    }
+}

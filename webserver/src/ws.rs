@@ -1,0 +1,356 @@
+//! `/ws/events`: one browser's live view of the event stream.
+//!
+//! Before the upgrade: the origin is checked (403), `after_seq` parsed (400),
+//! and the client registered with the fan-out (503 when full) — registering
+//! *before* reading history is what makes catch-up gapless.
+//!
+//! After it, two halves run joined by `select!`, and whichever ends first
+//! ends the connection:
+//!
+//! * the **writer** replays stored events with `seq > after_seq` page by page,
+//!   then sends live messages from the client's queue, feeding a burst and
+//!   flushing once. It tracks the last `seq` sent: older ones are skipped
+//!   (no duplicates) and a jump over a missing `seq` is filled from the
+//!   database first (no gaps, even if the queue overflowed during replay);
+//! * the **reader** answers pings, notes pongs, and replies to anything else
+//!   with `{"type":"error"}` — keeping the connection. A message over
+//!   [`MAX_CLIENT_MESSAGE`] closes it with 1009.
+//!
+//! A kick from the fan-out (slow consumer, heartbeat timeout, shutdown)
+//! interrupts both, even a write stuck on a full socket, and the client gets
+//! a close frame with the reason when the socket can still take one.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::http::header::{ORIGIN, USER_AGENT};
+use axum::response::{IntoResponse, Response};
+use std::sync::atomic::Ordering;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use shared::Timestamp;
+use shared::store::MAX_PAGE;
+use tokio::sync::mpsc;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::fanout::{ClientHandle, CloseReason, Outgoing};
+use crate::messages::{self, ClientMessage};
+use crate::metrics::Metrics;
+
+/// Largest client message accepted; larger ones close with 1009.
+pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// Per-connection read buffer: small, so idle connections cost little.
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes buffered before the writer must flush; bursts flush once anyway.
+const WRITE_BUFFER: usize = 8 * 1024;
+/// Most queued messages fed before one flush.
+const BURST: usize = 64;
+/// How long a close frame may take to leave before the socket is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Query parameters of `/ws/events`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct WsQuery {
+    /// Replay every stored event with a larger `seq` before going live.
+    pub after_seq: Option<i64>,
+}
+
+/// Live event stream (WebSocket upgrade). See the README or
+/// `/api/asyncapi.json` for the message formats.
+#[utoipa::path(
+    get,
+    path = "/ws/events",
+    params(WsQuery),
+    responses(
+        (status = 101, description = "Switching protocols: the event stream starts"),
+        (status = 400, description = "Bad query parameter", body = crate::error::ErrorBody),
+        (status = 403, description = "Origin not allowed", body = crate::error::ErrorBody),
+        (status = 503, description = "Server at its client limit", body = crate::error::ErrorBody),
+    ),
+    tag = "stream"
+)]
+pub async fn ws_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<WsQuery>, axum::extract::rejection::QueryRejection>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let origin = headers
+        .get(ORIGIN)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    if !crate::origin::is_allowed(origin, &state.config.allowed_origins) {
+        tracing::warn!(origin = ?origin, "websocket refused: origin not allowed");
+        return ApiError::Forbidden(format!(
+            "origin {:?} is not allowed; start the webserver with --allowed-origin to permit it",
+            origin.unwrap_or_default()
+        ))
+        .into_response();
+    }
+    let after_seq = match query {
+        Ok(Query(q)) => q.after_seq,
+        Err(e) => {
+            return ApiError::BadRequest(format!(
+                "after_seq must be an integer ({})",
+                e.body_text()
+            ))
+            .into_response();
+        }
+    };
+    let (client, queue) = match state.fanout.register() {
+        Ok(registered) => registered,
+        Err(full) => {
+            tracing::warn!(%full, "websocket refused: server full");
+            return ApiError::Unavailable(full.to_string()).into_response();
+        }
+    };
+    let agent = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    tracing::info!(conn = client.id, origin = ?origin, after_seq, agent, "websocket connected");
+    upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_failed_upgrade(|e| tracing::warn!(error = %e, "websocket upgrade failed"))
+        .on_upgrade(move |socket| serve(socket, client, queue, state, after_seq))
+}
+
+/// How a connection ended.
+#[derive(Debug)]
+enum Ending {
+    ClientClosed,
+    /// The socket failed under us (the client vanished without a close).
+    ClientGone(String),
+    Kicked(CloseReason),
+    TooBig,
+    DatabaseUnavailable,
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+type Queue = mpsc::Receiver<Outgoing>;
+
+async fn serve(
+    socket: WebSocket,
+    client: ClientHandle,
+    mut queue: Queue,
+    state: AppState,
+    after_seq: Option<i64>,
+) {
+    let started = Instant::now();
+    let (mut sink, mut stream) = socket.split();
+    let mut writer = Writer {
+        sink: &mut sink,
+        metrics: &state.metrics,
+        sent: 0,
+        unflushed: 0,
+    };
+    let ending = tokio::select! {
+        biased;
+        reason = client.control.kicked() => Ending::Kicked(reason),
+        ending = write_half(&mut writer, &mut queue, &client, &state, after_seq) => ending,
+        ending = read_half(&mut stream, &client) => ending,
+    };
+    let sent = writer.sent;
+    let close = match &ending {
+        Ending::Kicked(reason) => Some((reason.code(), reason.text())),
+        Ending::TooBig => Some((1009, "message too big")),
+        Ending::DatabaseUnavailable => {
+            Some((1011, "database unavailable; reconnect with after_seq"))
+        }
+        Ending::ClientClosed | Ending::ClientGone(_) => None,
+    };
+    if let Some((code, reason)) = close {
+        let frame = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    match &ending {
+        Ending::ClientGone(error) => {
+            tracing::info!(conn = client.id, %error, secs, sent, "websocket lost")
+        }
+        other => {
+            tracing::info!(conn = client.id, reason = ?other, secs, sent, "websocket disconnected")
+        }
+    }
+}
+
+/// The sending half, counting what it sends. The shared counter is touched
+/// once per flush, not once per message.
+struct Writer<'a> {
+    sink: &'a mut Sink,
+    metrics: &'a Metrics,
+    sent: u64,
+    unflushed: u64,
+}
+
+impl Writer<'_> {
+    async fn feed(&mut self, text: Utf8Bytes) -> Result<(), Ending> {
+        self.sink
+            .feed(Message::Text(text))
+            .await
+            .map_err(|e| Ending::ClientGone(e.to_string()))?;
+        self.unflushed += 1;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Ending> {
+        self.sink
+            .flush()
+            .await
+            .map_err(|e| Ending::ClientGone(e.to_string()))?;
+        self.metrics
+            .messages_sent
+            .fetch_add(self.unflushed, Ordering::Relaxed);
+        self.sent += self.unflushed;
+        self.unflushed = 0;
+        Ok(())
+    }
+}
+
+async fn write_half(
+    writer: &mut Writer<'_>,
+    queue: &mut Queue,
+    client: &ClientHandle,
+    state: &AppState,
+    after_seq: Option<i64>,
+) -> Ending {
+    match write_loop(writer, queue, client, state, after_seq).await {
+        Ok(()) => Ending::ClientClosed,
+        Err(ending) => ending,
+    }
+}
+
+async fn write_loop(
+    writer: &mut Writer<'_>,
+    queue: &mut Queue,
+    client: &ClientHandle,
+    state: &AppState,
+    after_seq: Option<i64>,
+) -> Result<(), Ending> {
+    // The last event `seq` sent to this client.
+    let mut last = after_seq;
+    if after_seq.is_some() {
+        send_stored(writer, state, &mut last, None).await?;
+    }
+    client.control.set_live();
+    let mut burst = Vec::with_capacity(BURST);
+    // The handle keeps a sender for replies, so the queue never closes.
+    while let Some(first) = queue.recv().await {
+        burst.push(first);
+        while burst.len() < BURST {
+            match queue.try_recv() {
+                Ok(next) => burst.push(next),
+                Err(_) => break,
+            }
+        }
+        for message in burst.drain(..) {
+            if let Some(seq) = message.seq {
+                match last {
+                    Some(l) if seq <= l => continue, // already sent
+                    // Missing events (the queue overflowed while replaying):
+                    // send them from the database, in order, first.
+                    Some(l) if seq > l + 1 => {
+                        send_stored(writer, state, &mut last, Some(seq)).await?
+                    }
+                    _ => {}
+                }
+                last = Some(seq);
+            }
+            writer.feed(message.text).await?;
+        }
+        writer.flush().await?;
+    }
+    Ok(())
+}
+
+/// Sends stored events after `last` (and below `before`, if given), page by
+/// page, flushing each page; advances `last`.
+async fn send_stored(
+    writer: &mut Writer<'_>,
+    state: &AppState,
+    last: &mut Option<i64>,
+    before: Option<i64>,
+) -> Result<(), Ending> {
+    loop {
+        let after = last.unwrap_or(0);
+        let page = state
+            .db
+            .read(move |s| s.after_seq(after, MAX_PAGE))
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "catch-up read failed");
+                Ending::DatabaseUnavailable
+            })?;
+        let mut reached = page.len() < MAX_PAGE;
+        for event in &page {
+            if before.is_some_and(|b| event.seq >= b) {
+                reached = true;
+                break;
+            }
+            writer
+                .feed(messages::event_envelope(&messages::event_json(event)).into())
+                .await?;
+            *last = Some(event.seq);
+        }
+        writer.flush().await?;
+        if reached {
+            return Ok(());
+        }
+    }
+}
+
+async fn read_half(stream: &mut SplitStream<WebSocket>, client: &ClientHandle) -> Ending {
+    while let Some(message) = stream.next().await {
+        client.touch();
+        match message {
+            Ok(Message::Text(text)) => match messages::parse_client(&text) {
+                Ok(ClientMessage::Pong) => {}
+                Ok(ClientMessage::Ping) => client.reply(messages::pong(Timestamp::now())),
+                Err(problem) => {
+                    tracing::warn!(conn = client.id, %problem, "bad client message");
+                    client.reply(messages::error(&problem));
+                }
+            },
+            Ok(Message::Binary(_)) => {
+                tracing::warn!(conn = client.id, "binary client message");
+                client.reply(messages::error(
+                    "Binary messages are not supported; send JSON text",
+                ));
+            }
+            Ok(Message::Close(_)) => return Ending::ClientClosed,
+            Ok(Message::Ping(_) | Message::Pong(_)) => {}
+            Err(e) if is_too_big(&e) => {
+                tracing::warn!(
+                    conn = client.id,
+                    "client message over {MAX_CLIENT_MESSAGE} bytes"
+                );
+                return Ending::TooBig;
+            }
+            Err(e) => return Ending::ClientGone(e.to_string()),
+        }
+    }
+    Ending::ClientClosed
+}
+
+/// Whether a read failed because the message exceeded our size limit.
+fn is_too_big(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(tungstenite::Error::Capacity(_)) = err.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
