@@ -127,13 +127,7 @@ impl EventManager {
     }
 
     fn append_logs(&mut self, event: &Event) {
-        let json = match serde_json::to_string(event) {
-            Ok(json) => json + "\n",
-            Err(e) => {
-                tracing::error!(error = %e, seq = event.seq, "cannot serialise event for events.jsonl");
-                return;
-            }
-        };
+        let json = event.to_json() + "\n";
         // One write per line: a line is either whole in the file or absent.
         for (file, line, name) in [
             (&mut self.jsonl, json, "events.jsonl"),

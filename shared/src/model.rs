@@ -62,6 +62,15 @@ pub struct Event {
     pub created_at: Timestamp,
 }
 
+impl Event {
+    /// The canonical JSON of an event: REST bodies, WebSocket `data` and
+    /// `events.jsonl` lines are all exactly this, so they agree byte for byte.
+    pub fn to_json(&self) -> String {
+        // A struct of strings, numbers and options always serialises.
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
 /// An event before commit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -1,22 +1,16 @@
 //! The WebSocket message formats (SPEC §4), as JSON text.
 //!
 //! Server → client: `event`, `ping`, `pong`, `error`. Client → server:
-//! `ping`, `pong`. An event's `data` is exactly [`event_json`] — the same
-//! bytes `GET /api/events/{event_id}` returns — because the envelope is built
-//! around the already-serialised event instead of re-serialising it.
+//! `ping`, `pong`. An event's `data` is exactly [`Event::to_json`] — the
+//! same bytes `GET /api/events/{event_id}` returns — because the envelope is
+//! built around the already-serialised event instead of re-serialising it.
 
 use serde::Deserialize;
 use shared::{Event, Timestamp};
 
-/// The canonical JSON of an event: REST bodies, WebSocket `data`, events.jsonl.
-pub fn event_json(event: &Event) -> String {
-    // Serialising a plain struct of strings and numbers cannot fail.
-    serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned())
-}
-
-/// `{"type":"event","data":<event_json>}`.
-pub fn event_envelope(event_json: &str) -> String {
-    format!(r#"{{"type":"event","data":{event_json}}}"#)
+/// `{"type":"event","data":<the event's canonical JSON>}`.
+pub fn event_envelope(event: &Event) -> String {
+    format!(r#"{{"type":"event","data":{}}}"#, event.to_json())
 }
 
 /// `{"type":"ping","timestamp":"…"}`.
@@ -102,6 +96,38 @@ mod tests {
         );
     }
 
+    pub(crate) fn sample_event() -> Event {
+        let now = Timestamp::from_unix_ms(1_795_626_196_123);
+        shared::NewEvent {
+            event_id: shared::model::new_event_id(now),
+            camera_id: "door".into(),
+            timestamp: now,
+            motion_confidence: 0.5,
+            detected_objects: vec![],
+            description: "A \"quoted\" cat.".into(),
+            image_path: None,
+            metadata: shared::model::EventMetadata {
+                source: shared::model::EventSource::Api,
+                inference_ms: None,
+                frame_number: None,
+                producer: None,
+            },
+        }
+        .commit(7, now)
+    }
+
+    #[test]
+    fn event_envelope_wraps_the_canonical_json() {
+        let event = sample_event();
+        let envelope = event_envelope(&event);
+        let value: serde_json::Value = serde_json::from_str(&envelope).expect("valid JSON");
+        assert_eq!(value["type"], "event");
+        assert_eq!(
+            envelope,
+            format!(r#"{{"type":"event","data":{}}}"#, event.to_json())
+        );
+    }
+
     #[test]
     fn server_messages_are_json_with_a_type() {
         let now = Timestamp::from_unix_ms(1_795_626_196_123);
@@ -109,7 +135,7 @@ mod tests {
             ping(now),
             pong(now),
             error("bad \"quote\""),
-            event_envelope(r#"{"seq":1}"#),
+            event_envelope(&sample_event()),
         ] {
             let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
             assert!(value["type"].is_string(), "{text}");

@@ -1,6 +1,6 @@
 //! The REST API: events, health and metrics.
 //!
-//! Event bodies are [`messages::event_json`] verbatim — the same bytes a
+//! Event bodies are [`Event::to_json`] verbatim — the same bytes a
 //! WebSocket client receives in `data` — so REST and the stream can never
 //! disagree about an event.
 
@@ -21,7 +21,6 @@ use crate::AppState;
 use crate::bridge::LinkStatus;
 use crate::error::ApiError;
 use crate::fanout::FanoutStats;
-use crate::messages;
 
 /// Default page size of `GET /api/events`.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -102,7 +101,7 @@ pub async fn list_events(
     };
     let page = state.db.read(move |s| s.list(&filter, limit)).await?;
     // Built by hand so each event is exactly its canonical JSON.
-    let events: Vec<String> = page.events.iter().map(messages::event_json).collect();
+    let events: Vec<String> = page.events.iter().map(Event::to_json).collect();
     let next = page
         .next_before_seq
         .map_or("null".to_owned(), |n| n.to_string());
@@ -135,7 +134,7 @@ pub async fn get_event(
     }
     let id = event_id.clone();
     match state.db.read(move |s| s.get(&id)).await? {
-        Some(event) => Ok(json_response(StatusCode::OK, messages::event_json(&event))),
+        Some(event) => Ok(json_response(StatusCode::OK, event.to_json())),
         None => Err(ApiError::NotFound(format!("no event {event_id:?}"))),
     }
 }
@@ -206,7 +205,7 @@ pub async fn create_event(
         .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let event = state.db.write(move |s| s.insert(&new)).await?;
     tracing::info!(seq = event.seq, event_id = %event.event_id, camera = %event.camera_id, "event created via API");
-    let json = messages::event_json(&event);
+    let json = event.to_json();
     let location = format!("/api/events/{}", event.event_id);
     state.sequencer.offer(event).await;
     let mut response = json_response(StatusCode::CREATED, json);

@@ -157,7 +157,7 @@ impl Task {
     }
 
     fn broadcast(&mut self, event: &Event) {
-        let text = messages::event_envelope(&messages::event_json(event));
+        let text = messages::event_envelope(event);
         let delivered = self.fanout.broadcast(&Outgoing {
             seq: Some(event.seq),
             text: text.into(),

@@ -298,9 +298,7 @@ async fn send_stored(
                 reached = true;
                 break;
             }
-            writer
-                .feed(messages::event_envelope(&messages::event_json(event)).into())
-                .await?;
+            writer.feed(messages::event_envelope(event).into()).await?;
             *last = Some(event.seq);
         }
         writer.flush().await?;
