@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs every Lookout test: unit tests, and end-to-end tests that start the real
-# binaries. The README's test command; .ci/run calls exactly this.
+# Runs every Lookout test: unit tests, end-to-end tests that start the real
+# binaries, and dashboard tests in real headless Chromium. The README's test
+# command; .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# End-to-end tests start the real binaries, so build them first.
+# End-to-end and browser tests start the real binaries: build them first.
 cargo build --workspace --bins --locked
 
 if cargo nextest --version >/dev/null 2>&1; then
@@ -12,4 +13,15 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     echo "cargo-nextest not found; falling back to cargo test" >&2
     cargo test --workspace --locked --no-fail-fast
+fi
+
+# The dashboard, driven in headless Chromium (Debian's `chromium` package).
+chromium="${CHROMIUM:-/usr/bin/chromium}"
+if [ -x "$chromium" ]; then
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && CHROMIUM="$chromium" node --test --test-concurrency=1)
+elif [ "${CI:-}" = "true" ]; then
+    echo "error: $chromium not found; the browser tests need Debian's chromium package" >&2
+    exit 1
+else
+    echo "warning: SKIPPED the dashboard browser tests: no Chromium at $chromium (apt-get install chromium, or set CHROMIUM)" >&2
 fi

@@ -110,6 +110,10 @@ pub struct EventFilter {
     pub after_seq: Option<i64>,
     /// Only events with a smaller `seq`: the paging cursor.
     pub before_seq: Option<i64>,
+    /// Only events with a detected object of this label.
+    pub label: Option<String>,
+    /// Only events whose description or camera contains this text (any case).
+    pub text: Option<String>,
 }
 
 /// One page of [`Store::list`], newest first.
@@ -118,6 +122,17 @@ pub struct Page {
     pub events: Vec<Event>,
     /// Pass as `before_seq` to get the next (older) page; `None` on the last page.
     pub next_before_seq: Option<i64>,
+}
+
+/// One camera's totals, from [`Store::camera_summary`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CameraSummary {
+    pub camera_id: String,
+    pub events: u64,
+    pub last_seq: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub last_timestamp: Timestamp,
 }
 
 /// One connection to the event database.
@@ -242,6 +257,19 @@ impl Store {
         if let Some(before) = filter.before_seq {
             bind("seq < ?", Value::Integer(before));
         }
+        if let Some(label) = &filter.label {
+            bind(
+                "EXISTS (SELECT 1 FROM json_each(events.detected_objects) o \
+                 WHERE json_extract(o.value, '$.label') = ?)",
+                Value::Text(label.clone()),
+            );
+        }
+        if let Some(text) = &filter.text {
+            bind(
+                "instr(lower(description || ' ' || camera_id), lower(?)) > 0",
+                Value::Text(text.clone()),
+            );
+        }
         let where_sql = if clauses.is_empty() {
             String::new()
         } else {
@@ -278,6 +306,36 @@ impl Store {
         Ok(self
             .conn
             .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
+    }
+
+    /// Per camera: how many events are stored, and the latest one's `seq`
+    /// and time. Ordered by camera id.
+    pub fn camera_summary(&self) -> Result<Vec<CameraSummary>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT camera_id, COUNT(*), MAX(seq), MAX(timestamp) FROM events GROUP BY camera_id ORDER BY camera_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (camera_id, events, last_seq, last) = row?;
+            let last_timestamp = last.parse().map_err(|e| StoreError::CorruptRow {
+                seq: last_seq,
+                reason: format!("timestamp: {e}"),
+            })?;
+            Ok(CameraSummary {
+                camera_id,
+                events: events.max(0) as u64,
+                last_seq,
+                last_timestamp,
+            })
+        })
+        .collect()
     }
 
     /// How many events are stored.
@@ -517,6 +575,97 @@ mod tests {
             .map(|e| e.seq)
             .collect();
         assert_eq!(seqs, vec![10, 9, 8, 7]);
+    }
+
+    #[test]
+    fn list_filters_by_label_and_text() {
+        let (_dir, mut store) = temp_store();
+        let mut news = new_events(3);
+        news[0].detected_objects = vec![object("cat")];
+        news[0].description = "A cat on the WALL".into();
+        news[1].detected_objects = vec![object("car"), object("person")];
+        news[1].description = "Visitors".into();
+        news[2].detected_objects = vec![];
+        news[2].description = "Wind?".into();
+        for new in &news {
+            store.insert(new).expect("insert");
+        }
+        let seqs = |filter: EventFilter| -> Vec<i64> {
+            store
+                .list(&filter, 10)
+                .expect("list")
+                .events
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        };
+        assert_eq!(
+            seqs(EventFilter {
+                label: Some("person".into()),
+                ..Default::default()
+            }),
+            vec![2]
+        );
+        assert_eq!(
+            seqs(EventFilter {
+                label: Some("ca".into()),
+                ..Default::default()
+            }),
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            seqs(EventFilter {
+                text: Some("wall".into()),
+                ..Default::default()
+            }),
+            vec![1]
+        );
+        // '%' and '_' are plain characters, not patterns.
+        assert_eq!(
+            seqs(EventFilter {
+                text: Some("%".into()),
+                ..Default::default()
+            }),
+            Vec::<i64>::new()
+        );
+    }
+
+    #[test]
+    fn camera_summary_counts_per_camera() {
+        let (_dir, mut store) = temp_store();
+        let mut news = new_events(5);
+        for (i, new) in news.iter_mut().enumerate() {
+            new.camera_id = if i < 3 {
+                "b_cam".into()
+            } else {
+                "a_cam".into()
+            };
+            new.timestamp = Timestamp::from_unix_ms(1_000_000 + i as i64);
+            store.insert(new).expect("insert");
+        }
+        let summary = store.camera_summary().expect("summary");
+        let counts: Vec<(&str, u64, i64)> = summary
+            .iter()
+            .map(|c| (c.camera_id.as_str(), c.events, c.last_seq))
+            .collect();
+        assert_eq!(counts, vec![("a_cam", 2, 5), ("b_cam", 3, 3)]);
+        assert_eq!(
+            summary[0].last_timestamp,
+            Timestamp::from_unix_ms(1_000_004)
+        );
+    }
+
+    fn object(label: &str) -> crate::model::DetectedObject {
+        crate::model::DetectedObject {
+            label: label.into(),
+            confidence: 0.9,
+            bbox: crate::model::BoundingBox {
+                x: 0.0,
+                y: 0.0,
+                width: 1.0,
+                height: 1.0,
+            },
+        }
     }
 
     #[test]

@@ -584,3 +584,47 @@ async fn sigterm_closes_every_client_with_1001_and_exits_promptly() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn the_dashboard_is_served_with_a_strict_policy_and_nothing_else_leaks() {
+    let dir = temp_data_dir();
+    let server = Webserver::start(dir.path(), &[]);
+    let page = get(&format!("{}/", server.url)).await;
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    let html = page.text().await.expect("html");
+    assert!(html.contains(r#"<script type="module" src="/static/app.js">"#));
+
+    for (asset, kind) in [("app.js", "text/javascript"), ("style.css", "text/css")] {
+        let response = get(&format!("{}/static/{asset}", server.url)).await;
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .expect("type")
+                .starts_with(kind)
+        );
+    }
+    for path in [
+        "/static/nope.js",
+        "/static/..%2f..%2fCargo.toml",
+        "/..%2f..%2fetc/passwd",
+        "/static/%2e%2e/app.js",
+    ] {
+        let response = get(&format!("{}{path}", server.url)).await;
+        assert_eq!(response.status(), 404, "{path}");
+        assert_eq!(
+            response.json::<Value>().await.expect("JSON 404")["error"],
+            "not_found",
+            "{path}"
+        );
+    }
+}

@@ -20,6 +20,7 @@
 //! * [`messages`] — the WebSocket message formats.
 //! * [`rest`] — events, health and metrics endpoints; [`error`] — their one
 //!   error type.
+//! * [`dashboard`] — the embedded page and its assets.
 //! * [`origin`], [`metrics`], [`db`], [`cli`] — small supporting pieces.
 //!
 //! [`app`] builds the whole HTTP surface from an [`AppState`], so tests can
@@ -27,6 +28,7 @@
 
 pub mod bridge;
 pub mod cli;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod fanout;
@@ -45,7 +47,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, header};
-use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -109,6 +110,7 @@ impl Deref for AppState {
     paths(
         rest::list_events,
         rest::get_event,
+        rest::cameras,
         rest::create_event,
         rest::health,
         rest::metrics_json,
@@ -127,13 +129,15 @@ pub struct ApiDoc;
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
-        .route("/", get(dashboard))
+        .route("/", get(dashboard::index))
+        .route("/static/{name}", get(dashboard::asset))
         .route("/ws/events", get(ws::ws_events))
         .route(
             "/api/events",
             get(rest::list_events).post(rest::create_event),
         )
         .route("/api/events/{event_id}", get(rest::get_event))
+        .route("/api/cameras", get(rest::cameras))
         .route("/api/health", get(rest::health))
         .route("/api/metrics", get(rest::metrics_json))
         .route("/metrics", get(rest::metrics_prometheus))
@@ -159,10 +163,6 @@ pub fn app(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-}
-
-async fn dashboard() -> impl IntoResponse {
-    Html(include_str!("../static/index.html"))
 }
 
 /// Request ids: a process-unique counter, cheaper than random ids and easy

@@ -39,6 +39,10 @@ pub struct ListQuery {
     pub after_seq: Option<i64>,
     /// Only events with a smaller `seq`: pass the previous page's `next_before_seq`.
     pub before_seq: Option<i64>,
+    /// Only events with a detected object of this label, e.g. `person`.
+    pub label: Option<String>,
+    /// Only events whose description or camera contains this text (any case).
+    pub q: Option<String>,
     /// Page size, 1–1000 (default 100).
     pub limit: Option<i64>,
 }
@@ -92,12 +96,24 @@ pub async fn list_events(
             })
             .transpose()
     };
+    let text =
+        |name: &str, value: &Option<String>, max: usize| -> Result<Option<String>, ApiError> {
+            match value.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(v) if v.len() > max => Err(ApiError::BadRequest(format!(
+                    "{name} must be at most {max} bytes"
+                ))),
+                Some(v) => Ok(Some(v.to_owned())),
+            }
+        };
     let filter = EventFilter {
         camera_id: q.camera_id.clone(),
         start: time("start", &q.start)?,
         end: time("end", &q.end)?,
         after_seq: q.after_seq,
         before_seq: q.before_seq,
+        label: text("label", &q.label, shared::model::MAX_LABEL_LEN)?,
+        text: text("q", &q.q, 200)?,
     };
     let page = state.db.read(move |s| s.list(&filter, limit)).await?;
     // Built by hand so each event is exactly its canonical JSON.
@@ -137,6 +153,19 @@ pub async fn get_event(
         Some(event) => Ok(json_response(StatusCode::OK, event.to_json())),
         None => Err(ApiError::NotFound(format!("no event {event_id:?}"))),
     }
+}
+
+/// Per-camera totals from the database.
+#[utoipa::path(
+    get,
+    path = "/api/cameras",
+    responses((status = 200, description = "One entry per camera that has events", body = Vec<shared::store::CameraSummary>)),
+    tag = "events"
+)]
+pub async fn cameras(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<shared::store::CameraSummary>>, ApiError> {
+    Ok(Json(state.db.read(|s| s.camera_summary()).await?))
 }
 
 /// The body of `POST /api/events`.

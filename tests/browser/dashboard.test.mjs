@@ -1,0 +1,144 @@
+// The dashboard, driven in real headless Chromium against the real
+// webserver and detector. Run: node --test tests/browser/
+// (after `cargo build --workspace --bins`; Chromium at /usr/bin/chromium or $CHROMIUM).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import {
+  feedSeqs, freePort, getJson, jsonlCount, launchBrowser, openDashboard,
+  screenshotPath, startDetector, startWebserver, tempDataDir,
+} from "./harness.mjs";
+
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+const running = [];
+function track(proc) { running.push(proc); return proc; }
+async function stopAll() { await Promise.all(running.splice(0).map((p) => p.stop("SIGKILL"))); }
+
+test("events appear within 1 s of commit, with no console errors", async (t) => {
+  t.after(stopAll);
+  const dir = tempDataDir();
+  const server = track(await startWebserver(dir, await freePort()));
+  const { page, errors } = await openDashboard(browser, server.url);
+  await page.waitForSelector('#conn[data-state="connected"]');
+
+  const detector = track(startDetector(dir, ["--count", "8", "--rate", "4", "--wait-subscribers", "1"]));
+  await page.waitForSelector('#feed li[data-seq="8"]', { timeout: 30000 });
+  assert.equal((await detector.exited).code, 0);
+
+  const events = (await getJson(`${server.url}/api/events?limit=100`)).events;
+  const arrivals = await page.evaluate(() => window.__arrivals);
+  assert.equal(events.length, 8);
+  for (const e of events) {
+    const latency = arrivals[String(e.seq)] - Date.parse(e.created_at);
+    assert.ok(latency < 1000, `event ${e.seq} took ${latency.toFixed(0)} ms from commit to screen`);
+  }
+  // Newest on top, each event once.
+  assert.deepEqual(await feedSeqs(page), [8, 7, 6, 5, 4, 3, 2, 1]);
+  const first = page.locator('#feed li[data-seq="8"]');
+  assert.match(await first.locator(".camera").textContent(), /^[a-z_]+$/);
+  assert.match(await first.locator(".ago").textContent(), /s ago$/);
+  assert.deepEqual(errors, [], "no console errors");
+});
+
+test("a webserver restart shows reconnecting, then every event committed meanwhile, once", async (t) => {
+  t.after(stopAll);
+  const dir = tempDataDir();
+  const port = await freePort();
+  let server = track(await startWebserver(dir, port));
+  const { page, errors } = await openDashboard(browser, server.url);
+  await page.waitForSelector('#conn[data-state="connected"]');
+  const detector = track(startDetector(dir, ["--rate", "10", "--wait-subscribers", "1"]));
+  await page.waitForSelector('#feed li[data-seq="5"]', { timeout: 30000 });
+
+  await server.stop("SIGKILL");
+  await page.waitForSelector('#conn[data-state="reconnecting"], #conn[data-state="offline"]');
+  assert.match(await page.locator("#conn-text").textContent(), /Reconnecting|Offline/);
+  // Let the detector commit events while no webserver runs.
+  const shown = (await feedSeqs(page))[0];
+  while (jsonlCount(dir) < shown + 10) await new Promise((r) => setTimeout(r, 100));
+
+  server = track(await startWebserver(dir, port));
+  await page.waitForSelector('#conn[data-state="connected"]', { timeout: 30000 });
+  await detector.stop("SIGTERM");
+  assert.equal((await detector.exited).code, 0);
+
+  const stored = (await getJson(`${server.url}/api/events?limit=1000`)).events.map((e) => e.seq);
+  await page.waitForSelector(`#feed li[data-seq="${stored[0]}"]`, { timeout: 30000 });
+  const feed = await feedSeqs(page);
+  assert.deepEqual(feed, stored, "the feed holds every stored event exactly once, newest first");
+  assert.deepEqual(errors.filter((e) => !/WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/.test(e)), [],
+    "no console errors besides the expected connection failures while the server was down");
+});
+
+test("pause/resume, camera filter, detail view and health panel", async (t) => {
+  t.after(stopAll);
+  const dir = tempDataDir();
+  const server = track(await startWebserver(dir, await freePort()));
+  const { page, errors } = await openDashboard(browser, server.url);
+  await page.waitForSelector('#conn[data-state="connected"]');
+  track(startDetector(dir, ["--rate", "8", "--camera", "door", "--camera", "yard", "--wait-subscribers", "1"]));
+  await page.waitForSelector('#feed li[data-seq="4"]', { timeout: 30000 });
+
+  // Pause: the feed holds still and counts what arrives; resume shows it.
+  await page.click("#pause");
+  assert.equal(await page.getAttribute("#pause", "aria-pressed"), "true");
+  const frozen = await feedSeqs(page);
+  await page.waitForFunction(() => /^[3-9]\d* new|^\d{2,} new/.test(document.getElementById("paused-badge").textContent)
+    && !document.getElementById("paused-badge").hidden);
+  assert.deepEqual(await feedSeqs(page), frozen, "nothing added while paused");
+  await page.click("#pause");
+  assert.equal(await page.getAttribute("#pause", "aria-pressed"), "false");
+  assert.equal(await page.isHidden("#paused-badge"), true);
+  const resumed = await feedSeqs(page);
+  assert.ok(resumed.length >= frozen.length + 3, "held events shown on resume");
+  assert.deepEqual(resumed, [...resumed].sort((a, b) => b - a), "still newest first");
+  assert.equal(new Set(resumed).size, resumed.length, "no duplicates");
+
+  // Camera filter: history from the API and live items, door only.
+  await page.selectOption("#f-camera", "door");
+  await page.click('#filters button[type="submit"]');
+  await page.waitForSelector("#filter-note:not([hidden])");
+  const newestBefore = Math.max(...(await feedSeqs(page)), 0);
+  await page.waitForFunction((n) => [...document.querySelectorAll("#feed li.event")].some((li) => Number(li.dataset.seq) > n), newestBefore, { timeout: 30000 });
+  const cameras = await page.$$eval("#feed li.event .camera", (els) => els.map((e) => e.textContent));
+  assert.ok(cameras.length > 0);
+  assert.deepEqual([...new Set(cameras)], ["door"]);
+  await page.click("#f-clear");
+  await page.waitForSelector("#filter-note[hidden]", { state: "attached" });
+
+  // Detail view: every field, and the raw JSON is the API's event.
+  const item = page.locator("#feed li.event").first();
+  const id = await item.getAttribute("data-event-id");
+  await item.click();
+  await page.waitForSelector("#detail[open]");
+  const raw = JSON.parse(await page.locator("#detail-json").textContent());
+  assert.deepEqual(raw, await getJson(`${server.url}/api/events/${id}`));
+  const fields = await page.locator("#detail-fields").textContent();
+  for (const expected of [id, raw.description, raw.camera_id, String(raw.seq)]) assert.ok(fields.includes(expected), expected);
+  assert.equal(await page.locator("#detail-figure rect.box").count(), raw.detected_objects.length);
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#detail:not([open])", { state: "attached" });
+
+  // Health panel: the numbers /api/metrics reports (after a refresh that
+  // happened once this page's own WebSocket was counted).
+  const since = Date.now();
+  await page.waitForFunction((t) => Number(document.getElementById("health").dataset.updated) > t, since, { timeout: 15000 });
+  const metrics = await getJson(`${server.url}/api/metrics`);
+  const clients = await page.getAttribute('#health [data-metric="clients"] dd', "data-value");
+  assert.equal(Number(clients), metrics.websocket.connections.current);
+  const cpu = Number(await page.getAttribute('#health [data-metric="cpu"] dd', "data-value"));
+  assert.ok(Number.isFinite(cpu) && cpu >= 0);
+  await page.waitForFunction(() => Number(document.querySelector('#health [data-metric="inf50"] dd')?.dataset.value) > 0, null, { timeout: 15000 });
+  const doorRow = page.locator('#cameras tr[data-camera="door"] td.num');
+  assert.ok(Number(await doorRow.textContent()) > 0);
+
+  await page.screenshot({ path: screenshotPath("dashboard.png") });
+  await page.setViewportSize({ width: 360, height: 780 });
+  await page.screenshot({ path: screenshotPath("dashboard-phone.png") });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  assert.equal(overflow, false, "no horizontal scrolling at phone width");
+  assert.deepEqual(errors, [], "no console errors");
+});
