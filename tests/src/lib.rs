@@ -173,8 +173,24 @@ impl Process {
 }
 
 impl Drop for Process {
+    /// A clean stop (SIGTERM, then SIGKILL after a grace period), so that
+    /// processes exit the way they would for a user — and instrumented
+    /// builds write their coverage data.
     fn drop(&mut self) {
-        self.kill();
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if matches!(child.try_wait(), Ok(None)) {
+            self.signal(nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                // Drop cannot block on a channel without a helper thread;
+                // a short poll bounded by the deadline is enough here.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 

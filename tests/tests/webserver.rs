@@ -295,8 +295,74 @@ async fn after_seq_replays_history_then_goes_live_without_gap_or_duplicate() {
         assert_eq!(live[0].0["seq"], 31);
         assert_eq!(live[0].0["metadata"]["source"], "api");
     }
-    let bad = get(&format!("{}/ws/events?after_seq=ten", server.url)).await;
-    assert_eq!(bad.status(), 400);
+    // A real upgrade request, so the query check (not the upgrade
+    // extractor) is what refuses it.
+    match ws::connect(&server.ws_url("?after_seq=ten"), None).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400)
+        }
+        other => panic!("after_seq=ten should get 400, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_queue_overflow_during_replay_is_refilled_from_the_database() {
+    let dir = temp_data_dir();
+    const HISTORY: usize = 5000;
+    const LIVE: usize = 500;
+    let history = detector(
+        dir.path(),
+        &["--count", &HISTORY.to_string(), "--rate", "100000"],
+    );
+    assert!(history.wait(LONG).0.success());
+    // A tiny queue: live events arriving while the client replays history
+    // overflow it, and its writer must fetch the ones it lost.
+    let server = Webserver::start(dir.path(), &["--client-queue", "4"]);
+    let live = detector(
+        dir.path(),
+        &[
+            "--count",
+            &LIVE.to_string(),
+            "--rate",
+            "1000",
+            "--wait-subscribers",
+            "1",
+        ],
+    );
+    server.wait_for_detector();
+    let mut client = ws::connect(&server.ws_url("?after_seq=0"), None)
+        .await
+        .expect("connect");
+    let got = seqs(&ws::events(&mut client, HISTORY + LIVE).await);
+    assert_eq!(
+        got,
+        (1..=(HISTORY + LIVE) as i64).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
+    assert!(live.wait(LONG).0.success());
+}
+
+#[tokio::test]
+async fn a_full_server_answers_503_and_a_client_close_is_clean() {
+    let dir = temp_data_dir();
+    let server = Webserver::start(dir.path(), &["--max-clients", "1"]);
+    let mut first = ws::connect(&server.ws_url(""), None).await.expect("first");
+    match ws::connect(&server.ws_url(""), None).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
+        other => panic!("a second client should get 503, got {other:?}"),
+    }
+    first.close(None).await.expect("close");
+    assert!(
+        ws::next(&mut first).await.is_err(),
+        "the server completes the closing handshake"
+    );
+    server.process.wait_for_log("reason=ClientClosed", LONG);
+    // The slot is free again.
+    ws::connect(&server.ws_url(""), None)
+        .await
+        .expect("a client after the first left");
 }
 
 #[tokio::test]
