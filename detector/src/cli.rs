@@ -70,9 +70,7 @@ impl Args {
     }
 
     pub fn socket_path(&self) -> PathBuf {
-        self.socket
-            .clone()
-            .unwrap_or_else(|| self.data_dir().default_socket())
+        self.socket.clone().unwrap_or_else(|| self.data_dir().default_socket())
     }
 }
 
@@ -98,16 +96,11 @@ fn parse_camera(text: &str) -> Result<CameraArg, String> {
         None => (text, None),
     };
     validate_camera_id(id).map_err(|e| format!("invalid camera id {id:?}: {}", e.reason))?;
-    Ok(CameraArg {
-        id: id.to_owned(),
-        source,
-    })
+    Ok(CameraArg { id: id.to_owned(), source })
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
-    let rate: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number"))?;
+    let rate: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
     if rate.is_finite() && rate > 0.0 && rate <= 100_000.0 {
         Ok(rate)
     } else {
@@ -116,9 +109,7 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number"))?;
+    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
     if secs.is_finite() && (0.05..=3600.0).contains(&secs) {
         Ok(Duration::from_secs_f64(secs))
     } else {
@@ -138,19 +129,10 @@ mod tests {
 
     #[test]
     fn cameras_parse_with_and_without_source() {
-        assert_eq!(
-            parse_camera("door"),
-            Ok(CameraArg {
-                id: "door".into(),
-                source: None
-            })
-        );
+        assert_eq!(parse_camera("door"), Ok(CameraArg { id: "door".into(), source: None }));
         assert_eq!(
             parse_camera("door=rtsp://cam/1?a=b"),
-            Ok(CameraArg {
-                id: "door".into(),
-                source: Some("rtsp://cam/1?a=b".into())
-            })
+            Ok(CameraArg { id: "door".into(), source: Some("rtsp://cam/1?a=b".into()) })
         );
         assert!(parse_camera("bad id").is_err());
         assert!(parse_camera("door=").is_err());

@@ -124,17 +124,10 @@ impl Hub {
         let (queue, rx) = mpsc::channel(self.queue_capacity);
         let kick = CancellationToken::new();
         if let Ok(mut subscribers) = self.subscribers.lock() {
-            subscribers.push(SubscriberSlot {
-                id,
-                name: name.to_owned(),
-                queue,
-                kick: kick.clone(),
-            });
+            subscribers.push(SubscriberSlot { id, name: name.to_owned(), queue, kick: kick.clone() });
             self.publish_count(subscribers.len());
         }
-        self.stats
-            .subscribers_served
-            .fetch_add(1, Ordering::Relaxed);
+        self.stats.subscribers_served.fetch_add(1, Ordering::Relaxed);
         (id, rx, kick)
     }
 
@@ -146,9 +139,7 @@ impl Hub {
     }
 
     fn publish_count(&self, n: usize) {
-        self.stats
-            .subscribers_now
-            .store(n as u64, Ordering::Relaxed);
+        self.stats.subscribers_now.store(n as u64, Ordering::Relaxed);
         self.count_tx.send_replace(n);
     }
 }
@@ -160,12 +151,7 @@ impl Publisher for Hub {
 }
 
 /// Accepts subscribers until `shutdown`, then drains and closes them all.
-pub async fn serve(
-    listener: Listener,
-    hub: Arc<Hub>,
-    shutdown: CancellationToken,
-    socket: PathBuf,
-) {
+pub async fn serve(listener: Listener, hub: Arc<Hub>, shutdown: CancellationToken, socket: PathBuf) {
     let tracker = TaskTracker::new();
     tracing::info!(socket = %socket.display(), "publishing events on the detector socket");
     loop {
@@ -185,10 +171,7 @@ pub async fn serve(
     }
     drop(listener);
     tracker.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_millis(500), tracker.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_millis(500), tracker.wait()).await.is_err() {
         tracing::warn!("some subscribers did not close in time");
     }
 }
@@ -207,13 +190,7 @@ async fn run_subscriber(stream: Stream, hub: Arc<Hub>, shutdown: CancellationTok
     let (read, write) = tokio::io::split(stream);
     let mut reader = FrameReader::new(read);
     let mut writer = FrameWriter::new(write);
-    let peer = match handshake(
-        &mut reader,
-        &mut writer,
-        Hello::new(Role::Publisher, &hub.name),
-        Role::Subscriber,
-    )
-    .await
+    let peer = match handshake(&mut reader, &mut writer, Hello::new(Role::Publisher, &hub.name), Role::Subscriber).await
     {
         Ok(peer) => peer,
         Err(e) => {
@@ -234,15 +211,9 @@ async fn run_subscriber(stream: Stream, hub: Arc<Hub>, shutdown: CancellationTok
         }
         Ending::Slow => {
             // The socket is likely full; try briefly so the peer learns why.
-            let _ =
-                tokio::time::timeout(Duration::from_millis(100), writer.say_bye("slow consumer"))
-                    .await;
+            let _ = tokio::time::timeout(Duration::from_millis(100), writer.say_bye("slow consumer")).await;
         }
-        Ending::UnexpectedFrame(what) => {
-            writer
-                .say_bye(&format!("unexpected {what} frame from a subscriber"))
-                .await
-        }
+        Ending::UnexpectedFrame(what) => writer.say_bye(&format!("unexpected {what} frame from a subscriber")).await,
         Ending::Error(WireError::Frame(e)) => writer.say_bye(&e.to_string()).await,
         Ending::PeerClosed | Ending::Error(_) => {}
     }
@@ -309,10 +280,7 @@ where
 }
 
 /// Writes everything still queued, within [`DRAIN_TIMEOUT`].
-async fn drain<W: tokio::io::AsyncWrite + Unpin>(
-    writer: &mut FrameWriter<W>,
-    queue: &mut mpsc::Receiver<Bytes>,
-) {
+async fn drain<W: tokio::io::AsyncWrite + Unpin>(writer: &mut FrameWriter<W>, queue: &mut mpsc::Receiver<Bytes>) {
     let drained = async {
         while let Ok(bytes) = queue.try_recv() {
             writer.write_encoded(&bytes).await?;

@@ -51,18 +51,10 @@ fn main() -> ExitCode {
             )
             .exit();
     }
-    if let Err(message) = shared::process::init_logging(
-        args.log_level.as_deref(),
-        args.log_format == LogFormat::Json,
-    ) {
-        Args::command()
-            .error(clap::error::ErrorKind::InvalidValue, message)
-            .exit();
+    if let Err(message) = shared::process::init_logging(args.log_level.as_deref(), args.log_format == LogFormat::Json) {
+        Args::command().error(clap::error::ErrorKind::InvalidValue, message).exit();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -85,9 +77,7 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let data_dir = args.data_dir();
-    data_dir
-        .create()
-        .with_context(|| format!("cannot create data directory {}", data_dir.root().display()))?;
+    data_dir.create().with_context(|| format!("cannot create data directory {}", data_dir.root().display()))?;
     let store = Store::open(data_dir.database())?;
 
     let camera_ids: Vec<String> = if args.cameras.is_empty() {
@@ -105,37 +95,19 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
     if socket_file::prepare(&socket)? {
         tracing::warn!(socket = %socket.display(), "replaced a stale socket file left by an earlier run");
     }
-    let listener =
-        hub::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
-    let hub = Hub::new(
-        producer.clone(),
-        args.subscriber_queue as usize,
-        stats.clone(),
-    );
+    let listener = hub::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
+    let hub = Hub::new(producer.clone(), args.subscriber_queue as usize, stats.clone());
     let signal = shared::process::shutdown_signal().context("cannot install signal handlers")?;
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
         let which = signal.await;
-        tracing::info!(
-            signal = which,
-            "shutting down: finishing the events in hand"
-        );
+        tracing::info!(signal = which, "shutting down: finishing the events in hand");
         trigger.cancel();
     });
     let hub_stop = CancellationToken::new();
-    let server = tokio::spawn(hub::serve(
-        listener,
-        hub.clone(),
-        hub_stop.clone(),
-        socket.clone(),
-    ));
-    let heartbeat = tokio::spawn(heartbeat(
-        hub.clone(),
-        stats.clone(),
-        args.heartbeat_secs,
-        hub_stop.clone(),
-    ));
+    let server = tokio::spawn(hub::serve(listener, hub.clone(), hub_stop.clone(), socket.clone()));
+    let heartbeat = tokio::spawn(heartbeat(hub.clone(), stats.clone(), args.heartbeat_secs, hub_stop.clone()));
 
     let (events_tx, events_rx) = mpsc::channel(64);
     let publishers: Vec<Arc<dyn Publisher>> = vec![hub.clone()];
@@ -153,10 +125,7 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
     );
 
     let cameras: Vec<SimCamera> = camera_ids.iter().map(|id| SimCamera::new(id)).collect();
-    simulate_until_done(
-        &args, &cameras, &hub, &stats, &producer, events_tx, &shutdown,
-    )
-    .await;
+    simulate_until_done(&args, &cameras, &hub, &stats, &producer, events_tx, &shutdown).await;
 
     // The sender is gone: the manager finishes what it holds, then returns.
     tokio::task::spawn_blocking(move || manager_thread.join())
@@ -168,11 +137,7 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
     let _ = tokio::join!(server, heartbeat);
     socket_file::remove(&socket);
 
-    Ok(Summary {
-        stats,
-        elapsed: started.elapsed(),
-        data_dir: data_dir.root().display().to_string(),
-    })
+    Ok(Summary { stats, elapsed: started.elapsed(), data_dir: data_dir.root().display().to_string() })
 }
 
 /// Produces dry-run events until `--count`, or until shutdown is asked for.
@@ -186,10 +151,7 @@ async fn simulate_until_done(
     shutdown: &CancellationToken,
 ) {
     if args.wait_subscribers > 0 {
-        tracing::info!(
-            n = args.wait_subscribers,
-            "waiting for subscribers before producing events"
-        );
+        tracing::info!(n = args.wait_subscribers, "waiting for subscribers before producing events");
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = hub.wait_for_subscribers(args.wait_subscribers as usize) => {}
@@ -211,26 +173,21 @@ async fn simulate_until_done(
         };
         let frames = cameras[index].frame_number();
         let inference = new.metadata.inference_ms.unwrap_or_default();
-        stats.record_frames(
-            &cameras[index].id,
-            frames.saturating_sub(frames_seen[index]).max(1),
-            inference,
-        );
+        stats.record_frames(&cameras[index].id, frames.saturating_sub(frames_seen[index]).max(1), inference);
         frames_seen[index] = frames;
-        if events.send(new).await.is_err() {
-            break; // the manager is gone; its error is already logged
+        // Waits while the manager's backlog is full (the database refuses
+        // writes): the simulation pauses rather than drop an event.
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            sent = events.send(new) => if sent.is_err() { break },
         }
         produced += 1;
     }
 }
 
 /// Publishes detector statistics every `interval` until `stop`.
-async fn heartbeat(
-    hub: Arc<Hub>,
-    stats: Arc<Stats>,
-    interval: std::time::Duration,
-    stop: CancellationToken,
-) {
+async fn heartbeat(hub: Arc<Hub>, stats: Arc<Stats>, interval: std::time::Duration, stop: CancellationToken) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -256,11 +213,7 @@ impl std::fmt::Display for Summary {
         let events = s.events_created.load(Relaxed);
         writeln!(f, "Lookout detector session summary")?;
         writeln!(f, "  duration        {secs:.1} s")?;
-        writeln!(
-            f,
-            "  events created  {events} ({:.2}/s)",
-            events as f64 / secs.max(1e-9)
-        )?;
+        writeln!(f, "  events created  {events} ({:.2}/s)", events as f64 / secs.max(1e-9))?;
         for (camera, n) in s.events_per_camera() {
             writeln!(f, "    {camera:<14}{n}")?;
         }
@@ -272,14 +225,11 @@ impl std::fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "  errors          {} not stored, {} log write failures",
+            "  errors          {} refused commits, {} log write failures, {} events kept in pending.jsonl",
             s.store_errors.load(Relaxed),
-            s.log_errors.load(Relaxed)
+            s.log_errors.load(Relaxed),
+            s.backlog.load(Relaxed)
         )?;
-        writeln!(
-            f,
-            "  data            {} (events.db, events.jsonl, events.log)",
-            self.data_dir
-        )
+        writeln!(f, "  data            {} (events.db, events.jsonl, events.log)", self.data_dir)
     }
 }

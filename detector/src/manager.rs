@@ -11,9 +11,23 @@
 //! is already durable; a subscriber that misses it finds it in the database.
 //! Log and publish failures are logged and counted but never undo or block
 //! the commit. The manager runs on its own thread because SQLite calls block.
+//!
+//! # When the database refuses writes
+//!
+//! (Locked beyond the busy timeout, disk full, read-only, I/O errors.) Events
+//! wait in a **backlog**, in order, and the oldest is retried every
+//! [`RETRY_INTERVAL`]; nothing later is committed before it, so `seq` order
+//! stays creation order. The backlog holds at most [`MAX_BACKLOG`] events;
+//! beyond that the manager stops taking events, which pauses their producers
+//! (the simulator waits; it never drops one). On shutdown, events still
+//! uncommitted are written to `DATA_DIR/pending.jsonl` and committed first on
+//! the next start. Every state change is logged at WARN/ERROR and the backlog
+//! size is in each heartbeat, which turns the webserver's health `degraded`.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -26,58 +40,60 @@ use tokio::sync::mpsc;
 use crate::hub::Publisher;
 use crate::stats::Stats;
 
-/// Attempts at committing while the database is busy, and the first back-off.
-const BUSY_ATTEMPTS: u32 = 5;
-const BUSY_BACKOFF: Duration = Duration::from_millis(50);
+/// How often the oldest uncommitted event is retried.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// Most events held while the database refuses writes.
+pub const MAX_BACKLOG: usize = 10_000;
+/// Where uncommitted events wait across a restart.
+pub const PENDING_FILE: &str = "pending.jsonl";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot open {path} for appending: {source}")]
-    Log {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot open {path}: {source}")]
+    File { path: String, source: std::io::Error },
+    #[error("{path} is unreadable at line {line}: {reason}")]
+    Pending { path: String, line: usize, reason: String },
 }
 
 pub struct EventManager {
     store: Store,
     jsonl: File,
     text_log: File,
+    pending_path: PathBuf,
+    backlog: VecDeque<NewEvent>,
     publishers: Vec<Arc<dyn Publisher>>,
     stats: Arc<Stats>,
 }
 
 impl std::fmt::Debug for EventManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventManager")
-            .field("store", &self.store.path())
-            .finish_non_exhaustive()
+        f.debug_struct("EventManager").field("store", &self.store.path()).finish_non_exhaustive()
     }
 }
 
 impl EventManager {
+    /// Opens both logs (repairing a line torn by a crash) and loads events
+    /// left uncommitted by an earlier run.
     pub fn open(
         data_dir: &DataDir,
         store: Store,
         publishers: Vec<Arc<dyn Publisher>>,
         stats: Arc<Stats>,
     ) -> Result<Self, ManagerError> {
-        let append = |path: std::path::PathBuf| {
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|source| ManagerError::Log {
-                    path: path.display().to_string(),
-                    source,
-                })
-        };
+        let pending_path = data_dir.root().join(PENDING_FILE);
+        let backlog = load_pending(&pending_path)?;
+        if !backlog.is_empty() {
+            tracing::warn!(events = backlog.len(), "committing events left uncommitted by the last run first");
+        }
+        stats.backlog.store(backlog.len() as u64, Ordering::Relaxed);
         Ok(Self {
-            jsonl: append(data_dir.jsonl_log())?,
-            text_log: append(data_dir.text_log())?,
+            jsonl: open_log(&data_dir.jsonl_log())?,
+            text_log: open_log(&data_dir.text_log())?,
             store,
+            pending_path,
+            backlog,
             publishers,
             stats,
         })
@@ -85,7 +101,7 @@ impl EventManager {
 
     /// Commits, logs and publishes one event.
     pub fn create(&mut self, new: &NewEvent) -> Result<Event, StoreError> {
-        let event = self.commit(new)?;
+        let event = self.store.insert(new)?;
         self.stats.record_event(&event.camera_id, event.seq);
         self.append_logs(&event);
         for publisher in &self.publishers {
@@ -96,43 +112,105 @@ impl EventManager {
     }
 
     /// Handles events from `events` until every sender is gone, so that an
-    /// event handed over before shutdown is always finished.
+    /// event handed over before shutdown is always finished (committed, or
+    /// kept in `pending.jsonl` when the database refuses it).
     pub fn run(mut self, mut events: mpsc::Receiver<NewEvent>) {
-        while let Some(new) = events.blocking_recv() {
-            if let Err(e) = self.create(&new) {
-                self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+        let mut open = true;
+        while open || !self.backlog.is_empty() {
+            if self.backlog.is_empty() {
+                match events.blocking_recv() {
+                    Some(new) => self.backlog.push_back(new),
+                    None => break,
+                }
+            }
+            // Take what is waiting, up to the backlog limit.
+            while self.backlog.len() < MAX_BACKLOG {
+                match events.try_recv() {
+                    Ok(new) => self.backlog.push_back(new),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            if self.commit_backlog() {
+                continue;
+            }
+            if !open {
+                break; // shutting down with the database still refusing
+            }
+            if self.backlog.len() >= MAX_BACKLOG {
                 tracing::error!(
-                    error = %e,
-                    event_id = %new.event_id,
-                    camera = %new.camera_id,
-                    "EVENT NOT STORED: the database refused it"
+                    waiting = self.backlog.len(),
+                    "backlog full: no new events are taken until the database accepts writes"
                 );
             }
+            std::thread::sleep(RETRY_INTERVAL);
         }
+        self.spill_backlog();
     }
 
-    fn commit(&mut self, new: &NewEvent) -> Result<Event, StoreError> {
-        let mut backoff = BUSY_BACKOFF;
-        for attempt in 1..=BUSY_ATTEMPTS {
-            match self.store.insert(new) {
-                Err(StoreError::Busy) if attempt < BUSY_ATTEMPTS => {
-                    tracing::warn!(attempt, "database busy; retrying in {backoff:?}");
-                    std::thread::sleep(backoff);
-                    backoff *= 2;
+    /// Commits the backlog in order; `false` when the database refused one.
+    fn commit_backlog(&mut self) -> bool {
+        let was_failing = self.stats.backlog.load(Ordering::Relaxed) > 0;
+        while let Some(new) = self.backlog.pop_front() {
+            match self.create(&new) {
+                Ok(_) => {}
+                Err(e) => {
+                    self.backlog.push_front(new);
+                    self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                    self.stats.backlog.store(self.backlog.len() as u64, Ordering::Relaxed);
+                    tracing::error!(
+                        error = %e,
+                        waiting = self.backlog.len(),
+                        "database refused the event; holding it and retrying every {RETRY_INTERVAL:?}"
+                    );
+                    return false;
                 }
-                other => return other,
             }
         }
-        Err(StoreError::Busy)
+        self.stats.backlog.store(0, Ordering::Relaxed);
+        if was_failing {
+            tracing::warn!("database accepts writes again; backlog committed");
+        }
+        true
+    }
+
+    /// Writes still-uncommitted events to `pending.jsonl` (or says loudly
+    /// that they could not be kept).
+    fn spill_backlog(&mut self) {
+        if self.backlog.is_empty() {
+            let _ = std::fs::remove_file(&self.pending_path);
+            return;
+        }
+        let mut text = String::new();
+        for new in &self.backlog {
+            text.push_str(&serde_json::to_string(new).unwrap_or_default());
+            text.push('\n');
+        }
+        match std::fs::write(&self.pending_path, text).and_then(|_| File::open(&self.pending_path)?.sync_all()) {
+            Ok(()) => tracing::warn!(
+                events = self.backlog.len(),
+                file = %self.pending_path.display(),
+                "database still refusing writes at shutdown; events kept for the next start"
+            ),
+            Err(e) => tracing::error!(
+                events = self.backlog.len(),
+                file = %self.pending_path.display(),
+                error = %e,
+                "EVENTS NOT STORED: the database refused them and they could not be saved for later"
+            ),
+        }
     }
 
     fn append_logs(&mut self, event: &Event) {
         let json = event.to_json() + "\n";
-        // One write per line: a line is either whole in the file or absent.
-        for (file, line, name) in [
-            (&mut self.jsonl, json, "events.jsonl"),
-            (&mut self.text_log, text_line(event), "events.log"),
-        ] {
+        // One write per line: a line is either whole in the file or absent
+        // (or torn by a crash mid-write, which the next start repairs).
+        for (file, line, name) in
+            [(&mut self.jsonl, json, "events.jsonl"), (&mut self.text_log, text_line(event), "events.log")]
+        {
             if let Err(e) = file.write_all(line.as_bytes()) {
                 self.stats.log_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, seq = event.seq, file = name, "cannot append to log (event is safe in the database)");
@@ -141,23 +219,67 @@ impl EventManager {
     }
 }
 
+/// Opens a log for appending, first cutting off a partial last line that a
+/// crash mid-write may have left (its event is in the database).
+fn open_log(path: &Path) -> Result<File, ManagerError> {
+    let err = |source| ManagerError::File { path: path.display().to_string(), source };
+    let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(err)?;
+    let torn = torn_tail_len(&mut file).map_err(err)?;
+    if torn > 0 {
+        let len = file.metadata().map_err(err)?.len();
+        file.set_len(len - torn).map_err(err)?;
+        tracing::warn!(file = %path.display(), bytes = torn, "removed a partial last line left by a crash (the event is in the database)");
+    }
+    Ok(file)
+}
+
+/// Bytes after the last newline (0 when the file ends with one or is empty).
+fn torn_tail_len(file: &mut File) -> std::io::Result<u64> {
+    let len = file.metadata()?.len();
+    let mut tail = Vec::new();
+    let mut window = 4096u64;
+    loop {
+        let start = len.saturating_sub(window);
+        file.seek(SeekFrom::Start(start))?;
+        tail.clear();
+        file.read_to_end(&mut tail)?;
+        if let Some(newline) = tail.iter().rposition(|&b| b == b'\n') {
+            return Ok((tail.len() - newline - 1) as u64);
+        }
+        if start == 0 {
+            return Ok(len); // no newline at all: everything is one torn line
+        }
+        window *= 4;
+    }
+}
+
+fn load_pending(path: &Path) -> Result<VecDeque<NewEvent>, ManagerError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(VecDeque::new()),
+        Err(source) => return Err(ManagerError::File { path: path.display().to_string(), source }),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| ManagerError::Pending {
+                path: path.display().to_string(),
+                line: i + 1,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
 /// The human line for `events.log`.
 pub fn text_line(event: &Event) -> String {
     let objects = if event.detected_objects.is_empty() {
         "no objects".to_owned()
     } else {
-        event
-            .detected_objects
-            .iter()
-            .map(|o| format!("{} {:.2}", o.label, o.confidence))
-            .collect::<Vec<_>>()
-            .join(", ")
+        event.detected_objects.iter().map(|o| format!("{} {:.2}", o.label, o.confidence)).collect::<Vec<_>>().join(", ")
     };
-    let inference = event
-        .metadata
-        .inference_ms
-        .map(|ms| format!(" inference={ms:.1}ms"))
-        .unwrap_or_default();
+    let inference = event.metadata.inference_ms.map(|ms| format!(" inference={ms:.1}ms")).unwrap_or_default();
     format!(
         "{} seq={} {} camera={} motion={:.2} [{}]{} source={} | {}\n",
         event.timestamp,
@@ -170,4 +292,47 @@ pub fn text_line(event: &Event) -> String {
         event.metadata.source.as_str(),
         event.description.replace(['\n', '\r'], " "),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn torn(content: &[u8]) -> u64 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log");
+        std::fs::write(&path, content).expect("write");
+        let mut file = OpenOptions::new().read(true).append(true).open(&path).expect("open");
+        torn_tail_len(&mut file).expect("scan")
+    }
+
+    #[test]
+    fn finds_a_torn_last_line() {
+        assert_eq!(torn(b""), 0);
+        assert_eq!(torn(b"{\"a\":1}\n"), 0);
+        assert_eq!(torn(b"{\"a\":1}\n{\"b\""), 4);
+        assert_eq!(torn(b"no newline at all"), 17);
+        let long = [vec![b'x'; 10_000], b"\n".to_vec(), vec![b'y'; 9_000]].concat();
+        assert_eq!(torn(&long), 9_000, "a torn line longer than the first window");
+    }
+
+    #[test]
+    fn open_log_repairs_and_keeps_whole_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(&path, "line one\nline tw").expect("write");
+        let mut file = open_log(&path).expect("open");
+        file.write_all(b"line three\n").expect("append");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "line one\nline three\n");
+    }
+
+    #[test]
+    fn pending_events_round_trip_and_bad_lines_are_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(PENDING_FILE);
+        assert!(load_pending(&path).expect("absent is empty").is_empty());
+        std::fs::write(&path, "{not json}\n").expect("write");
+        let err = load_pending(&path).expect_err("garbage");
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
 }

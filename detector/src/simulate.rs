@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use shared::Timestamp;
-use shared::model::{
-    BoundingBox, DetectedObject, EventMetadata, EventSource, NewEvent, new_event_id,
-};
+use shared::model::{BoundingBox, DetectedObject, EventMetadata, EventSource, NewEvent, new_event_id};
 
 /// Frames per second each simulated camera "decodes".
 pub const SIMULATED_FPS: f64 = 5.0;
@@ -96,9 +94,7 @@ impl SimCamera {
 fn random_object(rng: &mut impl Rng) -> DetectedObject {
     let &(label, width_frac, aspect) = LABELS.choose(rng).unwrap_or(&LABELS[0]);
     let width = (FRAME_W * width_frac * rng.random_range(0.7..1.4)).round();
-    let height = (width * aspect * rng.random_range(0.85..1.15))
-        .min(FRAME_H)
-        .round();
+    let height = (width * aspect * rng.random_range(0.85..1.15)).min(FRAME_H).round();
     DetectedObject {
         label: label.to_owned(),
         confidence: (rng.random_range(0.45..0.99f64) * 1000.0).round() / 1000.0,
@@ -114,13 +110,8 @@ fn random_object(rng: &mut impl Rng) -> DetectedObject {
 /// One human sentence: what, where, how sure.
 pub fn describe(place: &str, objects: &[DetectedObject], motion: f64) -> String {
     let motion_pct = (motion * 100.0).round();
-    let Some(best) = objects
-        .iter()
-        .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
-    else {
-        return format!(
-            "Motion at the {place} ({motion_pct}% of the frame changed), nothing recognised."
-        );
+    let Some(best) = objects.iter().max_by(|a, b| a.confidence.total_cmp(&b.confidence)) else {
+        return format!("Motion at the {place} ({motion_pct}% of the frame changed), nothing recognised.");
     };
     let mut labels: Vec<&str> = objects.iter().map(|o| o.label.as_str()).collect();
     labels.sort_unstable();
@@ -133,10 +124,8 @@ pub fn describe(place: &str, objects: &[DetectedObject], motion: f64) -> String 
             format!("{} and {last}", rest.join(", "))
         }
     };
-    let mut sentence = format!(
-        "{what} at the {place} ({}% confident, {motion_pct}% motion).",
-        (best.confidence * 100.0).round()
-    );
+    let mut sentence =
+        format!("{what} at the {place} ({}% confident, {motion_pct}% motion).", (best.confidence * 100.0).round());
     if let Some(first) = sentence.get_mut(0..1) {
         first.make_ascii_uppercase();
     }
@@ -157,10 +146,7 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(rate: f64) -> Self {
-        Self {
-            interval: Duration::from_secs_f64(1.0 / rate),
-            next: tokio::time::Instant::now(),
-        }
+        Self { interval: Duration::from_secs_f64(1.0 / rate), next: tokio::time::Instant::now() }
     }
 
     /// Waits for the next event's slot. A slow consumer makes slots pile up;
@@ -179,12 +165,7 @@ mod tests {
         DetectedObject {
             label: label.into(),
             confidence,
-            bbox: BoundingBox {
-                x: 0.0,
-                y: 0.0,
-                width: 1.0,
-                height: 1.0,
-            },
+            bbox: BoundingBox { x: 0.0, y: 0.0, width: 1.0, height: 1.0 },
         }
     }
 
@@ -214,9 +195,7 @@ mod tests {
             assert_eq!(event.validate(), Ok(()), "{event:?}");
             assert_eq!(event.metadata.source, EventSource::DryRun);
             for o in &event.detected_objects {
-                assert!(
-                    o.bbox.x + o.bbox.width <= FRAME_W && o.bbox.y + o.bbox.height <= FRAME_H + 1.0
-                );
+                assert!(o.bbox.x + o.bbox.width <= FRAME_W && o.bbox.y + o.bbox.height <= FRAME_H + 1.0);
             }
         }
     }

@@ -2,8 +2,11 @@
 //!
 //! A detector that crashed leaves its socket file behind; the next one must
 //! replace it. A socket file with a *live* detector behind it must not be
-//! touched: two detectors would each think they own the path. And a path that
-//! is not a socket at all (a regular file, a symlink) is never deleted.
+//! touched: two detectors would each think they own the path. A path that is
+//! not a socket at all (a regular file, a symlink) is never deleted. And the
+//! socket only goes in a directory this user owns, and never replaces another
+//! user's socket: otherwise someone else could sit between the detector and
+//! its subscribers.
 
 use std::io;
 use std::path::Path;
@@ -19,6 +22,12 @@ pub enum SocketPathError {
     NotASocket(String),
     #[error("{0} is a symbolic link; refusing to follow it for the detector socket")]
     Symlink(String),
+    #[error(
+        "{0} belongs to another user; the detector socket must be in a directory you own (choose another --socket)"
+    )]
+    ForeignDirectory(String),
+    #[error("{0} is another user's socket; refusing to replace it (choose another --socket)")]
+    ForeignSocket(String),
     #[error("cannot prepare socket path {path}: {source}")]
     Io { path: String, source: io::Error },
 }
@@ -27,14 +36,14 @@ pub enum SocketPathError {
 /// symlinked one. Returns whether a stale file was removed.
 #[cfg(unix)]
 pub fn prepare(path: &Path) -> Result<bool, SocketPathError> {
-    use std::os::unix::fs::FileTypeExt;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let shown = path.display().to_string();
-    let io_err = |source| SocketPathError::Io {
-        path: shown.clone(),
-        source,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io_err)?;
+    let io_err = |source| SocketPathError::Io { path: shown.clone(), source };
+    let me = nix::unistd::geteuid().as_raw();
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io_err)?;
+    if std::fs::metadata(parent).map_err(io_err)?.uid() != me {
+        return Err(SocketPathError::ForeignDirectory(parent.display().to_string()));
     }
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
@@ -46,6 +55,9 @@ pub fn prepare(path: &Path) -> Result<bool, SocketPathError> {
     }
     if !meta.file_type().is_socket() {
         return Err(SocketPathError::NotASocket(shown));
+    }
+    if meta.uid() != me {
+        return Err(SocketPathError::ForeignSocket(shown));
     }
     match std::os::unix::net::UnixStream::connect(path) {
         Ok(_) => Err(SocketPathError::InUse(shown)),
@@ -96,15 +108,39 @@ mod tests {
         assert!(!path.exists());
     }
 
+    /// Ownership checks need a second user: as root, hand files to `nobody`.
+    fn give_to_nobody(path: &Path) -> bool {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping the foreign-owner case: it needs root to chown");
+            return false;
+        }
+        nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(65534)), None).expect("chown");
+        true
+    }
+
+    #[test]
+    fn another_users_directory_or_socket_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let foreign = dir.path().join("theirs");
+        std::fs::create_dir(&foreign).expect("mkdir");
+        if !give_to_nobody(&foreign) {
+            return;
+        }
+        assert!(matches!(prepare(&foreign.join("d.sock")), Err(SocketPathError::ForeignDirectory(_))));
+
+        let socket = dir.path().join("their.sock");
+        drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind"));
+        give_to_nobody(&socket);
+        assert!(matches!(prepare(&socket), Err(SocketPathError::ForeignSocket(_))));
+        assert!(socket.exists(), "another user's socket is left alone");
+    }
+
     #[test]
     fn regular_files_and_symlinks_are_never_touched() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("notes.txt");
         std::fs::write(&file, "keep me").expect("write");
-        assert!(matches!(
-            prepare(&file),
-            Err(SocketPathError::NotASocket(_))
-        ));
+        assert!(matches!(prepare(&file), Err(SocketPathError::NotASocket(_))));
         let link = dir.path().join("link.sock");
         std::os::unix::fs::symlink(&file, &link).expect("symlink");
         assert!(matches!(prepare(&link), Err(SocketPathError::Symlink(_))));

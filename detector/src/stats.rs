@@ -26,6 +26,8 @@ pub struct Stats {
     pub subscribers_now: AtomicU64,
     pub subscribers_served: AtomicU64,
     pub slow_subscribers_dropped: AtomicU64,
+    /// Events waiting for the database to accept writes.
+    pub backlog: AtomicU64,
     inference_ms: Mutex<SampleWindow>,
     cameras: Mutex<BTreeMap<String, CameraCounters>>,
 }
@@ -41,16 +43,7 @@ impl Stats {
     pub fn new(camera_ids: impl IntoIterator<Item = String>) -> Self {
         let cameras = camera_ids
             .into_iter()
-            .map(|id| {
-                (
-                    id,
-                    CameraCounters {
-                        state: CameraState::Up,
-                        events: 0,
-                        frames: 0,
-                    },
-                )
-            })
+            .map(|id| (id, CameraCounters { state: CameraState::Up, events: 0, frames: 0 }))
             .collect();
         Self {
             started_at: Timestamp::now(),
@@ -62,6 +55,7 @@ impl Stats {
             subscribers_now: AtomicU64::new(0),
             subscribers_served: AtomicU64::new(0),
             slow_subscribers_dropped: AtomicU64::new(0),
+            backlog: AtomicU64::new(0),
             inference_ms: Mutex::new(SampleWindow::new(INFERENCE_WINDOW)),
             cameras: Mutex::new(cameras),
         }
@@ -76,11 +70,7 @@ impl Stats {
         if let Ok(mut cameras) = self.cameras.lock() {
             cameras
                 .entry(camera.to_owned())
-                .or_insert(CameraCounters {
-                    state: CameraState::Up,
-                    events: 0,
-                    frames: 0,
-                })
+                .or_insert(CameraCounters { state: CameraState::Up, events: 0, frames: 0 })
                 .frames += frames;
         }
     }
@@ -98,10 +88,7 @@ impl Stats {
 
     /// Per-camera event counts, by camera id.
     pub fn events_per_camera(&self) -> Vec<(String, u64)> {
-        self.cameras
-            .lock()
-            .map(|c| c.iter().map(|(id, c)| (id.clone(), c.events)).collect())
-            .unwrap_or_default()
+        self.cameras.lock().map(|c| c.iter().map(|(id, c)| (id.clone(), c.events)).collect()).unwrap_or_default()
     }
 
     pub fn snapshot(&self) -> DetectorStats {
@@ -112,11 +99,7 @@ impl Stats {
             events_created: self.events_created.load(Ordering::Relaxed),
             last_seq: (last_seq > 0).then_some(last_seq),
             frames_processed: self.frames_processed.load(Ordering::Relaxed),
-            inference_ms: self
-                .inference_ms
-                .lock()
-                .map(|w| w.percentiles())
-                .unwrap_or_default(),
+            inference_ms: self.inference_ms.lock().map(|w| w.percentiles()).unwrap_or_default(),
             cameras: self
                 .cameras
                 .lock()
@@ -131,12 +114,10 @@ impl Stats {
                         .collect()
                 })
                 .unwrap_or_default(),
-            subscribers: self
-                .subscribers_now
-                .load(Ordering::Relaxed)
-                .min(u32::MAX as u64) as u32,
+            subscribers: self.subscribers_now.load(Ordering::Relaxed).min(u32::MAX as u64) as u32,
             slow_subscribers_dropped: self.slow_subscribers_dropped.load(Ordering::Relaxed),
             store_errors: self.store_errors.load(Ordering::Relaxed),
+            backlog: self.backlog.load(Ordering::Relaxed),
         }
     }
 }
@@ -155,9 +136,6 @@ mod tests {
         assert_eq!(snap.events_created, 2);
         assert_eq!(snap.last_seq, Some(9));
         assert_eq!(snap.frames_processed, 10);
-        assert_eq!(
-            stats.events_per_camera(),
-            vec![("a".into(), 2), ("b".into(), 0)]
-        );
+        assert_eq!(stats.events_per_camera(), vec![("a".into(), 2), ("b".into(), 0)]);
     }
 }

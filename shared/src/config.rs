@@ -81,10 +81,7 @@ mod tests {
     fn paths_derive_from_the_root() {
         let dir = DataDir::new("/srv/lookout");
         assert_eq!(dir.database(), Path::new("/srv/lookout/events.db"));
-        assert_eq!(
-            dir.default_socket(),
-            Path::new("/srv/lookout/detector.sock")
-        );
+        assert_eq!(dir.default_socket(), Path::new("/srv/lookout/detector.sock"));
         assert_eq!(DataDir::default().root(), Path::new("data"));
     }
 }

@@ -107,32 +107,21 @@ impl NewEvent {
     /// that breaks one. Producers call this before committing.
     pub fn validate(&self) -> Result<(), ValidationError> {
         if !is_valid_event_id(&self.event_id) {
-            return Err(ValidationError::new(
-                "event_id",
-                "must look like evt_<unix-ms>_<4 hex digits>",
-            ));
+            return Err(ValidationError::new("event_id", "must look like evt_<unix-ms>_<4 hex digits>"));
         }
         validate_camera_id(&self.camera_id)?;
         check_unit_interval("motion_confidence", self.motion_confidence)?;
         if self.detected_objects.len() > MAX_DETECTED_OBJECTS {
-            return Err(ValidationError::new(
-                "detected_objects",
-                format!("at most {MAX_DETECTED_OBJECTS} objects"),
-            ));
+            return Err(ValidationError::new("detected_objects", format!("at most {MAX_DETECTED_OBJECTS} objects")));
         }
         for (i, object) in self.detected_objects.iter().enumerate() {
-            object
-                .validate()
-                .map_err(|e| e.within(&format!("detected_objects[{i}]")))?;
+            object.validate().map_err(|e| e.within(&format!("detected_objects[{i}]")))?;
         }
         check_text("description", &self.description, MAX_DESCRIPTION_LEN)?;
         if let Some(path) = &self.image_path {
             check_text("image_path", path, MAX_IMAGE_PATH_LEN)?;
             if path.starts_with('/') || path.split(['/', '\\']).any(|part| part == "..") {
-                return Err(ValidationError::new(
-                    "image_path",
-                    "must be relative to the data directory, without '..'",
-                ));
+                return Err(ValidationError::new("image_path", "must be relative to the data directory, without '..'"));
             }
         }
         self.metadata.validate()
@@ -156,12 +145,7 @@ impl DetectedObject {
         check_text("label", &self.label, MAX_LABEL_LEN)?;
         check_unit_interval("confidence", self.confidence)?;
         let b = &self.bbox;
-        for (field, value) in [
-            ("bbox.x", b.x),
-            ("bbox.y", b.y),
-            ("bbox.width", b.width),
-            ("bbox.height", b.height),
-        ] {
+        for (field, value) in [("bbox.x", b.x), ("bbox.y", b.y), ("bbox.width", b.width), ("bbox.height", b.height)] {
             if !value.is_finite() || value < 0.0 {
                 return Err(ValidationError::new(field, "must be a finite number ≥ 0"));
             }
@@ -199,10 +183,7 @@ impl EventMetadata {
         if let Some(ms) = self.inference_ms
             && (!ms.is_finite() || ms < 0.0)
         {
-            return Err(ValidationError::new(
-                "metadata.inference_ms",
-                "must be a finite number ≥ 0",
-            ));
+            return Err(ValidationError::new("metadata.inference_ms", "must be a finite number ≥ 0"));
         }
         if let Some(producer) = &self.producer {
             check_text("metadata.producer", producer, MAX_LABEL_LEN * 2)?;
@@ -245,10 +226,7 @@ impl Timestamp {
     /// The instant `ms` milliseconds after the Unix epoch (clamped to the
     /// representable range).
     pub fn from_unix_ms(ms: i64) -> Self {
-        let dt = Utc
-            .timestamp_millis_opt(ms)
-            .single()
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let dt = Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::MIN_UTC);
         Timestamp(dt)
     }
 
@@ -274,9 +252,7 @@ impl FromStr for Timestamp {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         DateTime::parse_from_rfc3339(s)
             .map(|dt| Timestamp::from_unix_ms(dt.timestamp_millis()))
-            .map_err(|e| {
-                ValidationError::new("timestamp", format!("not an RFC 3339 time ({e}): {s:?}"))
-            })
+            .map_err(|e| ValidationError::new("timestamp", format!("not an RFC 3339 time ({e}): {s:?}")))
     }
 }
 
@@ -317,19 +293,10 @@ pub fn is_valid_event_id(id: &str) -> bool {
 /// Camera ids are 1–64 characters of `[A-Za-z0-9_-]`.
 pub fn validate_camera_id(id: &str) -> Result<(), ValidationError> {
     if id.is_empty() || id.len() > MAX_CAMERA_ID_LEN {
-        return Err(ValidationError::new(
-            "camera_id",
-            format!("must be 1–{MAX_CAMERA_ID_LEN} characters long"),
-        ));
+        return Err(ValidationError::new("camera_id", format!("must be 1–{MAX_CAMERA_ID_LEN} characters long")));
     }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(ValidationError::new(
-            "camera_id",
-            "may contain only letters, digits, '_' and '-'",
-        ));
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(ValidationError::new("camera_id", "may contain only letters, digits, '_' and '-'"));
     }
     Ok(())
 }
@@ -338,25 +305,16 @@ fn check_unit_interval(field: &str, value: f64) -> Result<(), ValidationError> {
     if (0.0..=1.0).contains(&value) {
         Ok(())
     } else {
-        Err(ValidationError::new(
-            field,
-            "must be a number between 0 and 1",
-        ))
+        Err(ValidationError::new(field, "must be a number between 0 and 1"))
     }
 }
 
 fn check_text(field: &str, value: &str, max_len: usize) -> Result<(), ValidationError> {
     if value.len() > max_len {
-        return Err(ValidationError::new(
-            field,
-            format!("must be at most {max_len} bytes"),
-        ));
+        return Err(ValidationError::new(field, format!("must be at most {max_len} bytes")));
     }
     if value.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(ValidationError::new(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(ValidationError::new(field, "must not contain control characters"));
     }
     Ok(())
 }
@@ -371,10 +329,7 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: &str, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.to_owned(),
-            reason: reason.into(),
-        }
+        Self { field: field.to_owned(), reason: reason.into() }
     }
 
     /// Prefixes the field with its container, e.g. `detected_objects[2].label`.
@@ -394,46 +349,24 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn arb_new_event() -> impl Strategy<Value = NewEvent> {
-        let object = (
-            "[a-z]{1,12}",
-            0.0..=1.0f64,
-            (
-                0.0..4000.0f64,
-                0.0..4000.0f64,
-                0.0..4000.0f64,
-                0.0..4000.0f64,
-            ),
-        )
-            .prop_map(
-                |(label, confidence, (x, y, width, height))| DetectedObject {
-                    label,
-                    confidence,
-                    bbox: BoundingBox {
-                        x,
-                        y,
-                        width,
-                        height,
-                    },
-                },
-            );
+        let object = ("[a-z]{1,12}", 0.0..=1.0f64, (0.0..4000.0f64, 0.0..4000.0f64, 0.0..4000.0f64, 0.0..4000.0f64))
+            .prop_map(|(label, confidence, (x, y, width, height))| DetectedObject {
+                label,
+                confidence,
+                bbox: BoundingBox { x, y, width, height },
+            });
         let metadata = (
-            prop_oneof![
-                Just(EventSource::Detector),
-                Just(EventSource::DryRun),
-                Just(EventSource::Api)
-            ],
+            prop_oneof![Just(EventSource::Detector), Just(EventSource::DryRun), Just(EventSource::Api)],
             proptest::option::of(0.0..10_000.0f64),
             proptest::option::of(any::<u64>()),
             proptest::option::of("[a-z@:0-9]{1,20}"),
         )
-            .prop_map(
-                |(source, inference_ms, frame_number, producer)| EventMetadata {
-                    source,
-                    inference_ms,
-                    frame_number,
-                    producer,
-                },
-            );
+            .prop_map(|(source, inference_ms, frame_number, producer)| EventMetadata {
+                source,
+                inference_ms,
+                frame_number,
+                producer,
+            });
         (
             0i64..4_102_444_800_000,
             "[A-Za-z0-9_-]{1,64}",
@@ -444,15 +377,7 @@ pub(crate) mod tests {
             metadata,
         )
             .prop_map(
-                |(
-                    ms,
-                    camera_id,
-                    motion_confidence,
-                    detected_objects,
-                    description,
-                    image_path,
-                    metadata,
-                )| {
+                |(ms, camera_id, motion_confidence, detected_objects, description, image_path, metadata)| {
                     let timestamp = Timestamp::from_unix_ms(ms);
                     NewEvent {
                         event_id: new_event_id(timestamp),
@@ -511,15 +436,7 @@ pub(crate) mod tests {
         let id = new_event_id(Timestamp::from_unix_ms(1_795_626_196_123));
         assert!(id.starts_with("evt_1795626196123_"), "{id}");
         assert!(is_valid_event_id(&id));
-        for bad in [
-            "",
-            "evt_",
-            "evt_12_abc",
-            "evt_12_abcg",
-            "evt__abcd",
-            "x_12_abcd",
-            "evt_1a_abcd",
-        ] {
+        for bad in ["", "evt_", "evt_12_abc", "evt_12_abcg", "evt__abcd", "x_12_abcd", "evt_1a_abcd"] {
             assert!(!is_valid_event_id(bad), "{bad}");
         }
     }
@@ -544,12 +461,7 @@ pub(crate) mod tests {
             detected_objects: vec![DetectedObject {
                 label: "person".into(),
                 confidence: 1.5,
-                bbox: BoundingBox {
-                    x: 0.0,
-                    y: 0.0,
-                    width: 1.0,
-                    height: 1.0,
-                },
+                bbox: BoundingBox { x: 0.0, y: 0.0, width: 1.0, height: 1.0 },
             }],
             description: "x".into(),
             image_path: None,
@@ -564,15 +476,9 @@ pub(crate) mod tests {
         assert_eq!(err.field, "detected_objects[0].confidence");
         event.detected_objects.clear();
         event.image_path = Some("../etc/passwd".into());
-        assert_eq!(
-            event.validate().expect_err("escaping path").field,
-            "image_path"
-        );
+        assert_eq!(event.validate().expect_err("escaping path").field, "image_path");
         event.image_path = None;
         event.motion_confidence = f64::NAN;
-        assert_eq!(
-            event.validate().expect_err("NaN").field,
-            "motion_confidence"
-        );
+        assert_eq!(event.validate().expect_err("NaN").field, "motion_confidence");
     }
 }

@@ -9,8 +9,7 @@ pub fn init_logging(directive: Option<&str>, json: bool) -> Result<(), String> {
         .map(str::to_owned)
         .or_else(|| std::env::var(crate::config::LOG_ENV).ok())
         .unwrap_or_else(|| "info".to_owned());
-    let filter = EnvFilter::try_new(&directive)
-        .map_err(|e| format!("invalid --log-level {directive:?}: {e}"))?;
+    let filter = EnvFilter::try_new(&directive).map_err(|e| format!("invalid --log-level {directive:?}: {e}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

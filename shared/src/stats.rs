@@ -25,13 +25,7 @@ impl Percentiles {
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
         let rank = |q: f64| sorted[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
-        Self {
-            count: n as u64,
-            p50: rank(0.50),
-            p95: rank(0.95),
-            p99: rank(0.99),
-            max: sorted[n - 1],
-        }
+        Self { count: n as u64, p50: rank(0.50), p95: rank(0.95), p99: rank(0.99), max: sorted[n - 1] }
     }
 }
 
@@ -44,10 +38,7 @@ pub struct SampleWindow {
 
 impl SampleWindow {
     pub fn new(capacity: usize) -> Self {
-        Self {
-            samples: VecDeque::with_capacity(capacity),
-            capacity: capacity.max(1),
-        }
+        Self { samples: VecDeque::with_capacity(capacity), capacity: capacity.max(1) }
     }
 
     pub fn push(&mut self, sample: f64) {
@@ -69,10 +60,7 @@ mod tests {
     #[test]
     fn nearest_rank_percentiles() {
         let p = Percentiles::of((1..=100).map(f64::from));
-        assert_eq!(
-            (p.count, p.p50, p.p95, p.p99, p.max),
-            (100, 50.0, 95.0, 99.0, 100.0)
-        );
+        assert_eq!((p.count, p.p50, p.p95, p.p99, p.max), (100, 50.0, 95.0, 99.0, 100.0));
         assert_eq!(Percentiles::of(std::iter::empty()), Percentiles::default());
         assert_eq!(Percentiles::of([7.0, f64::NAN].into_iter()).p99, 7.0);
     }

@@ -71,13 +71,8 @@ const COLUMNS: &str = "seq, event_id, camera_id, timestamp, motion_confidence, \
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open database {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error(
-        "database {path} has schema version {found}, newer than this build's {SCHEMA_VERSION}; upgrade Lookout"
-    )]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("database {path} has schema version {found}, newer than this build's {SCHEMA_VERSION}; upgrade Lookout")]
     SchemaTooNew { path: PathBuf, found: i64 },
     #[error("database is busy (locked by another process for more than {BUSY_TIMEOUT:?})")]
     Busy,
@@ -146,24 +141,15 @@ impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let open_err = |source| StoreError::Open {
-            path: path.clone(),
-            source,
-        };
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open_err = |source| StoreError::Open { path: path.clone(), source };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(&path, flags).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         // Fail fast on a file that is not a database at all.
-        conn.query_row("PRAGMA schema_version", [], |_| Ok(()))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", true)
-            .map_err(open_err)?;
+        conn.query_row("PRAGMA schema_version", [], |_| Ok(())).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", true).map_err(open_err)?;
         migrate(&mut conn, &path)?;
         Ok(Self { conn, path })
     }
@@ -183,9 +169,7 @@ impl Store {
         let metadata = to_json(&new.metadata);
         let mut event_id = new.event_id.clone();
         for _ in 0..ATTEMPTS {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let created_at = Timestamp::now();
             let inserted = tx.execute(
                 "INSERT INTO events (event_id, camera_id, timestamp, motion_confidence, \
@@ -224,11 +208,7 @@ impl Store {
     /// The event with this id, if any.
     pub fn get(&self, event_id: &str) -> Result<Option<Event>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id = ?1");
-        let row = self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row([event_id], RawRow::read)
-            .optional()?;
+        let row = self.conn.prepare_cached(&sql)?.query_row([event_id], RawRow::read).optional()?;
         row.map(RawRow::into_event).transpose()
     }
 
@@ -265,21 +245,11 @@ impl Store {
             );
         }
         if let Some(text) = &filter.text {
-            bind(
-                "instr(lower(description || ' ' || camera_id), lower(?)) > 0",
-                Value::Text(text.clone()),
-            );
+            bind("instr(lower(description || ' ' || camera_id), lower(?)) > 0", Value::Text(text.clone()));
         }
-        let where_sql = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
+        let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
         // One extra row tells whether another page exists.
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events {where_sql} ORDER BY seq DESC LIMIT {}",
-            limit + 1
-        );
+        let sql = format!("SELECT {COLUMNS} FROM events {where_sql} ORDER BY seq DESC LIMIT {}", limit + 1);
         let mut events = self.query_events(&sql, rusqlite::params_from_iter(values))?;
         let next_before_seq = if events.len() > limit {
             events.truncate(limit);
@@ -287,10 +257,7 @@ impl Store {
         } else {
             None
         };
-        Ok(Page {
-            events,
-            next_before_seq,
-        })
+        Ok(Page { events, next_before_seq })
     }
 
     /// Events with `seq > after`, oldest first, at most `limit` (clamped to
@@ -303,9 +270,7 @@ impl Store {
 
     /// The highest committed `seq`, or 0 for an empty store.
     pub fn head_seq(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
+        Ok(self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
     }
 
     /// Per camera: how many events are stored, and the latest one's `seq`
@@ -315,59 +280,35 @@ impl Store {
             "SELECT camera_id, COUNT(*), MAX(seq), MAX(timestamp) FROM events GROUP BY camera_id ORDER BY camera_id",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-            ))
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
         })?;
         rows.map(|row| {
             let (camera_id, events, last_seq, last) = row?;
-            let last_timestamp = last.parse().map_err(|e| StoreError::CorruptRow {
-                seq: last_seq,
-                reason: format!("timestamp: {e}"),
-            })?;
-            Ok(CameraSummary {
-                camera_id,
-                events: events.max(0) as u64,
-                last_seq,
-                last_timestamp,
-            })
+            let last_timestamp = last
+                .parse()
+                .map_err(|e| StoreError::CorruptRow { seq: last_seq, reason: format!("timestamp: {e}") })?;
+            Ok(CameraSummary { camera_id, events: events.max(0) as u64, last_seq, last_timestamp })
         })
         .collect()
     }
 
     /// How many events are stored.
     pub fn count(&self) -> Result<u64, StoreError> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
         Ok(n.max(0) as u64)
     }
 
     /// `PRAGMA integrity_check`: `Ok(())` or the problems SQLite reports.
     pub fn integrity_check(&self) -> Result<Result<(), String>, StoreError> {
         let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
-        let lines: Vec<String> = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(if lines == ["ok"] {
-            Ok(())
-        } else {
-            Err(lines.join("; "))
-        })
+        let lines: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(if lines == ["ok"] { Ok(()) } else { Err(lines.join("; ")) })
     }
 
-    fn query_events(
-        &self,
-        sql: &str,
-        params: impl rusqlite::Params,
-    ) -> Result<Vec<Event>, StoreError> {
+    fn query_events(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Event>, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params, RawRow::read)?;
-        rows.map(|row| row.map_err(StoreError::from).and_then(RawRow::into_event))
-            .collect()
+        rows.map(|row| row.map_err(StoreError::from).and_then(RawRow::into_event)).collect()
     }
 }
 
@@ -375,10 +316,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            path: path.to_path_buf(),
-            found,
-        });
+        return Err(StoreError::SchemaTooNew { path: path.to_path_buf(), found });
     }
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         tx.execute_batch(sql)?;
@@ -430,28 +368,20 @@ impl RawRow {
 
     fn into_event(self) -> Result<Event, StoreError> {
         let seq = self.seq;
-        let corrupt = |what: &str, e: &dyn std::fmt::Display| StoreError::CorruptRow {
-            seq,
-            reason: format!("{what}: {e}"),
-        };
+        let corrupt =
+            |what: &str, e: &dyn std::fmt::Display| StoreError::CorruptRow { seq, reason: format!("{what}: {e}") };
         Ok(Event {
             seq,
             event_id: self.event_id,
             camera_id: self.camera_id,
-            timestamp: self
-                .timestamp
-                .parse()
-                .map_err(|e| corrupt("timestamp", &e))?,
+            timestamp: self.timestamp.parse().map_err(|e| corrupt("timestamp", &e))?,
             motion_confidence: self.motion_confidence,
             detected_objects: serde_json::from_str(&self.detected_objects)
                 .map_err(|e| corrupt("detected_objects", &e))?,
             description: self.description,
             image_path: self.image_path,
             metadata: serde_json::from_str(&self.metadata).map_err(|e| corrupt("metadata", &e))?,
-            created_at: self
-                .created_at
-                .parse()
-                .map_err(|e| corrupt("created_at", &e))?,
+            created_at: self.created_at.parse().map_err(|e| corrupt("created_at", &e))?,
         })
     }
 }
@@ -466,9 +396,7 @@ mod tests {
     fn new_events(n: usize) -> Vec<NewEvent> {
         let mut runner = TestRunner::deterministic();
         let strategy = arb_new_event();
-        (0..n)
-            .map(|_| strategy.new_tree(&mut runner).expect("generate").current())
-            .collect()
+        (0..n).map(|_| strategy.new_tree(&mut runner).expect("generate").current()).collect()
     }
 
     fn temp_store() -> (tempfile::TempDir, Store) {
@@ -509,19 +437,9 @@ mod tests {
         for new in new_events(25) {
             store.insert(&new).expect("insert");
         }
-        let seqs: Vec<i64> = store
-            .after_seq(20, 100)
-            .expect("after")
-            .iter()
-            .map(|e| e.seq)
-            .collect();
+        let seqs: Vec<i64> = store.after_seq(20, 100).expect("after").iter().map(|e| e.seq).collect();
         assert_eq!(seqs, vec![21, 22, 23, 24, 25]);
-        let seqs: Vec<i64> = store
-            .after_seq(0, 3)
-            .expect("after")
-            .iter()
-            .map(|e| e.seq)
-            .collect();
+        let seqs: Vec<i64> = store.after_seq(0, 3).expect("after").iter().map(|e| e.seq).collect();
         assert_eq!(seqs, vec![1, 2, 3]);
         assert!(store.after_seq(25, 10).expect("after").is_empty());
     }
@@ -531,11 +449,7 @@ mod tests {
         let (_dir, mut store) = temp_store();
         let mut news = new_events(30);
         for (i, new) in news.iter_mut().enumerate() {
-            new.camera_id = if i % 3 == 0 {
-                "yard".into()
-            } else {
-                "door".into()
-            };
+            new.camera_id = if i % 3 == 0 { "yard".into() } else { "door".into() };
             new.timestamp = Timestamp::from_unix_ms(1_000_000 + i as i64 * 1000);
             store.insert(new).expect("insert");
         }
@@ -552,10 +466,7 @@ mod tests {
         }
         assert_eq!(seen, (1..=30).rev().collect::<Vec<_>>());
 
-        let yard = EventFilter {
-            camera_id: Some("yard".into()),
-            ..Default::default()
-        };
+        let yard = EventFilter { camera_id: Some("yard".into()), ..Default::default() };
         let page = store.list(&yard, 100).expect("list");
         assert_eq!(page.events.len(), 10);
         assert!(page.events.iter().all(|e| e.camera_id == "yard"));
@@ -567,13 +478,7 @@ mod tests {
             after_seq: Some(6),
             ..Default::default()
         };
-        let seqs: Vec<i64> = store
-            .list(&window, 100)
-            .expect("list")
-            .events
-            .iter()
-            .map(|e| e.seq)
-            .collect();
+        let seqs: Vec<i64> = store.list(&window, 100).expect("list").events.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, vec![10, 9, 8, 7]);
     }
 
@@ -591,43 +496,13 @@ mod tests {
             store.insert(new).expect("insert");
         }
         let seqs = |filter: EventFilter| -> Vec<i64> {
-            store
-                .list(&filter, 10)
-                .expect("list")
-                .events
-                .iter()
-                .map(|e| e.seq)
-                .collect()
+            store.list(&filter, 10).expect("list").events.iter().map(|e| e.seq).collect()
         };
-        assert_eq!(
-            seqs(EventFilter {
-                label: Some("person".into()),
-                ..Default::default()
-            }),
-            vec![2]
-        );
-        assert_eq!(
-            seqs(EventFilter {
-                label: Some("ca".into()),
-                ..Default::default()
-            }),
-            Vec::<i64>::new()
-        );
-        assert_eq!(
-            seqs(EventFilter {
-                text: Some("wall".into()),
-                ..Default::default()
-            }),
-            vec![1]
-        );
+        assert_eq!(seqs(EventFilter { label: Some("person".into()), ..Default::default() }), vec![2]);
+        assert_eq!(seqs(EventFilter { label: Some("ca".into()), ..Default::default() }), Vec::<i64>::new());
+        assert_eq!(seqs(EventFilter { text: Some("wall".into()), ..Default::default() }), vec![1]);
         // '%' and '_' are plain characters, not patterns.
-        assert_eq!(
-            seqs(EventFilter {
-                text: Some("%".into()),
-                ..Default::default()
-            }),
-            Vec::<i64>::new()
-        );
+        assert_eq!(seqs(EventFilter { text: Some("%".into()), ..Default::default() }), Vec::<i64>::new());
     }
 
     #[test]
@@ -635,36 +510,22 @@ mod tests {
         let (_dir, mut store) = temp_store();
         let mut news = new_events(5);
         for (i, new) in news.iter_mut().enumerate() {
-            new.camera_id = if i < 3 {
-                "b_cam".into()
-            } else {
-                "a_cam".into()
-            };
+            new.camera_id = if i < 3 { "b_cam".into() } else { "a_cam".into() };
             new.timestamp = Timestamp::from_unix_ms(1_000_000 + i as i64);
             store.insert(new).expect("insert");
         }
         let summary = store.camera_summary().expect("summary");
-        let counts: Vec<(&str, u64, i64)> = summary
-            .iter()
-            .map(|c| (c.camera_id.as_str(), c.events, c.last_seq))
-            .collect();
+        let counts: Vec<(&str, u64, i64)> =
+            summary.iter().map(|c| (c.camera_id.as_str(), c.events, c.last_seq)).collect();
         assert_eq!(counts, vec![("a_cam", 2, 5), ("b_cam", 3, 3)]);
-        assert_eq!(
-            summary[0].last_timestamp,
-            Timestamp::from_unix_ms(1_000_004)
-        );
+        assert_eq!(summary[0].last_timestamp, Timestamp::from_unix_ms(1_000_004));
     }
 
     fn object(label: &str) -> crate::model::DetectedObject {
         crate::model::DetectedObject {
             label: label.into(),
             confidence: 0.9,
-            bbox: crate::model::BoundingBox {
-                x: 0.0,
-                y: 0.0,
-                width: 1.0,
-                height: 1.0,
-            },
+            bbox: crate::model::BoundingBox { x: 0.0, y: 0.0, width: 1.0, height: 1.0 },
         }
     }
 
@@ -672,10 +533,7 @@ mod tests {
     fn reopening_keeps_events_and_schema() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("events.db");
-        let event = Store::open(&path)
-            .expect("open")
-            .insert(&new_events(1)[0])
-            .expect("insert");
+        let event = Store::open(&path).expect("open").insert(&new_events(1)[0]).expect("insert");
         let store = Store::open(&path).expect("reopen");
         assert_eq!(store.get(&event.event_id).expect("get"), Some(event));
         assert_eq!(store.integrity_check().expect("check"), Ok(()));
@@ -687,8 +545,7 @@ mod tests {
         let path = dir.path().join("events.db");
         drop(Store::open(&path).expect("open"));
         let conn = Connection::open(&path).expect("raw open");
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-            .expect("bump");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).expect("bump");
         drop(conn);
         let err = Store::open(&path).expect_err("newer schema");
         assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err}");
@@ -714,12 +571,7 @@ mod tests {
         a.insert(&news[0]).expect("a1");
         b.insert(&news[1]).expect("b1");
         a.insert(&news[2]).expect("a2");
-        let seqs: Vec<i64> = b
-            .after_seq(0, 10)
-            .expect("after")
-            .iter()
-            .map(|e| e.seq)
-            .collect();
+        let seqs: Vec<i64> = b.after_seq(0, 10).expect("after").iter().map(|e| e.seq).collect();
         assert_eq!(seqs, vec![1, 2, 3]);
     }
 }

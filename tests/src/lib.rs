@@ -23,10 +23,7 @@ pub fn bin(name: &str) -> PathBuf {
         None => {
             let exe = std::env::current_exe().expect("current_exe");
             // target/<profile>/deps/<test-binary>
-            exe.parent()
-                .and_then(Path::parent)
-                .expect("target/<profile>")
-                .to_path_buf()
+            exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
         }
     };
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
@@ -55,15 +52,9 @@ impl Process {
     /// or `--log-level` says otherwise.
     pub fn start(name: &str, args: &[&str]) -> Self {
         let mut command = Command::new(bin(name));
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         command.env_remove("LOOKOUT_DATA_DIR");
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         let (tx, lines) = mpsc::channel();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("piped stderr");
@@ -86,14 +77,7 @@ impl Process {
             text
         });
         let pid = child.id();
-        Self {
-            name: name.to_owned(),
-            child: Some(child),
-            pid,
-            lines,
-            seen,
-            stdout: Some(stdout),
-        }
+        Self { name: name.to_owned(), child: Some(child), pid, lines, seen, stdout: Some(stdout) }
     }
 
     pub fn pid(&self) -> u32 {
@@ -141,8 +125,7 @@ impl Process {
 
     fn signal(&self, signal: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(self.pid as i32);
-        nix::sys::signal::kill(pid, signal)
-            .unwrap_or_else(|e| panic!("cannot signal {}: {e}", self.name));
+        nix::sys::signal::kill(pid, signal).unwrap_or_else(|e| panic!("cannot signal {}: {e}", self.name));
     }
 
     /// Waits for exit; returns the status and everything printed on stdout.
@@ -156,18 +139,10 @@ impl Process {
             Ok(status) => status.expect("wait for child"),
             Err(_) => {
                 self.signal(nix::sys::signal::Signal::SIGKILL);
-                panic!(
-                    "{} did not exit within {timeout:?}; its log:\n{}",
-                    self.name,
-                    self.logs().join("\n")
-                );
+                panic!("{} did not exit within {timeout:?}; its log:\n{}", self.name, self.logs().join("\n"));
             }
         };
-        let stdout = self
-            .stdout
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
+        let stdout = self.stdout.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
         (status, stdout)
     }
 }
@@ -211,10 +186,7 @@ pub fn run_to_end(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
 
 /// A temporary data directory, removed when dropped.
 pub fn temp_data_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("lookout-test-")
-        .tempdir()
-        .expect("tempdir")
+    tempfile::Builder::new().prefix("lookout-test-").tempdir().expect("tempdir")
 }
 
 /// A path as the `&str` a command line takes.
@@ -244,24 +216,17 @@ impl Webserver {
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();
-        Self {
-            process,
-            url: format!("http://{address}"),
-        }
+        Self { process, url: format!("http://{address}") }
     }
 
     /// `ws://127.0.0.1:PORT/ws/events` plus `query`.
     pub fn ws_url(&self, query: &str) -> String {
-        format!(
-            "{}/ws/events{query}",
-            self.url.replacen("http://", "ws://", 1)
-        )
+        format!("{}/ws/events{query}", self.url.replacen("http://", "ws://", 1))
     }
 
     /// Waits until the webserver reports its detector link connected.
     pub fn wait_for_detector(&self) {
-        self.process
-            .wait_for_log("connected to detector", Duration::from_secs(30));
+        self.process.wait_for_log("connected to detector", Duration::from_secs(30));
     }
 }
 
@@ -284,25 +249,17 @@ pub mod ws {
     const WAIT: Duration = Duration::from_secs(30);
 
     /// Opens `url`, sending `Origin: origin` when given.
-    pub async fn connect(
-        url: &str,
-        origin: Option<&str>,
-    ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    pub async fn connect(url: &str, origin: Option<&str>) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
         let mut request = url.into_client_request()?;
         if let Some(origin) = origin {
-            request.headers_mut().insert(
-                "origin",
-                HeaderValue::from_str(origin).expect("header value"),
-            );
+            request.headers_mut().insert("origin", HeaderValue::from_str(origin).expect("header value"));
         }
         let (socket, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(socket)
     }
 
     /// What the server sent next, parsed; `Err` carries a close frame.
-    pub async fn next(
-        socket: &mut Socket,
-    ) -> Result<(serde_json::Value, String), Option<CloseFrame>> {
+    pub async fn next(socket: &mut Socket) -> Result<(serde_json::Value, String), Option<CloseFrame>> {
         loop {
             let message = tokio::time::timeout(WAIT, socket.next())
                 .await
@@ -327,9 +284,7 @@ pub mod ws {
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
             match next(socket).await {
-                Ok((value, text)) if value["type"] == "event" => {
-                    out.push((value["data"].clone(), raw_data(&text)))
-                }
+                Ok((value, text)) if value["type"] == "event" => out.push((value["data"].clone(), raw_data(&text))),
                 Ok((value, _)) if value["type"] == "ping" => {}
                 Ok((value, _)) => panic!("unexpected message {value}"),
                 Err(close) => panic!("closed after {} of {n} events: {close:?}", out.len()),

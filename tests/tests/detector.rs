@@ -36,9 +36,7 @@ fn stored_events(data_dir: &Path) -> Vec<Event> {
     let mut events: Vec<Event> = Vec::new();
     loop {
         let after = events.last().map_or(0, |e| e.seq);
-        let page = store
-            .after_seq(after, shared::store::MAX_PAGE)
-            .expect("read events");
+        let page = store.after_seq(after, shared::store::MAX_PAGE).expect("read events");
         if page.is_empty() {
             return events;
         }
@@ -56,10 +54,7 @@ fn assert_consecutive(events: &[Event]) {
 /// line is byte-for-byte the stored event's JSON.
 fn assert_logs_match(data_dir: &Path, stored: &[Event]) {
     let jsonl = std::fs::read_to_string(data_dir.join("events.jsonl")).expect("events.jsonl");
-    assert!(
-        jsonl.ends_with('\n'),
-        "no partial last line in events.jsonl"
-    );
+    assert!(jsonl.ends_with('\n'), "no partial last line in events.jsonl");
     let lines: Vec<&str> = jsonl.lines().collect();
     assert_eq!(lines.len(), stored.len(), "one JSON line per stored event");
     for (line, event) in lines.iter().zip(stored) {
@@ -70,10 +65,7 @@ fn assert_logs_match(data_dir: &Path, stored: &[Event]) {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), stored.len(), "one text line per stored event");
     for (line, event) in lines.iter().zip(stored) {
-        assert!(
-            line.contains(&format!("seq={} {}", event.seq, event.event_id)),
-            "{line}"
-        );
+        assert!(line.contains(&format!("seq={} {}", event.seq, event.event_id)), "{line}");
     }
 }
 
@@ -85,22 +77,10 @@ async fn dry_run_persists_logs_and_publishes_every_event_in_order() {
     let socket = data.join("detector.sock");
     let detector = Process::start(
         "detector",
-        &[
-            "--dry-run",
-            "--count",
-            "20",
-            "--rate",
-            "200",
-            "--wait-subscribers",
-            "1",
-            "--data-dir",
-            arg(&data),
-        ],
+        &["--dry-run", "--count", "20", "--rate", "200", "--wait-subscribers", "1", "--data-dir", arg(&data)],
     );
     detector.wait_for_log(READY, LONG);
-    let mut sub = Subscription::connect(&socket, "e2e")
-        .await
-        .expect("subscribe");
+    let mut sub = Subscription::connect(&socket, "e2e").await.expect("subscribe");
     assert_eq!(sub.peer().role, Role::Publisher);
     let received = receive_events(&mut sub, 20).await;
 
@@ -113,15 +93,8 @@ async fn dry_run_persists_logs_and_publishes_every_event_in_order() {
     let stored = stored_events(&data);
     assert_eq!(stored.len(), 20);
     assert_consecutive(&stored);
-    assert_eq!(
-        received, stored,
-        "subscriber got exactly the stored events, in seq order"
-    );
-    assert!(
-        stored
-            .iter()
-            .all(|e| e.metadata.source == shared::model::EventSource::DryRun)
-    );
+    assert_eq!(received, stored, "subscriber got exactly the stored events, in seq order");
+    assert!(stored.iter().all(|e| e.metadata.source == shared::model::EventSource::DryRun));
     assert_logs_match(&data, &stored);
 }
 
@@ -150,33 +123,20 @@ async fn a_subscriber_that_never_reads_is_dropped_and_slows_nobody() {
     );
     detector.wait_for_log(READY, LONG);
     // The stalled one: says Hello, then never reads a byte.
-    let stalled = shared::wire::endpoint::connect(&socket)
-        .await
-        .expect("connect");
+    let stalled = shared::wire::endpoint::connect(&socket).await.expect("connect");
     let (_stalled_read, stalled_write) = tokio::io::split(stalled);
     let mut stalled_write = FrameWriter::new(stalled_write);
-    stalled_write
-        .write_frame(&Frame::Hello(Hello::new(Role::Subscriber, "stalled")))
-        .await
-        .expect("hello");
+    stalled_write.write_frame(&Frame::Hello(Hello::new(Role::Subscriber, "stalled"))).await.expect("hello");
 
-    let mut reader = Subscription::connect(&socket, "reader")
-        .await
-        .expect("subscribe");
+    let mut reader = Subscription::connect(&socket, "reader").await.expect("subscribe");
     let received = receive_events(&mut reader, N).await;
 
     // The detector finished every event while the stalled subscriber still
     // held its connection: creation never waited for it.
     let (status, summary) = detector.wait(LONG);
     assert!(status.success(), "exit status {status}");
-    assert!(
-        summary.contains(&format!("events created  {N}")),
-        "summary: {summary}"
-    );
-    assert!(
-        summary.contains("1 dropped as too slow"),
-        "summary: {summary}"
-    );
+    assert!(summary.contains(&format!("events created  {N}")), "summary: {summary}");
+    assert!(summary.contains("1 dropped as too slow"), "summary: {summary}");
     let stored = stored_events(dir.path());
     assert_eq!(stored.len(), N);
     assert_eq!(received, stored, "the reading subscriber missed nothing");
@@ -189,46 +149,22 @@ async fn garbage_and_wrong_version_subscribers_are_dropped_others_continue() {
     let socket = dir.path().join("detector.sock");
     let detector = Process::start(
         "detector",
-        &[
-            "--dry-run",
-            "--count",
-            "10",
-            "--rate",
-            "100",
-            "--wait-subscribers",
-            "1",
-            "--data-dir",
-            arg(dir.path()),
-        ],
+        &["--dry-run", "--count", "10", "--rate", "100", "--wait-subscribers", "1", "--data-dir", arg(dir.path())],
     );
     detector.wait_for_log(READY, LONG);
 
-    let mut garbage = shared::wire::endpoint::connect(&socket)
-        .await
-        .expect("connect");
-    garbage
-        .write_all(b"\xff\xff\xff\xffGET / HTTP/1.1\r\n\r\n")
-        .await
-        .expect("write");
+    let mut garbage = shared::wire::endpoint::connect(&socket).await.expect("connect");
+    garbage.write_all(b"\xff\xff\xff\xffGET / HTTP/1.1\r\n\r\n").await.expect("write");
     detector.wait_for_log("subscriber refused during handshake", LONG);
 
-    let (_r, w) = tokio::io::split(
-        shared::wire::endpoint::connect(&socket)
-            .await
-            .expect("connect"),
-    );
+    let (_r, w) = tokio::io::split(shared::wire::endpoint::connect(&socket).await.expect("connect"));
     let mut future = Hello::new(Role::Subscriber, "from-the-future");
     future.protocol_version = PROTOCOL_VERSION + 1;
-    FrameWriter::new(w)
-        .write_frame(&Frame::Hello(future))
-        .await
-        .expect("hello");
+    FrameWriter::new(w).write_frame(&Frame::Hello(future)).await.expect("hello");
     let refusal = detector.wait_for_log("protocol version", LONG);
     assert!(refusal.contains("subscriber refused"), "{refusal}");
 
-    let mut good = Subscription::connect(&socket, "good")
-        .await
-        .expect("subscribe");
+    let mut good = Subscription::connect(&socket, "good").await.expect("subscribe");
     let received = receive_events(&mut good, 10).await;
     let (status, _) = detector.wait(LONG);
     assert!(status.success());
@@ -238,21 +174,12 @@ async fn garbage_and_wrong_version_subscribers_are_dropped_others_continue() {
 #[tokio::test]
 async fn a_second_detector_on_a_live_socket_is_refused() {
     let dir = temp_data_dir();
-    let first = Process::start(
-        "detector",
-        &["--dry-run", "--rate", "1", "--data-dir", arg(dir.path())],
-    );
+    let first = Process::start("detector", &["--dry-run", "--rate", "1", "--data-dir", arg(dir.path())]);
     first.wait_for_log(READY, LONG);
 
-    let (code, _, stderr) = run_to_end(
-        "detector",
-        &["--dry-run", "--count", "1", "--data-dir", arg(dir.path())],
-    );
+    let (code, _, stderr) = run_to_end("detector", &["--dry-run", "--count", "1", "--data-dir", arg(dir.path())]);
     assert_eq!(code, Some(1), "stderr: {stderr}");
-    assert!(
-        stderr.contains("another detector is already listening"),
-        "stderr: {stderr}"
-    );
+    assert!(stderr.contains("another detector is already listening"), "stderr: {stderr}");
 
     // The first one is unharmed and still shuts down cleanly.
     first.terminate();
@@ -265,27 +192,11 @@ async fn a_stale_socket_file_from_a_crash_is_replaced() {
     let dir = temp_data_dir();
     let socket = dir.path().join("detector.sock");
     drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind"));
-    assert!(
-        socket.exists(),
-        "the stale file is left behind, as after a crash"
-    );
-    let (code, _, stderr) = run_to_end(
-        "detector",
-        &[
-            "--dry-run",
-            "--count",
-            "1",
-            "--rate",
-            "50",
-            "--data-dir",
-            arg(dir.path()),
-        ],
-    );
+    assert!(socket.exists(), "the stale file is left behind, as after a crash");
+    let (code, _, stderr) =
+        run_to_end("detector", &["--dry-run", "--count", "1", "--rate", "50", "--data-dir", arg(dir.path())]);
     assert_eq!(code, Some(0), "stderr: {stderr}");
-    assert!(
-        stderr.contains("replaced a stale socket file"),
-        "stderr: {stderr}"
-    );
+    assert!(stderr.contains("replaced a stale socket file"), "stderr: {stderr}");
     assert_eq!(stored_events(dir.path()).len(), 1);
 }
 
@@ -295,30 +206,16 @@ async fn sigterm_mid_run_finishes_cleanly_and_loses_nothing() {
     let socket = dir.path().join("detector.sock");
     let detector = Process::start(
         "detector",
-        &[
-            "--dry-run",
-            "--rate",
-            "200",
-            "--wait-subscribers",
-            "1",
-            "--data-dir",
-            arg(dir.path()),
-        ],
+        &["--dry-run", "--rate", "200", "--wait-subscribers", "1", "--data-dir", arg(dir.path())],
     );
     detector.wait_for_log(READY, LONG);
-    let mut sub = Subscription::connect(&socket, "e2e")
-        .await
-        .expect("subscribe");
+    let mut sub = Subscription::connect(&socket, "e2e").await.expect("subscribe");
     let mut received = receive_events(&mut sub, 10).await;
     detector.terminate();
 
     // Everything committed before the signal still arrives, then a Bye.
     loop {
-        match tokio::time::timeout(LONG, sub.next_frame())
-            .await
-            .expect("frame in time")
-            .expect("readable")
-        {
+        match tokio::time::timeout(LONG, sub.next_frame()).await.expect("frame in time").expect("readable") {
             Some(Frame::Event(event)) => received.push(event),
             Some(Frame::Heartbeat(_)) => {}
             Some(Frame::Bye { reason }) => {
@@ -333,15 +230,9 @@ async fn sigterm_mid_run_finishes_cleanly_and_loses_nothing() {
     assert!(!socket.exists(), "socket file removed");
     let stored = stored_events(dir.path());
     assert!(stored.len() >= 10);
-    assert!(
-        summary.contains(&format!("events created  {}", stored.len())),
-        "summary: {summary}"
-    );
+    assert!(summary.contains(&format!("events created  {}", stored.len())), "summary: {summary}");
     assert_consecutive(&stored);
-    assert_eq!(
-        received, stored,
-        "the subscriber got every committed event, once, in order"
-    );
+    assert_eq!(received, stored, "the subscriber got every committed event, once, in order");
     assert_logs_match(dir.path(), &stored);
 }
 
@@ -350,10 +241,7 @@ fn bad_flags_exit_2_with_a_reason_and_help_documents_every_flag() {
     for (args, complaint) in [
         (&["--dry-run", "--rate", "abc"][..], "--rate"),
         (&["--dry-run", "--rate", "0"][..], "greater than 0"),
-        (
-            &["--dry-run", "--camera", "bad id"][..],
-            "invalid camera id",
-        ),
+        (&["--dry-run", "--camera", "bad id"][..], "invalid camera id"),
         (&["--dry-run", "--count", "many"][..], "--count"),
         (&["--dry-run", "--bogus"][..], "--bogus"),
         (&["--dry-run", "--log-level", "lots=="][..], "--log-level"),
@@ -361,23 +249,13 @@ fn bad_flags_exit_2_with_a_reason_and_help_documents_every_flag() {
     ] {
         let (code, _, stderr) = run_to_end("detector", args);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains(complaint),
-            "{args:?} should mention {complaint}: {stderr}"
-        );
+        assert!(stderr.contains(complaint), "{args:?} should mention {complaint}: {stderr}");
     }
     let (code, help, _) = run_to_end("detector", &["--help"]);
     assert_eq!(code, Some(0));
-    for flag in [
-        "--dry-run",
-        "--camera",
-        "--rate",
-        "--count",
-        "--data-dir",
-        "--socket",
-        "--log-level",
-        "LOOKOUT_DATA_DIR",
-    ] {
+    for flag in
+        ["--dry-run", "--camera", "--rate", "--count", "--data-dir", "--socket", "--log-level", "LOOKOUT_DATA_DIR"]
+    {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
     let (code, version, _) = run_to_end("detector", &["--version"]);

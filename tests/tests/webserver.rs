@@ -18,16 +18,11 @@ fn detector(data_dir: &std::path::Path, args: &[&str]) -> Process {
 }
 
 fn seqs(events: &[(Value, String)]) -> Vec<i64> {
-    events
-        .iter()
-        .map(|(e, _)| e["seq"].as_i64().expect("seq"))
-        .collect()
+    events.iter().map(|(e, _)| e["seq"].as_i64().expect("seq")).collect()
 }
 
 async fn get(url: &str) -> reqwest::Response {
-    reqwest::get(url)
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    reqwest::get(url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
 async fn get_json(url: &str) -> Value {
@@ -38,17 +33,10 @@ async fn get_json(url: &str) -> Value {
 async fn detector_events_reach_every_client_byte_for_byte_as_rest_returns_them() {
     let dir = temp_data_dir();
     let server = Webserver::start(dir.path(), &[]);
-    let mut a = ws::connect(&server.ws_url(""), None)
-        .await
-        .expect("client a");
-    let mut b = ws::connect(&server.ws_url(""), Some("http://localhost:5173"))
-        .await
-        .expect("client b");
+    let mut a = ws::connect(&server.ws_url(""), None).await.expect("client a");
+    let mut b = ws::connect(&server.ws_url(""), Some("http://localhost:5173")).await.expect("client b");
 
-    let det = detector(
-        dir.path(),
-        &["--count", "5", "--rate", "50", "--wait-subscribers", "1"],
-    );
+    let det = detector(dir.path(), &["--count", "5", "--rate", "50", "--wait-subscribers", "1"]);
     let got_a = ws::events(&mut a, 5).await;
     let got_b = ws::events(&mut b, 5).await;
     assert_eq!(seqs(&got_a), vec![1, 2, 3, 4, 5]);
@@ -57,11 +45,7 @@ async fn detector_events_reach_every_client_byte_for_byte_as_rest_returns_them()
         let id = event["event_id"].as_str().expect("event_id");
         let rest = get(&format!("{}/api/events/{id}", server.url)).await;
         assert_eq!(rest.status(), 200);
-        assert_eq!(
-            rest.text().await.expect("body"),
-            *raw,
-            "WebSocket data == REST body, byte for byte"
-        );
+        assert_eq!(rest.text().await.expect("body"), *raw, "WebSocket data == REST body, byte for byte");
     }
     assert!(det.wait(LONG).0.success());
 }
@@ -70,9 +54,7 @@ async fn detector_events_reach_every_client_byte_for_byte_as_rest_returns_them()
 async fn pings_arrive_on_time_answering_clients_stay_silent_ones_are_closed() {
     let dir = temp_data_dir();
     let server = Webserver::start(dir.path(), &["--heartbeat-secs", "1"]);
-    let mut answering = ws::connect(&server.ws_url(""), None)
-        .await
-        .expect("answering");
+    let mut answering = ws::connect(&server.ws_url(""), None).await.expect("answering");
     let mut silent = ws::connect(&server.ws_url(""), None).await.expect("silent");
 
     // The silent one reads (so it is not a slow consumer) but never answers.
@@ -87,22 +69,14 @@ async fn pings_arrive_on_time_answering_clients_stay_silent_ones_are_closed() {
     };
     let answering_loop = async {
         loop {
-            let (v, _) = ws::next(&mut answering)
-                .await
-                .expect("answering stays open");
+            let (v, _) = ws::next(&mut answering).await.expect("answering stays open");
             assert_eq!(v["type"], "ping", "{v}");
-            let ts: chrono::DateTime<chrono::Utc> = v["timestamp"]
-                .as_str()
-                .expect("timestamp")
-                .parse()
-                .expect("RFC 3339");
+            let ts: chrono::DateTime<chrono::Utc> =
+                v["timestamp"].as_str().expect("timestamp").parse().expect("RFC 3339");
             ping_times.push((Instant::now(), ts));
             ws::send_text(
                 &mut answering,
-                &format!(
-                    r#"{{"type":"pong","timestamp":"{}"}}"#,
-                    v["timestamp"].as_str().unwrap_or("")
-                ),
+                &format!(r#"{{"type":"pong","timestamp":"{}"}}"#, v["timestamp"].as_str().unwrap_or("")),
             )
             .await;
             if ping_times.len() == 4 {
@@ -118,69 +92,37 @@ async fn pings_arrive_on_time_answering_clients_stay_silent_ones_are_closed() {
     // Pings come once per interval (generous bounds: a busy CI machine).
     for pair in ping_times.windows(2) {
         let gap = pair[1].0 - pair[0].0;
-        assert!(
-            gap > Duration::from_millis(500) && gap < Duration::from_millis(2500),
-            "ping gap {gap:?}"
-        );
+        assert!(gap > Duration::from_millis(500) && gap < Duration::from_millis(2500), "ping gap {gap:?}");
     }
     let metrics = get_json(&format!("{}/api/metrics", server.url)).await;
-    assert_eq!(
-        metrics["websocket"]["connections"]["current"], 1,
-        "{metrics}"
-    );
-    assert_eq!(
-        metrics["websocket"]["connections"]["heartbeat_timeouts"], 1,
-        "{metrics}"
-    );
+    assert_eq!(metrics["websocket"]["connections"]["current"], 1, "{metrics}");
+    assert_eq!(metrics["websocket"]["connections"]["heartbeat_timeouts"], 1, "{metrics}");
 }
 
 #[tokio::test]
 async fn bad_client_messages_get_errors_and_keep_the_connection_oversize_closes_1009() {
     let dir = temp_data_dir();
     let server = Webserver::start(dir.path(), &[]);
-    let mut client = ws::connect(&server.ws_url(""), None)
-        .await
-        .expect("connect");
+    let mut client = ws::connect(&server.ws_url(""), None).await.expect("connect");
 
     for (send, expected) in [
         (Message::Text("{not json".into()), "Invalid JSON format"),
-        (
-            Message::Text(r#"{"type":"subscribe"}"#.into()),
-            "Unknown message type",
-        ),
+        (Message::Text(r#"{"type":"subscribe"}"#.into()), "Unknown message type"),
         (Message::Text("[1,2,3]".into()), "JSON objects"),
-        (
-            Message::Binary(vec![0xde, 0xad].into()),
-            "Binary messages are not supported",
-        ),
+        (Message::Binary(vec![0xde, 0xad].into()), "Binary messages are not supported"),
     ] {
         client.send(send).await.expect("send");
-        let (reply, _) = ws::next(&mut client)
-            .await
-            .expect("an error reply, connection kept");
+        let (reply, _) = ws::next(&mut client).await.expect("an error reply, connection kept");
         assert_eq!(reply["type"], "error", "{reply}");
-        assert!(
-            reply["message"]
-                .as_str()
-                .expect("message")
-                .contains(expected),
-            "{reply}"
-        );
+        assert!(reply["message"].as_str().expect("message").contains(expected), "{reply}");
     }
-    ws::send_text(
-        &mut client,
-        r#"{"type":"ping","timestamp":"2026-01-01T00:00:00Z"}"#,
-    )
-    .await;
+    ws::send_text(&mut client, r#"{"type":"ping","timestamp":"2026-01-01T00:00:00Z"}"#).await;
     let (pong, _) = ws::next(&mut client).await.expect("pong");
     assert_eq!(pong["type"], "pong");
 
     let huge = format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(100 * 1024));
     let _ = client.send(Message::Text(huge.into())).await;
-    let close = ws::next(&mut client)
-        .await
-        .expect_err("closed")
-        .expect("close frame");
+    let close = ws::next(&mut client).await.expect_err("closed").expect("close frame");
     assert_eq!(u16::from(close.code), 1009);
 }
 
@@ -196,15 +138,8 @@ async fn foreign_origins_are_refused_before_the_upgrade() {
             other => panic!("{origin} should get 403, got {other:?}"),
         }
     }
-    for origin in [
-        None,
-        Some("http://localhost:1234"),
-        Some("http://127.0.0.1"),
-        Some("https://nvr.example.com"),
-    ] {
-        ws::connect(&server.ws_url(""), origin)
-            .await
-            .unwrap_or_else(|e| panic!("{origin:?} refused: {e}"));
+    for origin in [None, Some("http://localhost:1234"), Some("http://127.0.0.1"), Some("https://nvr.example.com")] {
+        ws::connect(&server.ws_url(""), origin).await.unwrap_or_else(|e| panic!("{origin:?} refused: {e}"));
     }
 }
 
@@ -212,14 +147,9 @@ async fn foreign_origins_are_refused_before_the_upgrade() {
 async fn events_made_while_the_detector_was_down_reach_the_client_in_order_once() {
     let dir = temp_data_dir();
     let server = Webserver::start(dir.path(), &[]);
-    let mut client = ws::connect(&server.ws_url(""), None)
-        .await
-        .expect("connect");
+    let mut client = ws::connect(&server.ws_url(""), None).await.expect("connect");
 
-    let first = detector(
-        dir.path(),
-        &["--count", "5", "--rate", "100", "--wait-subscribers", "1"],
-    );
+    let first = detector(dir.path(), &["--count", "5", "--rate", "100", "--wait-subscribers", "1"]);
     let got = ws::events(&mut client, 5).await;
     assert!(first.wait(LONG).0.success());
     // The second run starts producing at once, before the webserver's
@@ -228,11 +158,7 @@ async fn events_made_while_the_detector_was_down_reach_the_client_in_order_once(
     assert!(second.wait(LONG).0.success());
     let rest = ws::events(&mut client, 15).await;
     let all: Vec<i64> = seqs(&got).into_iter().chain(seqs(&rest)).collect();
-    assert_eq!(
-        all,
-        (1..=20).collect::<Vec<_>>(),
-        "every event once, in seq order"
-    );
+    assert_eq!(all, (1..=20).collect::<Vec<_>>(), "every event once, in seq order");
 }
 
 #[tokio::test]
@@ -242,17 +168,13 @@ async fn a_client_resuming_with_after_seq_misses_nothing_across_a_webserver_cras
     let det = detector(dir.path(), &["--rate", "40"]);
     server.wait_for_detector();
     // From the very first event: history, then live.
-    let mut client = ws::connect(&server.ws_url("?after_seq=0"), None)
-        .await
-        .expect("connect");
+    let mut client = ws::connect(&server.ws_url("?after_seq=0"), None).await.expect("connect");
     let mut received = seqs(&ws::events(&mut client, 10).await);
 
     server.process.kill(); // SIGKILL: no close frame, nothing flushed
     let server = Webserver::start(dir.path(), &[]);
     let last = *received.last().expect("some events");
-    let mut client = ws::connect(&server.ws_url(&format!("?after_seq={last}")), None)
-        .await
-        .expect("reconnect");
+    let mut client = ws::connect(&server.ws_url(&format!("?after_seq={last}")), None).await.expect("reconnect");
     received.extend(seqs(&ws::events(&mut client, 10).await));
 
     det.terminate();
@@ -261,11 +183,7 @@ async fn a_client_resuming_with_after_seq_misses_nothing_across_a_webserver_cras
     let head = health["database"]["head_seq"].as_i64().expect("head_seq");
     let missing = (head - *received.last().expect("events")) as usize;
     received.extend(seqs(&ws::events(&mut client, missing).await));
-    assert_eq!(
-        received,
-        (1..=head).collect::<Vec<_>>(),
-        "every stored event exactly once, in order"
-    );
+    assert_eq!(received, (1..=head).collect::<Vec<_>>(), "every stored event exactly once, in order");
 }
 
 #[tokio::test]
@@ -274,12 +192,8 @@ async fn after_seq_replays_history_then_goes_live_without_gap_or_duplicate() {
     let det = detector(dir.path(), &["--count", "30", "--rate", "1000"]);
     assert!(det.wait(LONG).0.success());
     let server = Webserver::start(dir.path(), &[]);
-    let mut replaying = ws::connect(&server.ws_url("?after_seq=10"), None)
-        .await
-        .expect("connect");
-    let mut live_only = ws::connect(&server.ws_url(""), None)
-        .await
-        .expect("connect");
+    let mut replaying = ws::connect(&server.ws_url("?after_seq=10"), None).await.expect("connect");
+    let mut live_only = ws::connect(&server.ws_url(""), None).await.expect("connect");
     let history = ws::events(&mut replaying, 20).await;
     assert_eq!(seqs(&history), (11..=30).collect::<Vec<_>>());
 
@@ -308,38 +222,21 @@ async fn after_seq_replays_history_then_goes_live_without_gap_or_duplicate() {
 #[tokio::test]
 async fn a_queue_overflow_during_replay_is_refilled_from_the_database() {
     let dir = temp_data_dir();
-    const HISTORY: usize = 5000;
-    const LIVE: usize = 500;
-    let history = detector(
-        dir.path(),
-        &["--count", &HISTORY.to_string(), "--rate", "100000"],
-    );
+    const HISTORY: usize = 2000;
+    const LIVE: usize = 300;
+    let history = detector(dir.path(), &["--count", &HISTORY.to_string(), "--rate", "100000"]);
     assert!(history.wait(LONG).0.success());
-    // A tiny queue: live events arriving while the client replays history
-    // overflow it, and its writer must fetch the ones it lost.
     let server = Webserver::start(dir.path(), &["--client-queue", "4"]);
-    let live = detector(
-        dir.path(),
-        &[
-            "--count",
-            &LIVE.to_string(),
-            "--rate",
-            "1000",
-            "--wait-subscribers",
-            "1",
-        ],
-    );
+    let live = detector(dir.path(), &["--count", &LIVE.to_string(), "--rate", "2000", "--wait-subscribers", "1"]);
     server.wait_for_detector();
-    let mut client = ws::connect(&server.ws_url("?after_seq=0"), None)
-        .await
-        .expect("connect");
-    let got = seqs(&ws::events(&mut client, HISTORY + LIVE).await);
-    assert_eq!(
-        got,
-        (1..=(HISTORY + LIVE) as i64).collect::<Vec<_>>(),
-        "every event once, in order"
-    );
+    // Ask for all history but do not read yet: the server's writer blocks
+    // mid-replay on the full socket while live events overflow the tiny
+    // queue. Only once they have all been broadcast does the client read.
+    let mut client = ws::connect(&server.ws_url("?after_seq=0"), None).await.expect("connect");
     assert!(live.wait(LONG).0.success());
+    let got = seqs(&ws::events(&mut client, HISTORY + LIVE).await);
+    assert_eq!(got, (1..=(HISTORY + LIVE) as i64).collect::<Vec<_>>(), "every event once, in order");
+    server.process.wait_for_log("events arrived faster than the replay; reading the database again", LONG);
 }
 
 #[tokio::test]
@@ -354,15 +251,10 @@ async fn a_full_server_answers_503_and_a_client_close_is_clean() {
         other => panic!("a second client should get 503, got {other:?}"),
     }
     first.close(None).await.expect("close");
-    assert!(
-        ws::next(&mut first).await.is_err(),
-        "the server completes the closing handshake"
-    );
+    assert!(ws::next(&mut first).await.is_err(), "the server completes the closing handshake");
     server.process.wait_for_log("reason=ClientClosed", LONG);
     // The slot is free again.
-    ws::connect(&server.ws_url(""), None)
-        .await
-        .expect("a client after the first left");
+    ws::connect(&server.ws_url(""), None).await.expect("a client after the first left");
 }
 
 #[tokio::test]
@@ -375,42 +267,17 @@ async fn a_client_that_never_reads_is_closed_as_slow_while_others_get_everything
     // The stalled client: a tiny receive window, and it never reads.
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("rcvbuf");
-    let address = server
-        .url
-        .trim_start_matches("http://")
-        .parse()
-        .expect("address");
+    let address = server.url.trim_start_matches("http://").parse().expect("address");
     let stream = socket.connect(address).await.expect("tcp connect");
-    let (_stalled, _) = tokio_tungstenite::client_async(server.ws_url(""), stream)
-        .await
-        .expect("stalled upgrade");
+    let (_stalled, _) = tokio_tungstenite::client_async(server.ws_url(""), stream).await.expect("stalled upgrade");
 
     const N: usize = 2000;
-    let det = detector(
-        dir.path(),
-        &[
-            "--count",
-            &N.to_string(),
-            "--rate",
-            "1000",
-            "--wait-subscribers",
-            "1",
-        ],
-    );
+    let det = detector(dir.path(), &["--count", &N.to_string(), "--rate", "1000", "--wait-subscribers", "1"]);
     let got = ws::events(&mut reader, N).await;
-    assert_eq!(
-        seqs(&got),
-        (1..=N as i64).collect::<Vec<_>>(),
-        "the reading client missed nothing"
-    );
-    server
-        .process
-        .wait_for_log("slow consumer: queue full, closing", LONG);
+    assert_eq!(seqs(&got), (1..=N as i64).collect::<Vec<_>>(), "the reading client missed nothing");
+    server.process.wait_for_log("slow consumer: queue full, closing", LONG);
     let metrics = get_json(&format!("{}/api/metrics", server.url)).await;
-    assert_eq!(
-        metrics["websocket"]["connections"]["slow_consumer_closes"], 1,
-        "{metrics}"
-    );
+    assert_eq!(metrics["websocket"]["connections"]["slow_consumer_closes"], 1, "{metrics}");
     assert!(det.wait(LONG).0.success());
 }
 
@@ -418,28 +285,14 @@ async fn a_client_that_never_reads_is_closed_as_slow_while_others_get_everything
 async fn post_validates_persists_and_broadcasts() {
     let dir = temp_data_dir();
     let server = Webserver::start(dir.path(), &[]);
-    let mut client = ws::connect(&server.ws_url(""), None)
-        .await
-        .expect("connect");
+    let mut client = ws::connect(&server.ws_url(""), None).await.expect("connect");
     let http = reqwest::Client::new();
     let url = format!("{}/api/events", server.url);
     for (body, field) in [
-        (
-            serde_json::json!({"motion_confidence": 0.5, "description": "x"}),
-            "camera_id",
-        ),
-        (
-            serde_json::json!({"camera_id": "a b", "motion_confidence": 0.5, "description": "x"}),
-            "camera_id",
-        ),
-        (
-            serde_json::json!({"camera_id": "door", "motion_confidence": 2.0, "description": "x"}),
-            "motion_confidence",
-        ),
-        (
-            serde_json::json!({"camera_id": "door", "motion_confidence": 0.5, "description": "x", "colour": 1}),
-            "colour",
-        ),
+        (serde_json::json!({"motion_confidence": 0.5, "description": "x"}), "camera_id"),
+        (serde_json::json!({"camera_id": "a b", "motion_confidence": 0.5, "description": "x"}), "camera_id"),
+        (serde_json::json!({"camera_id": "door", "motion_confidence": 2.0, "description": "x"}), "motion_confidence"),
+        (serde_json::json!({"camera_id": "door", "motion_confidence": 0.5, "description": "x", "colour": 1}), "colour"),
         (
             serde_json::json!({"camera_id": "door", "motion_confidence": 0.5, "description": "x",
                 "detected_objects": [{"label": "cat", "confidence": 0.5, "bbox": {"x": -1, "y": 0, "width": 1, "height": 1}}]}),
@@ -449,18 +302,9 @@ async fn post_validates_persists_and_broadcasts() {
         let response = http.post(&url).json(&body).send().await.expect("POST");
         assert_eq!(response.status(), 422, "{body}");
         let error: Value = response.json().await.expect("JSON error");
-        assert!(
-            error["message"].as_str().expect("message").contains(field),
-            "{error} should name {field}"
-        );
+        assert!(error["message"].as_str().expect("message").contains(field), "{error} should name {field}");
     }
-    let not_json = http
-        .post(&url)
-        .header("content-type", "application/json")
-        .body("{")
-        .send()
-        .await
-        .expect("POST");
+    let not_json = http.post(&url).header("content-type", "application/json").body("{").send().await.expect("POST");
     assert_eq!(not_json.status(), 422);
 
     let created = http
@@ -471,42 +315,21 @@ async fn post_validates_persists_and_broadcasts() {
         .await
         .expect("POST");
     assert_eq!(created.status(), 201);
-    let location = created.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned();
+    let location = created.headers()["location"].to_str().expect("location").to_owned();
     let body = created.text().await.expect("body");
     let live = ws::events(&mut client, 1).await;
-    assert_eq!(
-        live[0].1, body,
-        "the broadcast carries exactly the created event"
-    );
-    assert_eq!(
-        get(&format!("{}{location}", server.url))
-            .await
-            .text()
-            .await
-            .expect("body"),
-        body
-    );
+    assert_eq!(live[0].1, body, "the broadcast carries exactly the created event");
+    assert_eq!(get(&format!("{}{location}", server.url)).await.text().await.expect("body"), body);
 
     let missing = get(&format!("{}/api/events/evt_1_0000", server.url)).await;
     assert_eq!(missing.status(), 404);
-    assert_eq!(
-        missing.json::<Value>().await.expect("JSON 404")["error"],
-        "not_found"
-    );
+    assert_eq!(missing.json::<Value>().await.expect("JSON 404")["error"], "not_found");
 }
 
 #[tokio::test]
 async fn rest_lists_with_filters_and_pages() {
     let dir = temp_data_dir();
-    let det = detector(
-        dir.path(),
-        &[
-            "--count", "25", "--rate", "1000", "--camera", "door", "--camera", "yard",
-        ],
-    );
+    let det = detector(dir.path(), &["--count", "25", "--rate", "1000", "--camera", "door", "--camera", "yard"]);
     assert!(det.wait(LONG).0.success());
     let server = Webserver::start(dir.path(), &[]);
 
@@ -514,51 +337,21 @@ async fn rest_lists_with_filters_and_pages() {
     let mut url = format!("{}/api/events?limit=10", server.url);
     loop {
         let page = get_json(&url).await;
-        seen.extend(
-            page["events"]
-                .as_array()
-                .expect("events")
-                .iter()
-                .map(|e| e["seq"].as_i64().expect("seq")),
-        );
+        seen.extend(page["events"].as_array().expect("events").iter().map(|e| e["seq"].as_i64().expect("seq")));
         match page["next_before_seq"].as_i64() {
             Some(cursor) => url = format!("{}/api/events?limit=10&before_seq={cursor}", server.url),
             None => break,
         }
     }
-    assert_eq!(
-        seen,
-        (1..=25).rev().collect::<Vec<_>>(),
-        "paging visits every event once, newest first"
-    );
+    assert_eq!(seen, (1..=25).rev().collect::<Vec<_>>(), "paging visits every event once, newest first");
 
-    let door = get_json(&format!(
-        "{}/api/events?camera_id=door&limit=1000",
-        server.url
-    ))
-    .await;
-    assert!(
-        door["events"]
-            .as_array()
-            .expect("events")
-            .iter()
-            .all(|e| e["camera_id"] == "door")
-    );
+    let door = get_json(&format!("{}/api/events?camera_id=door&limit=1000", server.url)).await;
+    assert!(door["events"].as_array().expect("events").iter().all(|e| e["camera_id"] == "door"));
     let after = get_json(&format!("{}/api/events?after_seq=20", server.url)).await;
     assert_eq!(after["events"].as_array().expect("events").len(), 5);
-    let future = get_json(&format!(
-        "{}/api/events?start=2999-01-01T00:00:00Z",
-        server.url
-    ))
-    .await;
+    let future = get_json(&format!("{}/api/events?start=2999-01-01T00:00:00Z", server.url)).await;
     assert_eq!(future["events"].as_array().expect("events").len(), 0);
-    for bad in [
-        "limit=0",
-        "limit=1001",
-        "start=yesterday",
-        "after_seq=x",
-        "camera_id=a%20b",
-    ] {
+    for bad in ["limit=0", "limit=1001", "start=yesterday", "after_seq=x", "camera_id=a%20b"] {
         let response = get(&format!("{}/api/events?{bad}", server.url)).await;
         assert_eq!(response.status(), 400, "{bad}");
     }
@@ -575,46 +368,25 @@ async fn health_metrics_and_docs_answer_and_a_missing_detector_is_degraded() {
 
     let det = detector(dir.path(), &["--rate", "20", "--heartbeat-secs", "0.2"]);
     server.wait_for_detector();
-    let mut client = ws::connect(&server.ws_url(""), None)
-        .await
-        .expect("connect");
+    let mut client = ws::connect(&server.ws_url(""), None).await.expect("connect");
     ws::events(&mut client, 3).await;
     let health = get_json(&format!("{}/api/health", server.url)).await;
     assert_eq!(health["status"], "healthy", "{health}");
     let metrics = get_json(&format!("{}/api/metrics", server.url)).await;
-    assert!(
-        metrics["events"]["broadcast"].as_u64().expect("broadcast") >= 3,
-        "{metrics}"
-    );
-    assert!(
-        metrics["websocket"]["messages_sent"]
-            .as_u64()
-            .expect("sent")
-            >= 3,
-        "{metrics}"
-    );
+    assert!(metrics["events"]["broadcast"].as_u64().expect("broadcast") >= 3, "{metrics}");
+    assert!(metrics["websocket"]["messages_sent"].as_u64().expect("sent") >= 3, "{metrics}");
     assert!(metrics["process"]["rss_bytes"].is_u64());
     assert_eq!(metrics["websocket"]["connections"]["current"], 1);
 
-    let prometheus = get(&format!("{}/metrics", server.url))
-        .await
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        prometheus.contains("lookout_websocket_connections 1"),
-        "{prometheus}"
-    );
+    let prometheus = get(&format!("{}/metrics", server.url)).await.text().await.expect("text");
+    assert!(prometheus.contains("lookout_websocket_connections 1"), "{prometheus}");
     assert!(prometheus.contains("lookout_events_broadcast_total"));
     let openapi = get_json(&format!("{}/api/openapi.json", server.url)).await;
     assert!(openapi["paths"]["/api/events"].is_object(), "{openapi}");
     assert!(openapi["paths"]["/api/events/{event_id}"].is_object());
     let docs = get(&format!("{}/docs/", server.url)).await;
     assert_eq!(docs.status(), 200);
-    assert!(
-        docs.text().await.expect("html").contains("swagger"),
-        "Swagger UI served offline"
-    );
+    assert!(docs.text().await.expect("html").contains("swagger"), "Swagger UI served offline");
     let asyncapi = get_json(&format!("{}/api/asyncapi.json", server.url)).await;
     assert!(asyncapi["asyncapi"].is_string(), "{asyncapi}");
     det.terminate();
@@ -627,28 +399,17 @@ async fn sigterm_closes_every_client_with_1001_and_exits_promptly() {
     let server = Webserver::start(dir.path(), &[]);
     let mut clients = Vec::new();
     for _ in 0..5 {
-        clients.push(
-            ws::connect(&server.ws_url(""), None)
-                .await
-                .expect("connect"),
-        );
+        clients.push(ws::connect(&server.ws_url(""), None).await.expect("connect"));
     }
     let started = Instant::now();
     server.process.terminate();
     for client in &mut clients {
-        let close = ws::next(client)
-            .await
-            .expect_err("closed")
-            .expect("close frame");
+        let close = ws::next(client).await.expect_err("closed").expect("close frame");
         assert_eq!(u16::from(close.code), 1001);
     }
     let (status, _) = server.process.wait(LONG);
     assert!(status.success(), "exit status {status}");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "exited in {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(2), "exited in {:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -657,14 +418,8 @@ async fn the_dashboard_is_served_with_a_strict_policy_and_nothing_else_leaks() {
     let server = Webserver::start(dir.path(), &[]);
     let page = get(&format!("{}/", server.url)).await;
     assert_eq!(page.status(), 200);
-    let csp = page.headers()["content-security-policy"]
-        .to_str()
-        .expect("csp")
-        .to_owned();
-    assert!(
-        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
-        "{csp}"
-    );
+    let csp = page.headers()["content-security-policy"].to_str().expect("csp").to_owned();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(page.headers()["x-content-type-options"], "nosniff");
     let html = page.text().await.expect("html");
     assert!(html.contains(r#"<script type="module" src="/static/app.js">"#));
@@ -672,25 +427,11 @@ async fn the_dashboard_is_served_with_a_strict_policy_and_nothing_else_leaks() {
     for (asset, kind) in [("app.js", "text/javascript"), ("style.css", "text/css")] {
         let response = get(&format!("{}/static/{asset}", server.url)).await;
         assert_eq!(response.status(), 200, "{asset}");
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .expect("type")
-                .starts_with(kind)
-        );
+        assert!(response.headers()["content-type"].to_str().expect("type").starts_with(kind));
     }
-    for path in [
-        "/static/nope.js",
-        "/static/..%2f..%2fCargo.toml",
-        "/..%2f..%2fetc/passwd",
-        "/static/%2e%2e/app.js",
-    ] {
+    for path in ["/static/nope.js", "/static/..%2f..%2fCargo.toml", "/..%2f..%2fetc/passwd", "/static/%2e%2e/app.js"] {
         let response = get(&format!("{}{path}", server.url)).await;
         assert_eq!(response.status(), 404, "{path}");
-        assert_eq!(
-            response.json::<Value>().await.expect("JSON 404")["error"],
-            "not_found",
-            "{path}"
-        );
+        assert_eq!(response.json::<Value>().await.expect("JSON 404")["error"], "not_found", "{path}");
     }
 }

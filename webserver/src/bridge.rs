@@ -79,12 +79,7 @@ impl Link {
 }
 
 /// Keeps one detector socket connected until `shutdown`.
-pub async fn run(
-    socket: PathBuf,
-    link: Arc<Link>,
-    sequencer: Sequencer,
-    shutdown: CancellationToken,
-) {
+pub async fn run(socket: PathBuf, link: Arc<Link>, sequencer: Sequencer, shutdown: CancellationToken) {
     let name = format!("webserver:{}", std::process::id());
     let mut backoff = FIRST_BACKOFF;
     let mut logged_absent = false;

@@ -13,12 +13,7 @@ use shared::config::{DATA_DIR_ENV, DEFAULT_DATA_DIR, DataDir};
 #[command(name = "webserver", version, about, long_about = None)]
 pub struct Args {
     /// Address and port to listen on.
-    #[arg(
-        long,
-        value_name = "ADDR:PORT",
-        env = "LOOKOUT_BIND",
-        default_value = "127.0.0.1:8000"
-    )]
+    #[arg(long, value_name = "ADDR:PORT", env = "LOOKOUT_BIND", default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
 
     /// Directory holding the event database (created if missing).
@@ -48,6 +43,17 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub max_clients: Option<usize>,
 
+    /// Allow listening on an address other machines can reach. Requires
+    /// --token: without it, only 127.0.0.1 / ::1 binds are accepted.
+    #[arg(long)]
+    pub allow_remote: bool,
+
+    /// Access token for the API, metrics and WebSocket, sent as
+    /// `Authorization: Bearer TOKEN` or `?token=TOKEN` (16+ characters of
+    /// A-Z a-z 0-9 . _ ~ -). The dashboard page takes it once as /?token=TOKEN.
+    #[arg(long, env = "LOOKOUT_TOKEN", hide_env_values = true, value_name = "TOKEN", value_parser = parse_token)]
+    pub token: Option<String>,
+
     /// Log filter: error, warn, info, debug, trace, or a tracing directive
     /// [default: $RUST_LOG, else info].
     #[arg(long, value_name = "LEVEL")]
@@ -59,17 +65,32 @@ pub struct Args {
 }
 
 impl Args {
+    /// Refuses to expose the server beyond this machine unless asked to, and
+    /// then only with a token.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        if self.bind.ip().is_loopback() {
+            return Ok(());
+        }
+        if !self.allow_remote {
+            return Err(format!(
+                "refusing to listen on {}: other machines could reach it. Bind 127.0.0.1, or pass \
+                 --allow-remote together with --token (or LOOKOUT_TOKEN)",
+                self.bind
+            ));
+        }
+        if self.token.is_none() {
+            return Err("--allow-remote needs an access token: pass --token or set LOOKOUT_TOKEN".to_owned());
+        }
+        Ok(())
+    }
+
     pub fn data_dir(&self) -> DataDir {
         DataDir::new(&self.data_dir)
     }
 
     /// The sockets to subscribe to, defaulting to the data directory's.
     pub fn socket_paths(&self) -> Vec<PathBuf> {
-        if self.sockets.is_empty() {
-            vec![self.data_dir().default_socket()]
-        } else {
-            self.sockets.clone()
-        }
+        if self.sockets.is_empty() { vec![self.data_dir().default_socket()] } else { self.sockets.clone() }
     }
 }
 
@@ -80,9 +101,7 @@ pub enum LogFormat {
 }
 
 fn parse_secs(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number"))?;
+    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
     if secs.is_finite() && (0.1..=3600.0).contains(&secs) {
         Ok(Duration::from_secs_f64(secs))
     } else {
@@ -90,9 +109,21 @@ fn parse_secs(text: &str) -> Result<Duration, String> {
     }
 }
 
+fn parse_token(text: &str) -> Result<String, String> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-');
+    if text.len() < 16 || text.len() > 256 {
+        return Err("must be 16 to 256 characters long".to_owned());
+    }
+    if !text.bytes().all(allowed) {
+        return Err("may contain only A-Z a-z 0-9 . _ ~ -".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
 fn parse_origin(text: &str) -> Result<String, String> {
-    crate::origin::normalize(text)
-        .ok_or_else(|| format!("{text:?} is not an origin like https://host[:port] (scheme, host, optional port, nothing else)"))
+    crate::origin::normalize(text).ok_or_else(|| {
+        format!("{text:?} is not an origin like https://host[:port] (scheme, host, optional port, nothing else)")
+    })
 }
 
 #[cfg(test)]
@@ -109,11 +140,21 @@ mod tests {
     fn defaults_agree_with_the_detector() {
         let args = Args::try_parse_from(["webserver"]).expect("defaults parse");
         assert_eq!(args.bind.to_string(), "127.0.0.1:8000");
-        assert_eq!(
-            args.socket_paths(),
-            vec![PathBuf::from("data/detector.sock")]
-        );
+        assert_eq!(args.socket_paths(), vec![PathBuf::from("data/detector.sock")]);
         assert_eq!(args.heartbeat_secs, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn exposure_needs_allow_remote_and_a_token() {
+        let parse = |args: &[&str]| Args::try_parse_from(args).expect("parses");
+        assert!(parse(&["webserver"]).check_exposure().is_ok());
+        assert!(parse(&["webserver", "--bind", "[::1]:8000"]).check_exposure().is_ok());
+        let open = parse(&["webserver", "--bind", "0.0.0.0:8000"]).check_exposure();
+        assert!(open.expect_err("refused").contains("--allow-remote"));
+        let no_token = parse(&["webserver", "--bind", "0.0.0.0:8000", "--allow-remote"]).check_exposure();
+        assert!(no_token.expect_err("refused").contains("--token"));
+        let ok = ["webserver", "--bind", "0.0.0.0:8000", "--allow-remote", "--token", "0123456789abcdef"];
+        assert!(parse(&ok).check_exposure().is_ok());
     }
 
     #[test]
@@ -123,6 +164,8 @@ mod tests {
             &["webserver", "--heartbeat-secs", "0"][..],
             &["webserver", "--allowed-origin", "evil.example"][..],
             &["webserver", "--client-queue", "0"][..],
+            &["webserver", "--token", "short"][..],
+            &["webserver", "--token", "has spaces in it, sixteen+"][..],
         ] {
             assert!(Args::try_parse_from(bad).is_err(), "{bad:?}");
         }

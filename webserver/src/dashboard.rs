@@ -20,28 +20,13 @@ const INDEX: &str = include_str!("../static/index.html");
 
 /// `(name, content type, body)` of every asset under `/static/`.
 const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../static/app.js"),
-    ),
-    (
-        "style.css",
-        "text/css; charset=utf-8",
-        include_str!("../static/style.css"),
-    ),
+    ("app.js", "text/javascript; charset=utf-8", include_str!("../static/app.js")),
+    ("style.css", "text/css; charset=utf-8", include_str!("../static/style.css")),
 ];
 
 /// `GET /`.
 pub async fn index() -> Response {
-    (
-        [
-            (CONTENT_TYPE, "text/html; charset=utf-8"),
-            (CONTENT_SECURITY_POLICY, CSP),
-            (CACHE_CONTROL, "no-cache"),
-        ],
-        INDEX,
-    )
+    ([(CONTENT_TYPE, "text/html; charset=utf-8"), (CONTENT_SECURITY_POLICY, CSP), (CACHE_CONTROL, "no-cache")], INDEX)
         .into_response()
 }
 
@@ -49,11 +34,9 @@ pub async fn index() -> Response {
 pub async fn asset(Path(name): Path<String>) -> Response {
     match ASSETS.iter().find(|(known, _, _)| *known == name) {
         // Revalidated on each load, so a new build is picked up at once.
-        Some((_, content_type, body)) => (
-            [(CONTENT_TYPE, *content_type), (CACHE_CONTROL, "no-cache")],
-            *body,
-        )
-            .into_response(),
+        Some((_, content_type, body)) => {
+            ([(CONTENT_TYPE, *content_type), (CACHE_CONTROL, "no-cache")], *body).into_response()
+        }
         None => ApiError::NotFound(format!("no asset {name:?}")).into_response(),
     }
 }
@@ -65,27 +48,15 @@ mod tests {
     #[test]
     fn page_references_only_embedded_same_origin_assets() {
         for (name, _, _) in ASSETS {
-            assert!(
-                INDEX.contains(&format!("/static/{name}")),
-                "index.html should load {name}"
-            );
+            assert!(INDEX.contains(&format!("/static/{name}")), "index.html should load {name}");
         }
-        assert!(
-            !INDEX.contains("http://") && !INDEX.contains("https://"),
-            "no external resources"
-        );
-        assert!(
-            !INDEX.contains("<script>"),
-            "no inline script (CSP forbids it)"
-        );
+        assert!(!INDEX.contains("http://") && !INDEX.contains("https://"), "no external resources");
+        assert!(!INDEX.contains("<script>"), "no inline script (CSP forbids it)");
         let inline_handler = INDEX.match_indices(" on").any(|(i, _)| {
             let rest = &INDEX[i + 3..];
             let name_len = rest.bytes().take_while(u8::is_ascii_lowercase).count();
             name_len > 0 && rest[name_len..].starts_with('=')
         });
-        assert!(
-            !inline_handler,
-            "no inline event handlers (CSP forbids them)"
-        );
+        assert!(!inline_handler, "no inline event handlers (CSP forbids them)");
     }
 }

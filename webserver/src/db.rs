@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use shared::Store;
 use shared::store::StoreError;
@@ -27,6 +28,8 @@ pub struct Db {
 
 #[derive(Debug)]
 struct Inner {
+    /// The most recent failure, for `/api/health`.
+    last_error: Mutex<Option<(Instant, String)>>,
     writer: Mutex<Store>,
     readers: Vec<Mutex<Store>>,
     next_reader: AtomicUsize,
@@ -37,11 +40,10 @@ impl Db {
     /// Opens one writer and `readers` reader connections to `path`.
     pub fn open(path: &Path, readers: usize) -> Result<Self, StoreError> {
         let writer = Store::open(path)?;
-        let readers = (0..readers.max(1))
-            .map(|_| Store::open(path).map(Mutex::new))
-            .collect::<Result<_, _>>()?;
+        let readers = (0..readers.max(1)).map(|_| Store::open(path).map(Mutex::new)).collect::<Result<_, _>>()?;
         Ok(Self {
             inner: Arc::new(Inner {
+                last_error: Mutex::new(None),
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
@@ -54,6 +56,21 @@ impl Db {
         &self.inner.path
     }
 
+    /// The latest failed call within `window`, if any.
+    pub fn recent_error(&self, window: Duration) -> Option<String> {
+        let last = self.inner.last_error.lock().ok()?;
+        last.as_ref().filter(|(at, _)| at.elapsed() < window).map(|(_, e)| e.clone())
+    }
+
+    fn note<T>(&self, result: Result<T, DbError>) -> Result<T, DbError> {
+        if let Err(e) = &result
+            && let Ok(mut last) = self.inner.last_error.lock()
+        {
+            *last = Some((Instant::now(), e.to_string()));
+        }
+        result
+    }
+
     /// Runs `f` with a reader connection.
     pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
     where
@@ -61,14 +78,13 @@ impl Db {
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
-        run_blocking(move || {
+        let result = run_blocking(move || {
             let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
-            let store = inner.readers[i]
-                .lock()
-                .map_err(|_| DbError::Worker("reader lock poisoned".into()))?;
+            let store = inner.readers[i].lock().map_err(|_| DbError::Worker("reader lock poisoned".into()))?;
             Ok(f(&store)?)
         })
-        .await
+        .await;
+        self.note(result)
     }
 
     /// Runs `f` with the writer connection.
@@ -78,21 +94,17 @@ impl Db {
         F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
-        run_blocking(move || {
-            let mut store = inner
-                .writer
-                .lock()
-                .map_err(|_| DbError::Worker("writer lock poisoned".into()))?;
+        let result = run_blocking(move || {
+            let mut store = inner.writer.lock().map_err(|_| DbError::Worker("writer lock poisoned".into()))?;
             Ok(f(&mut store)?)
         })
-        .await
+        .await;
+        self.note(result)
     }
 }
 
 async fn run_blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, DbError> + Send + 'static,
 ) -> Result<T, DbError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| DbError::Worker(e.to_string()))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| DbError::Worker(e.to_string()))?
 }

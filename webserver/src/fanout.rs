@@ -23,7 +23,7 @@
 //!   the sender sees the overflow at once and can close the stuck client.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
@@ -64,13 +64,21 @@ impl CloseReason {
     }
 }
 
+/// Replaying history; nothing dropped since the last database read began.
+const REPLAYING: u8 = 0;
+/// Replaying history, and the queue dropped something.
+const DROPPED: u8 = 1;
+/// Caught up: overflow now means the client is too slow.
+const LIVE: u8 = 2;
+
 /// Shared between the fan-out and one client's tasks.
 #[derive(Debug)]
 pub struct ClientControl {
     kicked: CancellationToken,
     reason: OnceLock<CloseReason>,
-    /// False while replaying history: overflow then means "re-read", not "kick".
-    live: AtomicBool,
+    /// [`REPLAYING`], [`DROPPED`] or [`LIVE`]: while a client replays
+    /// history, overflow means "re-read the database", not "kick".
+    mode: AtomicU8,
     /// Milliseconds since the fan-out was created, at the client's last message.
     last_seen_ms: AtomicU64,
 }
@@ -87,8 +95,17 @@ impl ClientControl {
         self.reason.get().copied().unwrap_or(CloseReason::Shutdown)
     }
 
-    pub fn set_live(&self) {
-        self.live.store(true, Ordering::Release);
+    /// Switches to live delivery, unless the queue dropped something since
+    /// [`ClientControl::start_replay_pass`]: then `false`, and the caller
+    /// must read the database again. The compare-and-swap leaves no window
+    /// in which a drop could go unnoticed.
+    pub fn try_go_live(&self) -> bool {
+        self.mode.compare_exchange(REPLAYING, LIVE, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Starts another database pass after [`ClientControl::try_go_live`] failed.
+    pub fn start_replay_pass(&self) {
+        self.mode.store(REPLAYING, Ordering::Release);
     }
 }
 
@@ -142,14 +159,7 @@ impl ClientHandle {
     /// Queues a reply to this client only. A client whose queue is full is
     /// not reading: it is closed as a slow consumer.
     pub fn reply(&self, text: String) {
-        if self
-            .replies
-            .try_send(Outgoing {
-                seq: None,
-                text: text.into(),
-            })
-            .is_err()
-        {
+        if self.replies.try_send(Outgoing { seq: None, text: text.into() }).is_err() {
             self.fanout.slow_closes.fetch_add(1, Ordering::Relaxed);
             self.control.kick(CloseReason::SlowConsumer);
         }
@@ -157,9 +167,7 @@ impl ClientHandle {
 
     /// Notes that the client sent something (any message keeps it alive).
     pub fn touch(&self) {
-        self.control
-            .last_seen_ms
-            .store(self.fanout.now_ms(), Ordering::Relaxed);
+        self.control.last_seen_ms.store(self.fanout.now_ms(), Ordering::Relaxed);
     }
 }
 
@@ -198,8 +206,8 @@ impl Fanout {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Adds a client. It starts in replay mode; call
-    /// [`ClientControl::set_live`] once it has caught up.
+    /// Adds a client. It starts in replay mode; it goes live with
+    /// [`ClientControl::try_go_live`] once it has caught up.
     pub fn register(self: &Arc<Self>) -> Result<(ClientHandle, mpsc::Receiver<Outgoing>), Full> {
         let mut clients = self.clients.lock().map_err(|_| Full(0))?;
         if clients.len() >= self.max_clients {
@@ -211,27 +219,13 @@ impl Fanout {
         let control = Arc::new(ClientControl {
             kicked: CancellationToken::new(),
             reason: OnceLock::new(),
-            live: AtomicBool::new(false),
+            mode: AtomicU8::new(REPLAYING),
             last_seen_ms: AtomicU64::new(self.now_ms()),
         });
-        clients.insert(
-            id,
-            Slot {
-                queue: queue.clone(),
-                control: control.clone(),
-            },
-        );
+        clients.insert(id, Slot { queue: queue.clone(), control: control.clone() });
         self.total.fetch_add(1, Ordering::Relaxed);
         self.peak.fetch_max(clients.len() as u64, Ordering::Relaxed);
-        Ok((
-            ClientHandle {
-                id,
-                control,
-                replies: queue,
-                fanout: self.clone(),
-            },
-            rx,
-        ))
+        Ok((ClientHandle { id, control, replies: queue, fanout: self.clone() }, rx))
     }
 
     /// Offers `message` to every client without waiting; returns how many
@@ -244,21 +238,15 @@ impl Fanout {
         for (id, slot) in clients.iter() {
             match slot.queue.try_send(message.clone()) {
                 Ok(()) => delivered += 1,
-                Err(mpsc::error::TrySendError::Full(_))
-                    if slot.control.live.load(Ordering::Acquire) =>
-                {
+                Err(mpsc::error::TrySendError::Full(_)) if slot.control.mode.load(Ordering::Acquire) == LIVE => {
                     if !slot.control.kicked.is_cancelled() {
-                        tracing::warn!(
-                            conn = id,
-                            queued = self.queue_capacity,
-                            "slow consumer: queue full, closing"
-                        );
+                        tracing::warn!(conn = id, queued = self.queue_capacity, "slow consumer: queue full, closing");
                         self.slow_closes.fetch_add(1, Ordering::Relaxed);
                         slot.control.kick(CloseReason::SlowConsumer);
                     }
                 }
-                // Replaying: the writer re-reads the gap from the database.
-                Err(mpsc::error::TrySendError::Full(_)) => {}
+                // Replaying: the writer reads the database again before going live.
+                Err(mpsc::error::TrySendError::Full(_)) => slot.control.mode.store(DROPPED, Ordering::Release),
                 // The client is closing; its handle removes it.
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
@@ -276,11 +264,7 @@ impl Fanout {
         for (id, slot) in clients.iter() {
             let silent = now.saturating_sub(slot.control.last_seen_ms.load(Ordering::Relaxed));
             if silent > timeout_ms && !slot.control.kicked.is_cancelled() {
-                tracing::info!(
-                    conn = id,
-                    silent_ms = silent,
-                    "no message from client for two heartbeats, closing"
-                );
+                tracing::info!(conn = id, silent_ms = silent, "no message from client for two heartbeats, closing");
                 self.heartbeat_timeouts.fetch_add(1, Ordering::Relaxed);
                 slot.control.kick(CloseReason::HeartbeatTimeout);
                 closed += 1;
@@ -338,10 +322,7 @@ mod tests {
     use super::*;
 
     fn message(seq: i64) -> Outgoing {
-        Outgoing {
-            seq: Some(seq),
-            text: format!("{{\"seq\":{seq}}}").into(),
-        }
+        Outgoing { seq: Some(seq), text: format!("{{\"seq\":{seq}}}").into() }
     }
 
     #[test]
@@ -360,9 +341,7 @@ mod tests {
     #[test]
     fn broadcast_reaches_many_with_one_shared_buffer() {
         let fanout = Fanout::new(8, 10_000);
-        let mut clients: Vec<_> = (0..1000)
-            .map(|_| fanout.register().expect("register"))
-            .collect();
+        let mut clients: Vec<_> = (0..1000).map(|_| fanout.register().expect("register")).collect();
         let msg = message(1);
         assert_eq!(fanout.broadcast(&msg), 1000);
         for (_, queue) in &mut clients {
@@ -377,7 +356,7 @@ mod tests {
     fn overflow_kicks_a_live_client_but_not_a_replaying_one() {
         let fanout = Fanout::new(2, 10);
         let (live, _live_queue) = fanout.register().expect("live");
-        live.control.set_live();
+        assert!(live.control.try_go_live());
         let (replaying, _replaying_queue) = fanout.register().expect("replaying");
         for seq in 1..=3 {
             fanout.broadcast(&message(seq));
@@ -389,6 +368,10 @@ mod tests {
         // A kicked client is counted once, however many more messages come.
         fanout.broadcast(&message(4));
         assert_eq!(fanout.stats().slow_consumer_closes, 1);
+        // The replaying client must read the database again before going live.
+        assert!(!replaying.control.try_go_live(), "a replaying client that dropped must re-read first");
+        replaying.control.start_replay_pass();
+        assert!(replaying.control.try_go_live());
     }
 
     #[test]
@@ -407,10 +390,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(30));
         chatty.touch();
         assert_eq!(fanout.close_silent(20), 1);
-        assert_eq!(
-            silent.control.reason.get(),
-            Some(&CloseReason::HeartbeatTimeout)
-        );
+        assert_eq!(silent.control.reason.get(), Some(&CloseReason::HeartbeatTimeout));
         assert!(!chatty.control.kicked.is_cancelled());
     }
 

@@ -21,11 +21,13 @@
 //! * [`rest`] — events, health and metrics endpoints; [`error`] — their one
 //!   error type.
 //! * [`dashboard`] — the embedded page and its assets.
+//! * [`auth`] — the optional access token.
 //! * [`origin`], [`metrics`], [`db`], [`cli`] — small supporting pieces.
 //!
 //! [`app`] builds the whole HTTP surface from an [`AppState`], so tests can
 //! drive it without a port; `main.rs` adds the listener, signals and tasks.
 
+pub mod auth;
 pub mod bridge;
 pub mod cli;
 pub mod dashboard;
@@ -48,9 +50,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::routing::get;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -71,6 +71,8 @@ pub struct Config {
     pub heartbeat: Duration,
     /// Normalised extra origins allowed on `/ws/events`.
     pub allowed_origins: Vec<String>,
+    /// When set, required on everything but the page, its assets and docs.
+    pub token: Option<String>,
 }
 
 /// Everything request handlers share. Cheap to clone.
@@ -132,37 +134,27 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(dashboard::index))
         .route("/static/{name}", get(dashboard::asset))
         .route("/ws/events", get(ws::ws_events))
-        .route(
-            "/api/events",
-            get(rest::list_events).post(rest::create_event),
-        )
+        .route("/api/events", get(rest::list_events).post(rest::create_event))
         .route("/api/events/{event_id}", get(rest::get_event))
         .route("/api/cameras", get(rest::cameras))
         .route("/api/health", get(rest::health))
         .route("/api/metrics", get(rest::metrics_json))
         .route("/metrics", get(rest::metrics_prometheus))
         .route("/api/asyncapi.json", get(rest::asyncapi))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .with_state(state);
     let request_id = HeaderName::from_static("x-request-id");
     api.merge(SwaggerUi::new("/docs").url("/api/openapi.json", ApiDoc::openapi()))
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let id = req
-                    .extensions()
-                    .get::<RequestId>()
-                    .and_then(|id| id.header_value().to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("http", method = %req.method(), uri = %req.uri(), request_id = id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
+            // The path only: a query may carry the access token.
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = id)
+        }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, Counter::default()))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
 }
 
 /// Request ids: a process-unique counter, cheaper than random ids and easy
@@ -173,8 +165,6 @@ struct Counter(Arc<AtomicU64>);
 impl MakeRequestId for Counter {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
         let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
-        HeaderValue::from_str(&n.to_string())
-            .ok()
-            .map(RequestId::new)
+        HeaderValue::from_str(&n.to_string()).ok().map(RequestId::new)
     }
 }

@@ -33,18 +33,13 @@ const CLOSE_GRACE: Duration = Duration::from_millis(1500);
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(message) = shared::process::init_logging(
-        args.log_level.as_deref(),
-        args.log_format == LogFormat::Json,
-    ) {
-        Args::command()
-            .error(clap::error::ErrorKind::InvalidValue, message)
-            .exit();
+    if let Err(message) = args.check_exposure() {
+        Args::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    if let Err(message) = shared::process::init_logging(args.log_level.as_deref(), args.log_format == LogFormat::Json) {
+        Args::command().error(clap::error::ErrorKind::InvalidValue, message).exit();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -63,23 +58,14 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let data_dir = args.data_dir();
-    data_dir
-        .create()
-        .with_context(|| format!("cannot create data directory {}", data_dir.root().display()))?;
+    data_dir.create().with_context(|| format!("cannot create data directory {}", data_dir.root().display()))?;
     let fd_limit = raise_open_file_limit();
-    let max_clients = args
-        .max_clients
-        .unwrap_or(fd_limit.saturating_sub(RESERVED_FDS).max(1) as usize);
-    tracing::info!(
-        max_clients,
-        open_file_limit = fd_limit,
-        "WebSocket client capacity"
-    );
+    let max_clients = args.max_clients.unwrap_or(fd_limit.saturating_sub(RESERVED_FDS).max(1) as usize);
+    tracing::info!(max_clients, open_file_limit = fd_limit, "WebSocket client capacity");
 
     let db = Db::open(&data_dir.database(), 4)?;
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     let address = listener.local_addr().context("listener address")?;
     let listener = listener.tap_io(tune_client_socket);
     let signal = shared::process::shutdown_signal().context("cannot install signal handlers")?;
@@ -87,19 +73,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let metrics = Arc::new(Metrics::default());
     let fanout = Fanout::new(args.client_queue as usize, max_clients);
-    let sequencer =
-        Sequencer::start(db.clone(), fanout.clone(), metrics.clone(), stop.clone()).await?;
+    let sequencer = Sequencer::start(db.clone(), fanout.clone(), metrics.clone(), stop.clone()).await?;
     let links: Vec<_> = args
         .socket_paths()
         .into_iter()
         .map(|socket| {
             let link = bridge::Link::new(&socket);
-            tokio::spawn(bridge::run(
-                socket,
-                link.clone(),
-                sequencer.clone(),
-                stop.clone(),
-            ));
+            tokio::spawn(bridge::run(socket, link.clone(), sequencer.clone(), stop.clone()));
             link
         })
         .collect();
@@ -116,6 +96,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         config: Config {
             heartbeat: args.heartbeat_secs,
             allowed_origins: args.allowed_origins.clone(),
+            token: args.token.clone(),
         },
     });
     tracing::info!(%address, "webserver listening");
@@ -125,16 +106,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let closer = fanout.clone();
     tokio::spawn(async move {
         let which = signal.await;
-        tracing::info!(
-            signal = which,
-            clients = closer.len(),
-            "shutting down: closing WebSocket clients"
-        );
+        tracing::info!(signal = which, clients = closer.len(), "shutting down: closing WebSocket clients");
         closer.kick_all(CloseReason::Shutdown);
         shutting_down.cancel();
     });
-    let server = axum::serve(listener, webserver::app(state))
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let server = axum::serve(listener, webserver::app(state)).with_graceful_shutdown(stop.clone().cancelled_owned());
     let mut server = std::pin::pin!(server.into_future());
     tokio::select! {
         served = &mut server => served.context("server failed")?,
@@ -142,14 +118,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             tracing::warn!("HTTP connections still open after {CLOSE_GRACE:?}; exiting anyway");
         }
     }
-    if tokio::time::timeout(CLOSE_GRACE, fanout.wait_empty())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            clients = fanout.len(),
-            "some WebSocket clients did not close in time"
-        );
+    if tokio::time::timeout(CLOSE_GRACE, fanout.wait_empty()).await.is_err() {
+        tracing::warn!(clients = fanout.len(), "some WebSocket clients did not close in time");
     }
     tracing::info!("webserver stopped");
     Ok(())
@@ -190,8 +160,7 @@ fn raise_open_file_limit() -> u64 {
     {
         use nix::sys::resource::{Resource, getrlimit, setrlimit};
         match getrlimit(Resource::RLIMIT_NOFILE) {
-            Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
-            {
+            Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
                 Ok(()) => hard,
                 Err(e) => {
                     tracing::warn!(error = %e, soft, hard, "cannot raise the open-file limit");

@@ -42,21 +42,17 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, String> {
         #[serde(rename = "type")]
         kind: Option<serde_json::Value>,
     }
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|_| "Invalid JSON format".to_owned())?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| "Invalid JSON format".to_owned())?;
     if !value.is_object() {
         return Err(r#"Messages must be JSON objects with a "type" field"#.to_owned());
     }
-    let envelope: Envelope =
-        serde_json::from_value(value).map_err(|_| "Invalid JSON format".to_owned())?;
+    let envelope: Envelope = serde_json::from_value(value).map_err(|_| "Invalid JSON format".to_owned())?;
     match envelope.kind.as_ref().and_then(|k| k.as_str()) {
         Some("ping") => Ok(ClientMessage::Ping),
         Some("pong") => Ok(ClientMessage::Pong),
         Some(other) => {
             let shown: String = other.chars().take(40).collect();
-            Err(format!(
-                "Unknown message type {shown:?}; expected \"ping\" or \"pong\""
-            ))
+            Err(format!("Unknown message type {shown:?}; expected \"ping\" or \"pong\""))
         }
         None => Err(r#"Missing "type" field; expected "ping" or "pong""#.to_owned()),
     }
@@ -68,32 +64,13 @@ mod tests {
 
     #[test]
     fn client_messages() {
-        assert_eq!(
-            parse_client(r#"{"type":"pong","timestamp":"x"}"#),
-            Ok(ClientMessage::Pong)
-        );
+        assert_eq!(parse_client(r#"{"type":"pong","timestamp":"x"}"#), Ok(ClientMessage::Pong));
         assert_eq!(parse_client(r#"{"type":"ping"}"#), Ok(ClientMessage::Ping));
         assert_eq!(parse_client("{not json"), Err("Invalid JSON format".into()));
-        assert!(
-            parse_client("[1,2]")
-                .expect_err("array")
-                .contains("JSON objects")
-        );
-        assert!(
-            parse_client(r#"{"type":"subscribe"}"#)
-                .expect_err("unknown")
-                .contains("Unknown message type")
-        );
-        assert!(
-            parse_client(r#"{"kind":"ping"}"#)
-                .expect_err("no type")
-                .contains("Missing")
-        );
-        assert!(
-            parse_client(r#"{"type":7}"#)
-                .expect_err("number")
-                .contains("Missing")
-        );
+        assert!(parse_client("[1,2]").expect_err("array").contains("JSON objects"));
+        assert!(parse_client(r#"{"type":"subscribe"}"#).expect_err("unknown").contains("Unknown message type"));
+        assert!(parse_client(r#"{"kind":"ping"}"#).expect_err("no type").contains("Missing"));
+        assert!(parse_client(r#"{"type":7}"#).expect_err("number").contains("Missing"));
     }
 
     pub(crate) fn sample_event() -> Event {
@@ -122,27 +99,16 @@ mod tests {
         let envelope = event_envelope(&event);
         let value: serde_json::Value = serde_json::from_str(&envelope).expect("valid JSON");
         assert_eq!(value["type"], "event");
-        assert_eq!(
-            envelope,
-            format!(r#"{{"type":"event","data":{}}}"#, event.to_json())
-        );
+        assert_eq!(envelope, format!(r#"{{"type":"event","data":{}}}"#, event.to_json()));
     }
 
     #[test]
     fn server_messages_are_json_with_a_type() {
         let now = Timestamp::from_unix_ms(1_795_626_196_123);
-        for text in [
-            ping(now),
-            pong(now),
-            error("bad \"quote\""),
-            event_envelope(&sample_event()),
-        ] {
+        for text in [ping(now), pong(now), error("bad \"quote\""), event_envelope(&sample_event())] {
             let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
             assert!(value["type"].is_string(), "{text}");
         }
-        assert_eq!(
-            ping(now),
-            r#"{"type":"ping","timestamp":"2026-11-25T17:03:16.123Z"}"#
-        );
+        assert_eq!(ping(now), r#"{"type":"ping","timestamp":"2026-11-25T17:03:16.123Z"}"#);
     }
 }

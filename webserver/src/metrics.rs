@@ -53,20 +53,14 @@ impl Metrics {
         if let Ok(mut recent) = self.recent_broadcasts.lock() {
             let now = Instant::now();
             recent.push_back(now);
-            while recent
-                .front()
-                .is_some_and(|t| now.duration_since(*t) > RATE_WINDOW)
-            {
+            while recent.front().is_some_and(|t| now.duration_since(*t) > RATE_WINDOW) {
                 recent.pop_front();
             }
         }
     }
 
     pub fn broadcast_latency(&self) -> Percentiles {
-        self.broadcast_latency_ms
-            .lock()
-            .map(|w| w.percentiles())
-            .unwrap_or_default()
+        self.broadcast_latency_ms.lock().map(|w| w.percentiles()).unwrap_or_default()
     }
 
     /// Events broadcast per second over the last ten seconds.
@@ -75,10 +69,7 @@ impl Metrics {
             return 0.0;
         };
         let now = Instant::now();
-        let n = recent
-            .iter()
-            .filter(|t| now.duration_since(**t) <= RATE_WINDOW)
-            .count();
+        let n = recent.iter().filter(|t| now.duration_since(**t) <= RATE_WINDOW).count();
         n as f64 / RATE_WINDOW.as_secs_f64()
     }
 
@@ -104,8 +95,7 @@ impl Metrics {
                 let wall = now.duration_since(then).as_secs_f64();
                 if wall > 0.0 {
                     let percent = ((sample.cpu_seconds - cpu_then) / wall * 100.0).max(0.0);
-                    self.cpu_centi_percent
-                        .store((percent * 100.0) as u64, Ordering::Relaxed);
+                    self.cpu_centi_percent.store((percent * 100.0) as u64, Ordering::Relaxed);
                 }
             }
             self.rss_bytes.store(sample.rss_bytes, Ordering::Relaxed);
@@ -136,10 +126,7 @@ fn read_proc_self() -> Option<ProcSample> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())?;
-    Some(ProcSample {
-        cpu_seconds: (utime + stime) / USER_HZ,
-        rss_bytes: rss_kib * 1024,
-    })
+    Some(ProcSample { cpu_seconds: (utime + stime) / USER_HZ, rss_bytes: rss_kib * 1024 })
 }
 
 #[cfg(test)]
@@ -149,10 +136,7 @@ mod tests {
     #[test]
     fn reads_own_process() {
         let sample = read_proc_self().expect("/proc/self is readable on Linux");
-        assert!(
-            sample.rss_bytes > 1024 * 1024,
-            "a test process uses more than 1 MiB"
-        );
+        assert!(sample.rss_bytes > 1024 * 1024, "a test process uses more than 1 MiB");
         assert!(sample.cpu_seconds >= 0.0);
     }
 

@@ -66,10 +66,7 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
 
 fn is_loopback_origin(normal: &str) -> bool {
     let authority = normal.split_once("://").map_or("", |(_, a)| a);
-    matches!(
-        split_host_port(authority),
-        Some(("localhost" | "127.0.0.1" | "[::1]", _))
-    )
+    matches!(split_host_port(authority), Some(("localhost" | "127.0.0.1" | "[::1]", _)))
 }
 
 #[cfg(test)]
@@ -119,9 +116,6 @@ mod tests {
         assert!(is_allowed(Some("https://nvr.example.com"), &allowed));
         assert!(!is_allowed(Some("http://nvr.example.com"), &allowed));
         assert!(!is_allowed(Some("https://nvr.example.com:8443"), &allowed));
-        assert!(!is_allowed(
-            Some("https://nvr.example.com.evil.com"),
-            &allowed
-        ));
+        assert!(!is_allowed(Some("https://nvr.example.com.evil.com"), &allowed));
     }
 }

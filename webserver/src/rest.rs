@@ -22,6 +22,9 @@ use crate::bridge::LinkStatus;
 use crate::error::ApiError;
 use crate::fanout::FanoutStats;
 
+/// How long a failed database call keeps `/api/health` degraded.
+const RECENT_DB_ERROR: Duration = Duration::from_secs(30);
+
 /// Default page size of `GET /api/events`.
 pub const DEFAULT_LIMIT: usize = 100;
 
@@ -75,37 +78,29 @@ pub async fn list_events(
         None => DEFAULT_LIMIT,
         Some(n) if (1..=MAX_PAGE as i64).contains(&n) => n as usize,
         Some(n) => {
-            return Err(ApiError::BadRequest(format!(
-                "limit must be between 1 and {MAX_PAGE}, not {n}"
-            )));
+            return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}, not {n}")));
         }
     };
     if let Some(camera) = &q.camera_id {
-        shared::model::validate_camera_id(camera)
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        shared::model::validate_camera_id(camera).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     }
     let time = |name: &str, value: &Option<String>| -> Result<Option<Timestamp>, ApiError> {
         value
             .as_deref()
             .map(|v| {
                 v.parse::<Timestamp>().map_err(|_| {
-                    ApiError::BadRequest(format!(
-                        "{name} must be an RFC 3339 time, e.g. 2026-11-25T17:03:16Z"
-                    ))
+                    ApiError::BadRequest(format!("{name} must be an RFC 3339 time, e.g. 2026-11-25T17:03:16Z"))
                 })
             })
             .transpose()
     };
-    let text =
-        |name: &str, value: &Option<String>, max: usize| -> Result<Option<String>, ApiError> {
-            match value.as_deref().map(str::trim) {
-                None | Some("") => Ok(None),
-                Some(v) if v.len() > max => Err(ApiError::BadRequest(format!(
-                    "{name} must be at most {max} bytes"
-                ))),
-                Some(v) => Ok(Some(v.to_owned())),
-            }
-        };
+    let text = |name: &str, value: &Option<String>, max: usize| -> Result<Option<String>, ApiError> {
+        match value.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) if v.len() > max => Err(ApiError::BadRequest(format!("{name} must be at most {max} bytes"))),
+            Some(v) => Ok(Some(v.to_owned())),
+        }
+    };
     let filter = EventFilter {
         camera_id: q.camera_id.clone(),
         start: time("start", &q.start)?,
@@ -118,13 +113,8 @@ pub async fn list_events(
     let page = state.db.read(move |s| s.list(&filter, limit)).await?;
     // Built by hand so each event is exactly its canonical JSON.
     let events: Vec<String> = page.events.iter().map(Event::to_json).collect();
-    let next = page
-        .next_before_seq
-        .map_or("null".to_owned(), |n| n.to_string());
-    let body = format!(
-        r#"{{"events":[{}],"next_before_seq":{next}}}"#,
-        events.join(",")
-    );
+    let next = page.next_before_seq.map_or("null".to_owned(), |n| n.to_string());
+    let body = format!(r#"{{"events":[{}],"next_before_seq":{next}}}"#, events.join(","));
     Ok(json_response(StatusCode::OK, body))
 }
 
@@ -139,14 +129,9 @@ pub async fn list_events(
     ),
     tag = "events"
 )]
-pub async fn get_event(
-    State(state): State<AppState>,
-    Path(event_id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn get_event(State(state): State<AppState>, Path(event_id): Path<String>) -> Result<Response, ApiError> {
     if !shared::model::is_valid_event_id(&event_id) {
-        return Err(ApiError::NotFound(format!(
-            "no event {event_id:?} (ids look like evt_<unix-ms>_<4 hex>)"
-        )));
+        return Err(ApiError::NotFound(format!("no event {event_id:?} (ids look like evt_<unix-ms>_<4 hex>)")));
     }
     let id = event_id.clone();
     match state.db.read(move |s| s.get(&id)).await? {
@@ -162,9 +147,7 @@ pub async fn get_event(
     responses((status = 200, description = "One entry per camera that has events", body = Vec<shared::store::CameraSummary>)),
     tag = "events"
 )]
-pub async fn cameras(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<shared::store::CameraSummary>>, ApiError> {
+pub async fn cameras(State(state): State<AppState>) -> Result<Json<Vec<shared::store::CameraSummary>>, ApiError> {
     Ok(Json(state.db.read(|s| s.camera_summary()).await?))
 }
 
@@ -209,9 +192,12 @@ pub async fn create_event(
     body: Result<Json<CreateEvent>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(|e| match e {
-        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
-            "send the event as JSON with Content-Type: application/json".into(),
-        ),
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::UnsupportedMediaType("send the event as JSON with Content-Type: application/json".into())
+        }
+        too_big if too_big.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge(format!("request bodies are limited to {} bytes", crate::MAX_BODY))
+        }
         other => ApiError::Unprocessable(other.body_text()),
     })?;
     let timestamp = body.timestamp.unwrap_or_else(Timestamp::now);
@@ -230,8 +216,7 @@ pub async fn create_event(
             producer: Some(format!("webserver:{}", std::process::id())),
         },
     };
-    new.validate()
-        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    new.validate().map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let event = state.db.write(move |s| s.insert(&new)).await?;
     tracing::info!(seq = event.seq, event_id = %event.event_id, camera = %event.camera_id, "event created via API");
     let json = event.to_json();
@@ -258,7 +243,7 @@ pub struct Health {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DatabaseHealth {
-    /// `ok` or `unavailable`.
+    /// `ok`, `degraded` (a call failed in the last 30 s) or `unavailable`.
     pub status: &'static str,
     /// Highest committed `seq`.
     pub head_seq: Option<i64>,
@@ -270,24 +255,18 @@ pub struct DatabaseHealth {
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
     let head = tokio::time::timeout(Duration::from_secs(2), state.db.read(|s| s.head_seq())).await;
     let database = match head {
-        Ok(Ok(head)) => DatabaseHealth {
-            status: "ok",
-            head_seq: Some(head),
-            error: None,
+        Ok(Ok(head)) => match state.db.recent_error(RECENT_DB_ERROR) {
+            // Reads work, but a recent call (e.g. a write) failed.
+            Some(error) => DatabaseHealth { status: "degraded", head_seq: Some(head), error: Some(error) },
+            None => DatabaseHealth { status: "ok", head_seq: Some(head), error: None },
         },
-        Ok(Err(e)) => DatabaseHealth {
-            status: "unavailable",
-            head_seq: None,
-            error: Some(e.to_string()),
-        },
-        Err(_) => DatabaseHealth {
-            status: "unavailable",
-            head_seq: None,
-            error: Some("timed out".into()),
-        },
+        Ok(Err(e)) => DatabaseHealth { status: "unavailable", head_seq: None, error: Some(e.to_string()) },
+        Err(_) => DatabaseHealth { status: "unavailable", head_seq: None, error: Some("timed out".into()) },
     };
     let detectors: Vec<LinkStatus> = state.links.iter().filter_map(|l| l.status()).collect();
-    let healthy = database.status == "ok" && detectors.iter().all(|d| d.connected);
+    // A detector holding events it cannot commit is as unhealthy as a lost one.
+    let detectors_ok = detectors.iter().all(|d| d.connected && d.stats.as_ref().is_none_or(|s| s.backlog == 0));
+    let healthy = database.status == "ok" && detectors_ok;
     Json(Health {
         status: if healthy { "healthy" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
@@ -353,16 +332,11 @@ impl MetricsReport {
                 messages_sent: m.messages_sent.load(std::sync::atomic::Ordering::Relaxed),
             },
             events: EventMetrics {
-                broadcast: m
-                    .events_broadcast
-                    .load(std::sync::atomic::Ordering::Relaxed),
+                broadcast: m.events_broadcast.load(std::sync::atomic::Ordering::Relaxed),
                 per_second: m.events_per_second(),
                 broadcast_latency_ms: m.broadcast_latency(),
             },
-            process: ProcessMetrics {
-                cpu_percent: m.cpu_percent(),
-                rss_bytes: m.rss_bytes(),
-            },
+            process: ProcessMetrics { cpu_percent: m.cpu_percent(), rss_bytes: m.rss_bytes() },
             detectors: state
                 .links
                 .iter()
@@ -389,51 +363,24 @@ pub async fn metrics_json(State(state): State<AppState>) -> Json<MetricsReport> 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String)), tag = "system")]
 pub async fn metrics_prometheus(State(state): State<AppState>) -> Response {
     let body = prometheus_text(&MetricsReport::collect(&state));
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
 fn prometheus_text(r: &MetricsReport) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
-        let _ = writeln!(
-            out,
-            "# HELP lookout_{name} {help}\n# TYPE lookout_{name} {kind}"
-        );
+        let _ = writeln!(out, "# HELP lookout_{name} {help}\n# TYPE lookout_{name} {kind}");
         for (labels, value) in samples {
             let _ = writeln!(out, "lookout_{name}{labels} {value}");
         }
     };
     let one = |v: f64| vec![(String::new(), v)];
     let c = &r.websocket.connections;
-    metric(
-        "uptime_seconds",
-        "gauge",
-        "Seconds since the webserver started.",
-        &one(r.uptime_seconds),
-    );
-    metric(
-        "websocket_connections",
-        "gauge",
-        "WebSocket clients connected now.",
-        &one(c.current as f64),
-    );
-    metric(
-        "websocket_connections_peak",
-        "gauge",
-        "Most WebSocket clients at once.",
-        &one(c.peak as f64),
-    );
-    metric(
-        "websocket_connections_total",
-        "counter",
-        "WebSocket clients accepted.",
-        &one(c.total as f64),
-    );
+    metric("uptime_seconds", "gauge", "Seconds since the webserver started.", &one(r.uptime_seconds));
+    metric("websocket_connections", "gauge", "WebSocket clients connected now.", &one(c.current as f64));
+    metric("websocket_connections_peak", "gauge", "Most WebSocket clients at once.", &one(c.peak as f64));
+    metric("websocket_connections_total", "counter", "WebSocket clients accepted.", &one(c.total as f64));
     metric(
         "websocket_slow_consumer_closes_total",
         "counter",
@@ -458,53 +405,20 @@ fn prometheus_text(r: &MetricsReport) -> String {
         "Messages written to WebSocket clients.",
         &one(r.websocket.messages_sent as f64),
     );
-    metric(
-        "events_broadcast_total",
-        "counter",
-        "Events broadcast to clients.",
-        &one(r.events.broadcast as f64),
-    );
-    metric(
-        "events_per_second",
-        "gauge",
-        "Events broadcast per second over 10 s.",
-        &one(r.events.per_second),
-    );
+    metric("events_broadcast_total", "counter", "Events broadcast to clients.", &one(r.events.broadcast as f64));
+    metric("events_per_second", "gauge", "Events broadcast per second over 10 s.", &one(r.events.per_second));
     let l = &r.events.broadcast_latency_ms;
     metric(
         "broadcast_latency_ms",
         "gauge",
         "Commit to hand-off latency over recent events.",
-        &[
-            ("p50", l.p50),
-            ("p95", l.p95),
-            ("p99", l.p99),
-            ("max", l.max),
-        ]
-        .map(|(q, v)| (format!("{{quantile=\"{q}\"}}"), v)),
+        &[("p50", l.p50), ("p95", l.p95), ("p99", l.p99), ("max", l.max)]
+            .map(|(q, v)| (format!("{{quantile=\"{q}\"}}"), v)),
     );
-    metric(
-        "process_cpu_percent",
-        "gauge",
-        "Process CPU, percent of one core.",
-        &one(r.process.cpu_percent),
-    );
-    metric(
-        "process_resident_memory_bytes",
-        "gauge",
-        "Process resident memory.",
-        &one(r.process.rss_bytes as f64),
-    );
+    metric("process_cpu_percent", "gauge", "Process CPU, percent of one core.", &one(r.process.cpu_percent));
+    metric("process_resident_memory_bytes", "gauge", "Process resident memory.", &one(r.process.rss_bytes as f64));
     let per_detector = |f: &dyn Fn(&DetectorMetrics) -> f64| -> Vec<(String, f64)> {
-        r.detectors
-            .iter()
-            .map(|d| {
-                (
-                    format!("{{socket=\"{}\"}}", d.socket.replace('"', "'")),
-                    f(d),
-                )
-            })
-            .collect()
+        r.detectors.iter().map(|d| (format!("{{socket=\"{}\"}}", d.socket.replace('"', "'")), f(d))).collect()
     };
     metric(
         "detector_connected",
@@ -541,10 +455,7 @@ fn prometheus_text(r: &MetricsReport) -> String {
 
 /// The AsyncAPI description of `/ws/events`.
 pub async fn asyncapi() -> Response {
-    json_response(
-        StatusCode::OK,
-        include_str!("../../docs/asyncapi.json").to_owned(),
-    )
+    json_response(StatusCode::OK, include_str!("../../docs/asyncapi.json").to_owned())
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {

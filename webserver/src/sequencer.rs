@@ -34,10 +34,7 @@ use crate::metrics::Metrics;
 /// How often the database is checked for events no socket announced.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-#[expect(
-    clippy::large_enum_variant,
-    reason = "events are nearly every offer: boxing would cost an allocation each"
-)]
+#[expect(clippy::large_enum_variant, reason = "events are nearly every offer: boxing would cost an allocation each")]
 enum Offer {
     Event(Event),
     CatchUp,
@@ -68,12 +65,7 @@ impl Sequencer {
     ) -> Result<Self, crate::db::DbError> {
         let head = db.read(|s| s.head_seq()).await?;
         let (offers, rx) = mpsc::channel(1024);
-        let task = Task {
-            db,
-            fanout,
-            metrics,
-            last: head,
-        };
+        let task = Task { db, fanout, metrics, last: head };
         tokio::spawn(task.run(rx, shutdown));
         tracing::info!(head_seq = head, "sequencer started at the database head");
         Ok(Self { offers })
@@ -125,11 +117,7 @@ impl Task {
             self.broadcast(&event);
             return;
         }
-        tracing::debug!(
-            last = self.last,
-            seq = event.seq,
-            "gap before this event; reading it from the database"
-        );
+        tracing::debug!(last = self.last, seq = event.seq, "gap before this event; reading it from the database");
         // On a database error the event is held back, not broadcast past the
         // gap: the next poll retries, and finds it in the database.
         self.fill_from_db().await;
@@ -158,10 +146,7 @@ impl Task {
 
     fn broadcast(&mut self, event: &Event) {
         let text = messages::event_envelope(event);
-        let delivered = self.fanout.broadcast(&Outgoing {
-            seq: Some(event.seq),
-            text: text.into(),
-        });
+        let delivered = self.fanout.broadcast(&Outgoing { seq: Some(event.seq), text: text.into() });
         self.metrics.record_broadcast(event.created_at);
         self.last = event.seq;
         tracing::debug!(seq = event.seq, event_id = %event.event_id, clients = delivered, "broadcast");

@@ -9,9 +9,9 @@
 //!
 //! * the **writer** replays stored events with `seq > after_seq` page by page,
 //!   then sends live messages from the client's queue, feeding a burst and
-//!   flushing once. It tracks the last `seq` sent: older ones are skipped
-//!   (no duplicates) and a jump over a missing `seq` is filled from the
-//!   database first (no gaps, even if the queue overflowed during replay);
+//!   flushing once. It tracks the last `seq` sent and skips older ones (no
+//!   duplicates). If the queue overflowed during the replay, it reads the
+//!   database again before going live (no gaps);
 //! * the **reader** answers pings, notes pongs, and replies to anything else
 //!   with `{"type":"error"}` — keeping the connection. A message over
 //!   [`MAX_CLIENT_MESSAGE`] closes it with 1009.
@@ -80,9 +80,7 @@ pub async fn ws_events(
     query: Result<Query<WsQuery>, axum::extract::rejection::QueryRejection>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let origin = headers
-        .get(ORIGIN)
-        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let origin = headers.get(ORIGIN).map(|v| v.to_str().unwrap_or("\u{fffd}"));
     if !crate::origin::is_allowed(origin, &state.config.allowed_origins) {
         tracing::warn!(origin = ?origin, "websocket refused: origin not allowed");
         return ApiError::Forbidden(format!(
@@ -94,11 +92,7 @@ pub async fn ws_events(
     let after_seq = match query {
         Ok(Query(q)) => q.after_seq,
         Err(e) => {
-            return ApiError::BadRequest(format!(
-                "after_seq must be an integer ({})",
-                e.body_text()
-            ))
-            .into_response();
+            return ApiError::BadRequest(format!("after_seq must be an integer ({})", e.body_text())).into_response();
         }
     };
     let (client, queue) = match state.fanout.register() {
@@ -108,11 +102,7 @@ pub async fn ws_events(
             return ApiError::Unavailable(full.to_string()).into_response();
         }
     };
-    let agent = headers
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     tracing::info!(conn = client.id, origin = ?origin, after_seq, agent, "websocket connected");
     upgrade
         .read_buffer_size(READ_BUFFER)
@@ -137,21 +127,10 @@ enum Ending {
 type Sink = SplitSink<WebSocket, Message>;
 type Queue = mpsc::Receiver<Outgoing>;
 
-async fn serve(
-    socket: WebSocket,
-    client: ClientHandle,
-    mut queue: Queue,
-    state: AppState,
-    after_seq: Option<i64>,
-) {
+async fn serve(socket: WebSocket, client: ClientHandle, mut queue: Queue, state: AppState, after_seq: Option<i64>) {
     let started = Instant::now();
     let (mut sink, mut stream) = socket.split();
-    let mut writer = Writer {
-        sink: &mut sink,
-        metrics: &state.metrics,
-        sent: 0,
-        unflushed: 0,
-    };
+    let mut writer = Writer { sink: &mut sink, metrics: &state.metrics, sent: 0, unflushed: 0 };
     let ending = tokio::select! {
         biased;
         reason = client.control.kicked() => Ending::Kicked(reason),
@@ -162,16 +141,11 @@ async fn serve(
     let close = match &ending {
         Ending::Kicked(reason) => Some((reason.code(), reason.text())),
         Ending::TooBig => Some((1009, "message too big")),
-        Ending::DatabaseUnavailable => {
-            Some((1011, "database unavailable; reconnect with after_seq"))
-        }
+        Ending::DatabaseUnavailable => Some((1011, "database unavailable; reconnect with after_seq")),
         Ending::ClientClosed | Ending::ClientGone(_) => None,
     };
     if let Some((code, reason)) = close {
-        let frame = Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }));
+        let frame = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
     }
     let secs = started.elapsed().as_secs_f64();
@@ -196,22 +170,14 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     async fn feed(&mut self, text: Utf8Bytes) -> Result<(), Ending> {
-        self.sink
-            .feed(Message::Text(text))
-            .await
-            .map_err(|e| Ending::ClientGone(e.to_string()))?;
+        self.sink.feed(Message::Text(text)).await.map_err(|e| Ending::ClientGone(e.to_string()))?;
         self.unflushed += 1;
         Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), Ending> {
-        self.sink
-            .flush()
-            .await
-            .map_err(|e| Ending::ClientGone(e.to_string()))?;
-        self.metrics
-            .messages_sent
-            .fetch_add(self.unflushed, Ordering::Relaxed);
+        self.sink.flush().await.map_err(|e| Ending::ClientGone(e.to_string()))?;
+        self.metrics.messages_sent.fetch_add(self.unflushed, Ordering::Relaxed);
         self.sent += self.unflushed;
         self.unflushed = 0;
         Ok(())
@@ -242,8 +208,16 @@ async fn write_loop(
     let mut last = after_seq;
     if after_seq.is_some() {
         send_stored(writer, state, &mut last, None).await?;
+        // Live events that overflowed the queue meanwhile are in the
+        // database: read it again until a pass ends with nothing dropped.
+        while !client.control.try_go_live() {
+            tracing::info!(conn = client.id, "events arrived faster than the replay; reading the database again");
+            client.control.start_replay_pass();
+            send_stored(writer, state, &mut last, None).await?;
+        }
+    } else {
+        client.control.try_go_live();
     }
-    client.control.set_live();
     let mut burst = Vec::with_capacity(BURST);
     // The handle keeps a sender for replies, so the queue never closes.
     while let Some(first) = queue.recv().await {
@@ -258,9 +232,16 @@ async fn write_loop(
             if let Some(seq) = message.seq {
                 match last {
                     Some(l) if seq <= l => continue, // already sent
-                    // Missing events (the queue overflowed while replaying):
-                    // send them from the database, in order, first.
+                    // Never expected (the sequencer is gapless and a live
+                    // overflow closes the client), but if `seq` ever jumps,
+                    // read what lies between rather than lose it.
                     Some(l) if seq > l + 1 => {
+                        tracing::warn!(
+                            conn = client.id,
+                            from = l + 1,
+                            to = seq - 1,
+                            "gap in the stream; reading it from the database"
+                        );
                         send_stored(writer, state, &mut last, Some(seq)).await?
                     }
                     _ => {}
@@ -284,14 +265,10 @@ async fn send_stored(
 ) -> Result<(), Ending> {
     loop {
         let after = last.unwrap_or(0);
-        let page = state
-            .db
-            .read(move |s| s.after_seq(after, MAX_PAGE))
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "catch-up read failed");
-                Ending::DatabaseUnavailable
-            })?;
+        let page = state.db.read(move |s| s.after_seq(after, MAX_PAGE)).await.map_err(|e| {
+            tracing::warn!(error = %e, "catch-up read failed");
+            Ending::DatabaseUnavailable
+        })?;
         let mut reached = page.len() < MAX_PAGE;
         for event in &page {
             if before.is_some_and(|b| event.seq >= b) {
@@ -322,17 +299,12 @@ async fn read_half(stream: &mut SplitStream<WebSocket>, client: &ClientHandle) -
             },
             Ok(Message::Binary(_)) => {
                 tracing::warn!(conn = client.id, "binary client message");
-                client.reply(messages::error(
-                    "Binary messages are not supported; send JSON text",
-                ));
+                client.reply(messages::error("Binary messages are not supported; send JSON text"));
             }
             Ok(Message::Close(_)) => return Ending::ClientClosed,
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
             Err(e) if is_too_big(&e) => {
-                tracing::warn!(
-                    conn = client.id,
-                    "client message over {MAX_CLIENT_MESSAGE} bytes"
-                );
+                tracing::warn!(conn = client.id, "client message over {MAX_CLIENT_MESSAGE} bytes");
                 return Ending::TooBig;
             }
             Err(e) => return Ending::ClientGone(e.to_string()),

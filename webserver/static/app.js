@@ -10,6 +10,14 @@
 //  * an event whose seq is already shown is ignored: nothing twice.
 
 const params = new URLSearchParams(location.search);
+// A server started with --token needs it on every API call and the stream.
+// Given once as /?token=…, it is kept for this tab and removed from the URL.
+if (params.get("token")) {
+  sessionStorage.setItem("lookout-token", params.get("token"));
+  params.delete("token");
+  history.replaceState(null, "", `${location.pathname}${params.size ? `?${params}` : ""}`);
+}
+const TOKEN = sessionStorage.getItem("lookout-token");
 const FEED_CAP = clampInt(params.get("cap"), 20, 2000, 200);
 const HEALTH_EVERY_MS = 3000;
 const DETECTOR_EVERY_MS = 5000;
@@ -116,7 +124,8 @@ function matches(event) {
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const after = state.lastSeq ?? 0;
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/events?after_seq=${after}`);
+  const auth = TOKEN ? `&token=${encodeURIComponent(TOKEN)}` : "";
+  const ws = new WebSocket(`${scheme}://${location.host}/ws/events?after_seq=${after}${auth}`);
   state.ws = ws;
   ws.addEventListener("open", () => {
     state.attempt = 0;
@@ -481,7 +490,9 @@ function drawSpark(svg, series) {
 // ---------- helpers ----------
 
 async function getJson(url) {
-  const response = await fetch(url, { headers: { accept: "application/json" } });
+  const headers = { accept: "application/json" };
+  if (TOKEN) headers.authorization = `Bearer ${TOKEN}`;
+  const response = await fetch(url, { headers });
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return response.json();
 }

@@ -48,10 +48,7 @@ pub struct FrameReader<R> {
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R) -> Self {
-        Self {
-            inner,
-            buf: BytesMut::with_capacity(READ_BUFFER),
-        }
+        Self { inner, buf: BytesMut::with_capacity(READ_BUFFER) }
     }
 
     /// The next frame, or `None` when the peer closed cleanly between frames.
@@ -66,10 +63,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     async fn read_payload(&mut self) -> Result<Option<Bytes>, WireError> {
         loop {
             match frame::split_payload(&self.buf)? {
-                Decoded::Complete {
-                    frame: payload,
-                    consumed,
-                } => {
+                Decoded::Complete { frame: payload, consumed } => {
                     let payload_len = payload.len();
                     self.buf.advance(consumed - payload_len);
                     return Ok(Some(self.buf.split_to(payload_len).freeze()));
@@ -77,11 +71,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 Decoded::Incomplete { needed } => {
                     self.buf.reserve(needed);
                     if self.inner.read_buf(&mut self.buf).await? == 0 {
-                        return if self.buf.is_empty() {
-                            Ok(None)
-                        } else {
-                            Err(WireError::TruncatedFrame)
-                        };
+                        return if self.buf.is_empty() { Ok(None) } else { Err(WireError::TruncatedFrame) };
                     }
                 }
             }
@@ -98,10 +88,7 @@ pub struct FrameWriter<W> {
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     pub fn new(inner: W) -> Self {
-        Self {
-            inner,
-            scratch: BytesMut::new(),
-        }
+        Self { inner, scratch: BytesMut::new() }
     }
 
     /// Encodes and writes one frame.
@@ -127,11 +114,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     /// Best effort: tells the peer why we are closing, then shuts down.
     pub async fn say_bye(&mut self, reason: &str) {
-        let _ = self
-            .write_frame(&Frame::Bye {
-                reason: reason.to_owned(),
-            })
-            .await;
+        let _ = self.write_frame(&Frame::Bye { reason: reason.to_owned() }).await;
         let _ = self.inner.shutdown().await;
     }
 }
@@ -174,10 +157,7 @@ where
         }
     };
     if theirs.role != expect {
-        let e = WireError::WrongRole {
-            theirs: theirs.role,
-            expected: expect,
-        };
+        let e = WireError::WrongRole { theirs: theirs.role, expected: expect };
         writer.say_bye(&e.to_string()).await;
         return Err(e);
     }
@@ -197,51 +177,26 @@ mod tests {
         let (mut ar, mut aw) = (FrameReader::new(ar), FrameWriter::new(aw));
         let (mut br, mut bw) = (FrameReader::new(br), FrameWriter::new(bw));
         let server = tokio::spawn(async move {
-            let peer = handshake(
-                &mut ar,
-                &mut aw,
-                Hello::new(Role::Publisher, "pub"),
-                Role::Subscriber,
-            )
-            .await
-            .expect("server handshake");
-            aw.write_frame(&Frame::Bye {
-                reason: "done".into(),
-            })
-            .await
-            .expect("write");
+            let peer = handshake(&mut ar, &mut aw, Hello::new(Role::Publisher, "pub"), Role::Subscriber)
+                .await
+                .expect("server handshake");
+            aw.write_frame(&Frame::Bye { reason: "done".into() }).await.expect("write");
             peer
         });
-        let peer = handshake(
-            &mut br,
-            &mut bw,
-            Hello::new(Role::Subscriber, "sub"),
-            Role::Publisher,
-        )
-        .await
-        .expect("client handshake");
+        let peer = handshake(&mut br, &mut bw, Hello::new(Role::Subscriber, "sub"), Role::Publisher)
+            .await
+            .expect("client handshake");
         assert_eq!(peer.name, "pub");
         assert_eq!(server.await.expect("join").name, "sub");
-        assert_eq!(
-            br.read_frame().await.expect("read"),
-            Some(Frame::Bye {
-                reason: "done".into()
-            })
-        );
+        assert_eq!(br.read_frame().await.expect("read"), Some(Frame::Bye { reason: "done".into() }));
         assert_eq!(br.read_frame().await.expect("clean close"), None);
     }
 
     #[tokio::test]
     async fn truncated_frame_is_an_error_not_a_clean_close() {
-        let bytes = frame::encode(&Frame::Bye {
-            reason: "hello there".into(),
-        })
-        .expect("encode");
+        let bytes = frame::encode(&Frame::Bye { reason: "hello there".into() }).expect("encode");
         let mut reader = FrameReader::new(&bytes[..bytes.len() - 3]);
-        assert!(matches!(
-            reader.read_frame().await,
-            Err(WireError::TruncatedFrame)
-        ));
+        assert!(matches!(reader.read_frame().await, Err(WireError::TruncatedFrame)));
     }
 
     #[tokio::test]
@@ -256,24 +211,13 @@ mod tests {
             handshake(&mut br, &mut bw, future, Role::Publisher).await
         });
         let (mut ar, mut aw) = (FrameReader::new(ar), FrameWriter::new(aw));
-        let err = handshake(
-            &mut ar,
-            &mut aw,
-            Hello::new(Role::Publisher, "pub"),
-            Role::Subscriber,
-        )
-        .await
-        .expect_err("version mismatch");
-        assert!(
-            matches!(err, WireError::Hello(HelloError::WrongVersion { .. })),
-            "{err}"
-        );
+        let err = handshake(&mut ar, &mut aw, Hello::new(Role::Publisher, "pub"), Role::Subscriber)
+            .await
+            .expect_err("version mismatch");
+        assert!(matches!(err, WireError::Hello(HelloError::WrongVersion { .. })), "{err}");
         // The client got our Hello (same version as us → fine for it), then our Bye.
         let client_result = client.await.expect("join");
-        assert!(
-            client_result.is_ok(),
-            "client accepted the publisher's hello"
-        );
+        assert!(client_result.is_ok(), "client accepted the publisher's hello");
     }
 
     #[tokio::test]
@@ -283,17 +227,9 @@ mod tests {
         let (_br, mut bw) = tokio::io::split(b);
         bw.write_all(b"\x00\x00\x00\x05junk!").await.expect("write");
         let (mut ar, mut aw) = (FrameReader::new(ar), FrameWriter::new(aw));
-        let err = handshake(
-            &mut ar,
-            &mut aw,
-            Hello::new(Role::Publisher, "pub"),
-            Role::Subscriber,
-        )
-        .await
-        .expect_err("garbage");
-        assert!(
-            matches!(err, WireError::Hello(HelloError::NotHello)),
-            "{err}"
-        );
+        let err = handshake(&mut ar, &mut aw, Hello::new(Role::Publisher, "pub"), Role::Subscriber)
+            .await
+            .expect_err("garbage");
+        assert!(matches!(err, WireError::Hello(HelloError::NotHello)), "{err}");
     }
 }

@@ -29,17 +29,9 @@ pub fn socket_name(path: &Path) -> io::Result<Name<'static>> {
     let flat: String = path
         .to_string_lossy()
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
         .collect();
-    format!("lookout-{flat}")
-        .to_ns_name::<GenericNamespaced>()
-        .map(|n| n.into_owned())
+    format!("lookout-{flat}").to_ns_name::<GenericNamespaced>().map(|n| n.into_owned())
 }
 
 /// Opens a raw connection to the socket at `path`.
@@ -63,18 +55,8 @@ impl Subscription {
         let (read, write) = tokio::io::split(connect(path).await?);
         let mut reader = FrameReader::new(read);
         let mut writer = FrameWriter::new(write);
-        let peer = handshake(
-            &mut reader,
-            &mut writer,
-            Hello::new(Role::Subscriber, name),
-            Role::Publisher,
-        )
-        .await?;
-        Ok(Self {
-            reader,
-            _writer: writer,
-            peer,
-        })
+        let peer = handshake(&mut reader, &mut writer, Hello::new(Role::Subscriber, name), Role::Publisher).await?;
+        Ok(Self { reader, _writer: writer, peer })
     }
 
     /// The detector's `Hello`.

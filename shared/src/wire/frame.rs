@@ -63,12 +63,7 @@ pub struct Hello {
 
 impl Hello {
     pub fn new(role: Role, name: impl Into<String>) -> Self {
-        Self {
-            magic: MAGIC,
-            protocol_version: PROTOCOL_VERSION,
-            role,
-            name: name.into(),
-        }
+        Self { magic: MAGIC, protocol_version: PROTOCOL_VERSION, role, name: name.into() }
     }
 }
 
@@ -99,8 +94,10 @@ pub struct DetectorStats {
     pub subscribers: u32,
     /// Subscribers dropped for not keeping up, since start.
     pub slow_subscribers_dropped: u64,
-    /// Events that could not be committed, since start.
+    /// Failed commit attempts, since start.
     pub store_errors: u64,
+    /// Events waiting now for the database to accept writes.
+    pub backlog: u64,
 }
 
 /// One camera as its detector sees it.
@@ -159,9 +156,7 @@ pub enum HelloError {
 /// Splits the first frame's payload off `buf` without parsing it.
 pub fn split_payload(buf: &[u8]) -> Result<Decoded<&[u8]>, FrameError> {
     let Some(header) = buf.first_chunk::<HEADER_LEN>() else {
-        return Ok(Decoded::Incomplete {
-            needed: HEADER_LEN - buf.len(),
-        });
+        return Ok(Decoded::Incomplete { needed: HEADER_LEN - buf.len() });
     };
     let len = u32::from_be_bytes(*header) as usize;
     if len > MAX_FRAME_LEN {
@@ -172,36 +167,23 @@ pub fn split_payload(buf: &[u8]) -> Result<Decoded<&[u8]>, FrameError> {
     }
     let total = HEADER_LEN + len;
     match buf.get(HEADER_LEN..total) {
-        Some(payload) => Ok(Decoded::Complete {
-            frame: payload,
-            consumed: total,
-        }),
-        None => Ok(Decoded::Incomplete {
-            needed: total - buf.len(),
-        }),
+        Some(payload) => Ok(Decoded::Complete { frame: payload, consumed: total }),
+        None => Ok(Decoded::Incomplete { needed: total - buf.len() }),
     }
 }
 
 /// Parses one frame payload (without its length prefix).
 pub fn parse_payload(payload: &[u8]) -> Result<Frame, FrameError> {
     let (frame, rest) = postcard::take_from_bytes::<Frame>(payload)?;
-    if rest.is_empty() {
-        Ok(frame)
-    } else {
-        Err(FrameError::TrailingBytes(rest.len()))
-    }
+    if rest.is_empty() { Ok(frame) } else { Err(FrameError::TrailingBytes(rest.len())) }
 }
 
 /// Decodes the first frame in `buf`.
 pub fn decode(buf: &[u8]) -> Result<Decoded<Frame>, FrameError> {
     Ok(match split_payload(buf)? {
-        Decoded::Complete {
-            frame: payload,
-            consumed,
-        } => Decoded::Complete {
-            frame: parse_payload(payload)?,
-            consumed,
-        },
+        Decoded::Complete { frame: payload, consumed } => {
+            Decoded::Complete { frame: parse_payload(payload)?, consumed }
+        }
         Decoded::Incomplete { needed } => Decoded::Incomplete { needed },
     })
 }
@@ -210,8 +192,8 @@ pub fn decode(buf: &[u8]) -> Result<Decoded<Frame>, FrameError> {
 /// prefix before trusting the rest.
 pub fn decode_hello(payload: &[u8]) -> Result<Hello, HelloError> {
     // Frozen prefix: variant index, magic, version.
-    let ((variant, magic, version), _) = postcard::take_from_bytes::<(u32, [u8; 4], u16)>(payload)
-        .map_err(|_| HelloError::NotHello)?;
+    let ((variant, magic, version), _) =
+        postcard::take_from_bytes::<(u32, [u8; 4], u16)>(payload).map_err(|_| HelloError::NotHello)?;
     if variant != 0 {
         return Err(HelloError::NotHello);
     }
@@ -272,30 +254,14 @@ mod tests {
             events_created: 3,
             last_seq: Some(3),
             frames_processed: 90,
-            inference_ms: Percentiles {
-                count: 90,
-                p50: 12.5,
-                p95: 20.0,
-                p99: 31.0,
-                max: 40.0,
-            },
-            cameras: vec![CameraStatus {
-                camera_id: "door".into(),
-                state: CameraState::Up,
-                events: 3,
-                frames: 90,
-            }],
+            inference_ms: Percentiles { count: 90, p50: 12.5, p95: 20.0, p99: 31.0, max: 40.0 },
+            cameras: vec![CameraStatus { camera_id: "door".into(), state: CameraState::Up, events: 3, frames: 90 }],
             subscribers: 1,
             slow_subscribers_dropped: 0,
             store_errors: 0,
+            backlog: 0,
         };
-        for frame in [
-            hello(),
-            Frame::Heartbeat(stats),
-            Frame::Bye {
-                reason: "shutdown".into(),
-            },
-        ] {
+        for frame in [hello(), Frame::Heartbeat(stats), Frame::Bye { reason: "shutdown".into() }] {
             let bytes = encode(&frame).expect("encode");
             assert_eq!(complete(&bytes), (frame, bytes.len()));
         }
@@ -332,42 +298,24 @@ mod tests {
         let err = decode(&[0xFF, 0xFF, 0xFF, 0xFF]).expect_err("oversize");
         assert!(matches!(err, FrameError::Oversize { len } if len == u32::MAX as usize));
         let just_over = ((MAX_FRAME_LEN + 1) as u32).to_be_bytes();
-        assert!(matches!(
-            decode(&just_over),
-            Err(FrameError::Oversize { .. })
-        ));
+        assert!(matches!(decode(&just_over), Err(FrameError::Oversize { .. })));
     }
 
     #[test]
     fn oversize_frame_is_not_encoded() {
-        let frame = Frame::Bye {
-            reason: "x".repeat(MAX_FRAME_LEN),
-        };
+        let frame = Frame::Bye { reason: "x".repeat(MAX_FRAME_LEN) };
         let mut buf = BytesMut::from(&b"keep"[..]);
-        assert!(matches!(
-            encode_into(&frame, &mut buf),
-            Err(FrameError::Oversize { .. })
-        ));
-        assert_eq!(
-            &buf[..],
-            b"keep",
-            "a failed encode leaves the buffer as it was"
-        );
+        assert!(matches!(encode_into(&frame, &mut buf), Err(FrameError::Oversize { .. })));
+        assert_eq!(&buf[..], b"keep", "a failed encode leaves the buffer as it was");
     }
 
     #[test]
     fn garbage_and_empty_frames_are_errors() {
         assert!(matches!(decode(&[0, 0, 0, 0]), Err(FrameError::Empty)));
         // Variant 200 does not exist.
-        assert!(matches!(
-            decode(&[0, 0, 0, 2, 200, 1]),
-            Err(FrameError::Malformed(_))
-        ));
+        assert!(matches!(decode(&[0, 0, 0, 2, 200, 1]), Err(FrameError::Malformed(_))));
         // A valid Bye followed by junk inside the same frame.
-        let mut payload = postcard::to_stdvec(&Frame::Bye {
-            reason: String::new(),
-        })
-        .expect("encode");
+        let mut payload = postcard::to_stdvec(&Frame::Bye { reason: String::new() }).expect("encode");
         payload.extend_from_slice(b"junk");
         let mut buf = (payload.len() as u32).to_be_bytes().to_vec();
         buf.extend_from_slice(&payload);
@@ -392,17 +340,11 @@ mod tests {
         let mut stranger = Hello::new(Role::Subscriber, "x");
         stranger.magic = *b"HTTP";
         let payload = postcard::to_stdvec(&Frame::Hello(stranger)).expect("encode");
-        assert!(matches!(
-            decode_hello(&payload),
-            Err(HelloError::NotLookout)
-        ));
+        assert!(matches!(decode_hello(&payload), Err(HelloError::NotLookout)));
 
         let bye = postcard::to_stdvec(&Frame::Bye { reason: "x".into() }).expect("encode");
         assert!(matches!(decode_hello(&bye), Err(HelloError::NotHello)));
-        assert!(matches!(
-            decode_hello(b"GET / HTTP/1.1\r\n"),
-            Err(HelloError::NotHello)
-        ));
+        assert!(matches!(decode_hello(b"GET / HTTP/1.1\r\n"), Err(HelloError::NotHello)));
     }
 
     proptest! {
