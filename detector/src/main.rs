@@ -75,6 +75,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<Summary> {
+    // First of all: a SIGTERM during start-up must mean "stop cleanly", not
+    // the default "die at once".
+    let signal = shared::process::shutdown_signal().context("cannot install signal handlers")?;
     let started = Instant::now();
     let data_dir = args.data_dir();
     data_dir.create().with_context(|| format!("cannot create data directory {}", data_dir.root().display()))?;
@@ -97,7 +100,6 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
     }
     let listener = hub::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
     let hub = Hub::new(producer.clone(), args.subscriber_queue as usize, stats.clone());
-    let signal = shared::process::shutdown_signal().context("cannot install signal handlers")?;
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {

@@ -180,6 +180,7 @@ impl EventManager {
     /// Writes still-uncommitted events to `pending.jsonl` (or says loudly
     /// that they could not be kept).
     fn spill_backlog(&mut self) {
+        self.stats.backlog.store(self.backlog.len() as u64, Ordering::Relaxed);
         if self.backlog.is_empty() {
             let _ = std::fs::remove_file(&self.pending_path);
             return;

@@ -70,7 +70,7 @@ const COLUMNS: &str = "seq, event_id, camera_id, timestamp, motion_confidence, \
 /// Everything that can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open database {path}: {source}")]
+    #[error("cannot open database {path}: {source}{}", hint(source))]
     Open { path: PathBuf, source: rusqlite::Error },
     #[error("database {path} has schema version {found}, newer than this build's {SCHEMA_VERSION}; upgrade Lookout")]
     SchemaTooNew { path: PathBuf, found: i64 },
@@ -82,6 +82,18 @@ pub enum StoreError {
     EventIdExhausted(u32),
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+}
+
+/// What to check, for the open errors people actually meet.
+fn hint(e: &rusqlite::Error) -> &'static str {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => {
+            " (is its directory writable? SQLite also creates the -wal and -shm files beside it)"
+        }
+        Some(ErrorCode::NotADatabase) => " (the file is not a Lookout database, or it is damaged; move it aside)",
+        Some(ErrorCode::DiskFull) => " (the disk is full)",
+        _ => "",
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -206,7 +206,14 @@ impl Webserver {
     /// Starts `webserver --bind 127.0.0.1:0 --data-dir DIR ARGS…` and waits
     /// until it listens.
     pub fn start(data_dir: &Path, args: &[&str]) -> Self {
-        let mut all = vec!["--bind", "127.0.0.1:0", "--data-dir", arg(data_dir)];
+        Self::start_on(data_dir, 0, args)
+    }
+
+    /// Like [`Webserver::start`], on a given port (0: any free one), so a
+    /// restarted webserver is found where the clients expect it.
+    pub fn start_on(data_dir: &Path, port: u16, args: &[&str]) -> Self {
+        let bind = format!("127.0.0.1:{port}");
+        let mut all = vec!["--bind", bind.as_str(), "--data-dir", arg(data_dir)];
         all.extend_from_slice(args);
         let process = Process::start("webserver", &all);
         let line = process.wait_for_log("webserver listening", Duration::from_secs(30));
@@ -231,7 +238,8 @@ impl Webserver {
 }
 
 pub mod ws {
-    //! A real WebSocket client (tokio-tungstenite) for the tests.
+    //! A real WebSocket client (tokio-tungstenite) for the tests, and a
+    //! [`Follower`] that keeps one up across server restarts.
 
     use std::time::Duration;
 
@@ -304,5 +312,147 @@ pub mod ws {
 
     pub async fn send_text(socket: &mut Socket, text: &str) {
         socket.send(Message::Text(text.into())).await.expect("send");
+    }
+
+    /// A client that follows `/ws/events` like the dashboard does: it
+    /// reconnects with `?after_seq=<last seq>` whenever the connection ends,
+    /// and fails at once on any gap or duplicate (each `seq` must be exactly
+    /// the previous one plus one).
+    #[derive(Debug)]
+    pub struct Follower {
+        target: tokio::sync::watch::Sender<i64>,
+        task: tokio::task::JoinHandle<Followed>,
+    }
+
+    /// What a follower saw.
+    #[derive(Debug)]
+    pub struct Followed {
+        pub seqs: Vec<i64>,
+        pub connections: u32,
+    }
+
+    impl Follower {
+        /// Starts following `url` (`ws://…/ws/events`) from `after`; sleeps
+        /// `read_delay` after each event to act as a slow reader.
+        pub fn start(url: String, after: i64, read_delay: Option<Duration>) -> Self {
+            let (target, mut target_rx) = tokio::sync::watch::channel(i64::MAX);
+            let task = tokio::spawn(async move {
+                let mut seen = Followed { seqs: Vec::new(), connections: 0 };
+                let mut last = after;
+                loop {
+                    if last >= *target_rx.borrow() {
+                        return seen;
+                    }
+                    let Ok(mut socket) = connect(&format!("{url}?after_seq={last}"), None).await else {
+                        // The server is down (being restarted): retry soon.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    };
+                    seen.connections += 1;
+                    loop {
+                        let message = tokio::select! {
+                            m = socket.next() => m,
+                            _ = target_rx.changed() => {
+                                if last >= *target_rx.borrow() { return seen }
+                                continue;
+                            }
+                        };
+                        let Some(Ok(Message::Text(text))) = message else {
+                            match message {
+                                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                                _ => break, // closed or failed: reconnect
+                            }
+                        };
+                        let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+                        match value["type"].as_str() {
+                            Some("event") => {}
+                            Some("ping") => {
+                                let pong = format!(r#"{{"type":"pong","timestamp":{}}}"#, value["timestamp"]);
+                                let _ = socket.send(Message::Text(pong.into())).await;
+                                continue;
+                            }
+                            _ => panic!("unexpected message {value}"),
+                        }
+                        let seq = value["data"]["seq"].as_i64().expect("seq");
+                        assert_eq!(seq, last + 1, "after seq {last} the stream must continue with {}", last + 1);
+                        last = seq;
+                        seen.seqs.push(seq);
+                        if last >= *target_rx.borrow() {
+                            return seen;
+                        }
+                        if let Some(delay) = read_delay {
+                            tokio::time::sleep(delay).await;
+                        }
+                    }
+                }
+            });
+            Self { target, task }
+        }
+
+        /// Waits until the follower has received `head`, then returns what it saw.
+        pub async fn finish(self, head: i64) -> Followed {
+            let _ = self.target.send(head);
+            tokio::time::timeout(Duration::from_secs(120), self.task)
+                .await
+                .expect("the follower caught up in time")
+                .expect("the follower saw no gap or duplicate")
+        }
+    }
+}
+
+/// A free loopback TCP port (for a server that must come back on it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+}
+
+/// Resident memory of a process, from /proc.
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("VmRSS")
+        * 1024
+}
+
+/// Open file descriptors of a process.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// A small tmpfs, for disk-full and read-only faults. Needs root (CI runs
+/// as root); `None` elsewhere, and the caller says it skipped.
+#[derive(Debug)]
+pub struct Tmpfs {
+    pub dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Option<Self> {
+        let dir = temp_data_dir();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", arg(dir.path())])
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Self { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Remounts read-only (`true`) or read-write.
+    pub fn set_read_only(&self, read_only: bool) {
+        let mode = if read_only { "remount,ro" } else { "remount,rw" };
+        let status = Command::new("mount").args(["-o", mode, arg(self.path())]).status().expect("mount");
+        assert!(status.success(), "mount -o {mode}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
     }
 }

@@ -57,6 +57,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    // First of all, so a SIGTERM during start-up is a clean stop.
+    let signal = shared::process::shutdown_signal().context("cannot install signal handlers")?;
     let data_dir = args.data_dir();
     data_dir.create().with_context(|| format!("cannot create data directory {}", data_dir.root().display()))?;
     let fd_limit = raise_open_file_limit();
@@ -68,7 +70,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     let address = listener.local_addr().context("listener address")?;
     let listener = listener.tap_io(tune_client_socket);
-    let signal = shared::process::shutdown_signal().context("cannot install signal handlers")?;
 
     let stop = CancellationToken::new();
     let metrics = Arc::new(Metrics::default());
