@@ -58,6 +58,11 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_interval)]
     pub heartbeat_secs: Duration,
 
+    /// Pad each dry-run event with extra detected objects to about this many
+    /// bytes of JSON (benchmarks with large events; at most ~20 KiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=20_000))]
+    pub payload_bytes: u32,
+
     /// Wait until N subscribers are connected before producing events. For
     /// tests and benchmarks that must see every event live.
     #[arg(long, value_name = "N", default_value_t = 0)]

@@ -171,7 +171,11 @@ async fn simulate_until_done(
         let (index, new) = {
             let mut rng = rand::rng();
             let index = rand::Rng::random_range(&mut rng, 0..cameras.len());
-            (index, cameras[index].event(producer, &mut rng))
+            let mut new = cameras[index].event(producer, &mut rng);
+            if args.payload_bytes > 0 {
+                simulate::pad_to(&mut new, args.payload_bytes as usize, &mut rng);
+            }
+            (index, new)
         };
         let frames = cameras[index].frame_number();
         let inference = new.metadata.inference_ms.unwrap_or_default();

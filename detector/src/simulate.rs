@@ -91,6 +91,17 @@ impl SimCamera {
     }
 }
 
+/// Adds detected objects to `event` until its JSON is about `bytes` long
+/// (for benchmarks with large events); keeps within the model's limits.
+pub fn pad_to(event: &mut NewEvent, bytes: usize, rng: &mut impl Rng) {
+    let mut size = serde_json::to_string(event).map_or(0, |j| j.len());
+    while size < bytes && event.detected_objects.len() < shared::model::MAX_DETECTED_OBJECTS {
+        let object = random_object(rng);
+        size += serde_json::to_string(&object).map_or(0, |j| j.len()) + 1;
+        event.detected_objects.push(object);
+    }
+}
+
 fn random_object(rng: &mut impl Rng) -> DetectedObject {
     let &(label, width_frac, aspect) = LABELS.choose(rng).unwrap_or(&LABELS[0]);
     let width = (FRAME_W * width_frac * rng.random_range(0.7..1.4)).round();
@@ -184,6 +195,17 @@ mod tests {
             "Dog and person at the yard (90% confident, 30% motion)."
         );
         assert!(describe("yard", &[], 0.12).starts_with("Motion at the yard (12%"));
+    }
+
+    #[test]
+    fn padding_reaches_the_requested_size_and_stays_valid() {
+        let camera = SimCamera::new("door");
+        let mut rng = rand::rng();
+        let mut event = camera.event("detector@test", &mut rng);
+        pad_to(&mut event, 4096, &mut rng);
+        let size = serde_json::to_string(&event).expect("json").len();
+        assert!((4096..4096 + 200).contains(&size), "{size}");
+        assert_eq!(event.validate(), Ok(()));
     }
 
     #[test]

@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""Lookout benchmark: every scenario against Lookout and against the minimal
+fan-out baseline, in the same run, on the same machine.
+
+Run through scripts/bench.sh (which builds the release binaries first):
+
+    scripts/bench.sh            # the full table (about 10 minutes)
+    scripts/bench.sh --smoke    # 50 clients for 5 s: checks the tools work and nothing is lost
+
+Lookout = webserver + `detector --dry-run` (socket bridge, SQLite, sequencer,
+per-client queues). Baseline = scripts/bench/src/bin/baseline.rs. The load
+generator (scripts/bench/src/bin/loadgen.rs) measures latency from each
+event's commit time (`created_at`) to the moment a client reads it.
+Server CPU and RSS are sampled from /proc. Raw results go to docs/bench/.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = REPO / "target" / "release"
+OUT = REPO / "docs" / "bench"
+
+
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100.0
+
+
+class Proc:
+    """A child process whose stderr lines can be awaited."""
+
+    def __init__(self, args, name):
+        self.name = name
+        self.lines = []
+        self.cond = threading.Condition()
+        self.p = subprocess.Popen(
+            [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=raise_fd_limit,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.p.stderr:
+            with self.cond:
+                self.lines.append(line.rstrip("\n"))
+                self.cond.notify_all()
+
+    def wait_for(self, needle, timeout=120):
+        deadline = time.time() + timeout
+        with self.cond:
+            while True:
+                for line in self.lines:
+                    if needle in line:
+                        return line
+                if self.p.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited: " + "\n".join(self.lines[-20:]))
+                left = deadline - time.time()
+                if left <= 0:
+                    raise RuntimeError(f"{self.name} never logged {needle!r}: " + "\n".join(self.lines[-20:]))
+                self.cond.wait(left)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+class Lookout:
+    kind = "lookout"
+
+    def __init__(self, port, payload_bytes=0):
+        self.port = port
+        self.payload = payload_bytes
+        self.dir = tempfile.mkdtemp(prefix="lookout-bench-")
+        self.web = Proc([BIN / "webserver", "--bind", f"127.0.0.1:{port}", "--data-dir", self.dir,
+                         "--log-level", "warn,webserver=info"], "webserver")
+        self.web.wait_for("webserver listening")
+        self.det = None
+        self.url = f"ws://127.0.0.1:{port}/ws/events"
+        self.pid = self.web.p.pid
+
+    def start_events(self, rate):
+        args = [BIN / "detector", "--dry-run", "--data-dir", self.dir, "--rate", rate, "--wait-subscribers", "1",
+                "--log-level", "warn"]
+        if self.payload:
+            args += ["--payload-bytes", self.payload]
+        self.det = Proc(args, "detector")
+
+    def stop(self):
+        for p in (self.det, self.web):
+            if p:
+                p.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Baseline:
+    kind = "baseline"
+
+    def __init__(self, port, payload_bytes=0, rate=0):
+        self.proc = Proc([BIN / "baseline", "--bind", f"127.0.0.1:{port}", "--rate", rate,
+                          "--event-bytes", payload_bytes or 620], "baseline")
+        self.proc.wait_for("baseline listening")
+        self.pid = self.proc.p.pid
+        self.url = f"ws://127.0.0.1:{port}/ws/events"
+
+    def stop(self):
+        self.proc.stop()
+
+
+def loadgen(url, clients, duration, stalled=0, on_ready=None, ramp=2000):
+    """Runs the load generator (split over processes above ~15,000 clients:
+    each process is held to the per-process open-file limit)."""
+    per = [clients] if clients <= 15000 else [clients // 2, clients - clients // 2]
+    procs = [Proc([BIN / "loadgen", "--url", url, "--clients", n, "--duration", duration, "--stalled",
+                   stalled if i == 0 else 0, "--ramp", ramp // len(per), "--sources", 16], f"loadgen{i}")
+             for i, n in enumerate(per)]
+    for p in procs:
+        p.wait_for("READY", timeout=600)
+    if on_ready:
+        on_ready()
+    results = []
+    for p in procs:
+        out, _ = p.p.communicate(timeout=duration + 120)
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return merge(results)
+
+
+def merge(results):
+    if len(results) == 1:
+        return results[0]
+    total = dict(results[0])
+    for key in ("clients", "connected", "failed_connects", "messages", "events", "deliveries_per_s", "lost",
+                "duplicates", "clients_closed_early"):
+        total[key] = sum(r[key] for r in results)
+    total["latency_ms"] = {k: max(r["latency_ms"][k] for r in results) for k in results[0]["latency_ms"]}
+    return total
+
+
+def port_for(kind):
+    return 18000 if kind == "lookout" else 18100
+
+
+def make(kind, payload=0, rate=0):
+    """Lookout starts producing when told (once the clients are connected);
+    the baseline produces from start-up."""
+    if kind == "lookout":
+        return Lookout(port_for(kind), payload)
+    return Baseline(port_for(kind), payload, rate)
+
+
+def idle(kind, clients):
+    server = make(kind)
+    try:
+        time.sleep(1.0)
+        before = rss_bytes(server.pid)
+        sample = {}
+
+        def measure():
+            time.sleep(2.0)
+            sample["rss"] = rss_bytes(server.pid)
+
+        result = loadgen(server.url, clients, 4.0, on_ready=measure)
+        per_conn = (sample["rss"] - before) / max(1, result["connected"])
+        return {"clients": clients, "connected": result["connected"], "rss_empty": before, "rss_loaded": sample["rss"],
+                "rss_per_connection_bytes": per_conn}
+    finally:
+        server.stop()
+
+
+def idle_cpu(kind, clients=100, seconds=20.0):
+    server = make(kind)
+    try:
+        sample = {}
+
+        def measure():
+            time.sleep(1.0)
+            c0, t0 = cpu_seconds(server.pid), time.time()
+            time.sleep(seconds)
+            sample["cpu_percent"] = (cpu_seconds(server.pid) - c0) / (time.time() - t0) * 100
+
+        loadgen(server.url, clients, seconds + 2, on_ready=measure)
+        return {"clients": clients, "seconds": seconds, **sample}
+    finally:
+        server.stop()
+
+
+def latency(kind, clients, rate, duration=15.0, stalled=0, payload=0):
+    server = make(kind, payload, rate)
+    try:
+        sample = {}
+
+        def ready():
+            if kind == "lookout":
+                server.start_events(rate)
+            sample["c0"], sample["t0"] = cpu_seconds(server.pid), time.time()
+
+        result = loadgen(server.url, clients, duration, stalled=stalled, on_ready=ready)
+        result["server_cpu_percent"] = (cpu_seconds(server.pid) - sample["c0"]) / (time.time() - sample["t0"]) * 100
+        result["server_rss_bytes"] = rss_bytes(server.pid)
+        result["rate"] = rate
+        return result
+    finally:
+        server.stop()
+
+
+def ok(result):
+    return result["lost"] == 0 and result["duplicates"] == 0 and result["clients_closed_early"] == 0 \
+        and result["connected"] == result["clients"]
+
+
+def throughput(kind, clients=1000, rates=(100, 200, 300, 400, 500, 600)):
+    best, runs = None, []
+    for rate in rates:
+        r = latency(kind, clients, rate, duration=10.0)
+        r["passed"] = ok(r) and r["latency_ms"]["p99"] < 1000
+        runs.append(r)
+        log(f"  {kind} {clients}x{rate}/s: {r['deliveries_per_s']:.0f} deliveries/s, p99 {r['latency_ms']['p99']} ms, "
+            f"lost {r['lost']}, passed {r['passed']}")
+        if not r["passed"]:
+            break
+        best = r
+    return {"best": best, "runs": runs}
+
+
+def log(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="50 clients, 5 s, Lookout only; fails on any loss")
+    args = parser.parse_args()
+
+    if args.smoke:
+        r = latency("lookout", 50, 20, duration=5.0)
+        log(json.dumps(r))
+        print(f"smoke: {r['connected']}/{r['clients']} clients, {r['events']} events received, lost {r['lost']}, "
+              f"duplicates {r['duplicates']}, p99 {r['latency_ms']['p99']} ms")
+        return 0 if ok(r) and r["events"] > 0 else 1
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    results = {"machine": {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") *
+               os.sysconf("SC_PHYS_PAGES") / 2**30, 1), "kernel": platform.release()},
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    for kind in ("lookout", "baseline"):
+        r = results.setdefault(kind, {})
+        log(f"== {kind}: idle memory")
+        r["idle"] = [idle(kind, n) for n in (100, 1000, 10000, 19900)]
+        for x in r["idle"]:
+            log(f"  {x['clients']} clients ({x['connected']} connected): {x['rss_per_connection_bytes'] / 1024:.1f} KiB each")
+        log(f"== {kind}: idle CPU")
+        r["idle_cpu"] = idle_cpu(kind)
+        log(f"  {r['idle_cpu']['cpu_percent']:.2f} %")
+        log(f"== {kind}: latency")
+        r["latency"] = []
+        for clients, rate in ((100, 10), (1000, 10), (1000, 100), (10000, 1)):
+            x = latency(kind, clients, rate)
+            r["latency"].append(x)
+            log(f"  {clients}x{rate}/s: p50 {x['latency_ms']['p50']} p99 {x['latency_ms']['p99']} "
+                f"max {x['latency_ms']['max']} ms, lost {x['lost']}, dup {x['duplicates']}")
+        log(f"== {kind}: throughput")
+        r["throughput"] = throughput(kind)
+        log(f"== {kind}: slow consumer (4 KiB events)")
+        r["slow"] = {
+            "without": latency(kind, 1000, 10, payload=4096),
+            "with": latency(kind, 1000, 10, stalled=1, payload=4096),
+        }
+        (OUT / "results.json").write_text(json.dumps(results, indent=1))
+
+    table = report(results)
+    (OUT / "results.md").write_text(table)
+    print(table)
+    return 0
+
+
+def report(res):
+    L, B = res["lookout"], res["baseline"]
+    rows = []
+    for l, b in zip(L["idle"], B["idle"]):
+        lk, bk = l["rss_per_connection_bytes"] / 1024, b["rss_per_connection_bytes"] / 1024
+        rows.append((f"RSS per idle connection, {l['clients']:,} clients ({l['connected']:,} held)",
+                     f"{lk:.1f} KiB", f"{bk:.1f} KiB", f"{ratio(lk, bk):.2f}", "≤ 16 KiB"))
+    rows.append(("CPU idle, 100 clients", f"{L['idle_cpu']['cpu_percent']:.2f} %",
+                 f"{B['idle_cpu']['cpu_percent']:.2f} %", "", "< 0.5 %"))
+    for l, b in zip(L["latency"], B["latency"]):
+        name = f"p99 latency, {l['clients']:,} clients × {l['rate']} ev/s"
+        lp, bp = l["latency_ms"]["p99"], b["latency_ms"]["p99"]
+        rows.append((name + f" (p50 {l['latency_ms']['p50']} / {b['latency_ms']['p50']}; lost {l['lost']}/{b['lost']})",
+                     f"{lp} ms", f"{bp} ms", f"{ratio(lp, bp):.2f}", "≤ 1.3×"))
+    lt, bt = L["throughput"]["best"], B["throughput"]["best"]
+    if lt and bt:
+        rows.append(("most deliveries/s at 1,000 clients, nothing lost (p99 there)",
+                     f"{lt['deliveries_per_s']:,.0f} ({lt['latency_ms']['p99']} ms)",
+                     f"{bt['deliveries_per_s']:,.0f} ({bt['latency_ms']['p99']} ms)",
+                     f"{ratio(lt['deliveries_per_s'], bt['deliveries_per_s']):.2f}", "≥ 0.85×"))
+    for name, r in (("Lookout", L), ("baseline", B)):
+        s = r["slow"]
+        rows.append((f"{name}: 1 never-reading client among 1,000, 10 ev/s of 4 KiB: others' p99 with / without; stalled closed",
+                     f"{s['with']['latency_ms']['p99']} / {s['without']['latency_ms']['p99']} ms",
+                     "", f"{ratio(s['with']['latency_ms']['p99'], s['without']['latency_ms']['p99']):.2f}",
+                     f"unchanged; closed: {'yes' if s['with']['stalled_closed'] else 'no'}"))
+    m = res["machine"]
+    out = [f"Machine: {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; {res['date']}.",
+           "Command: `scripts/bench.sh`. Raw results: `docs/bench/results.json`.", "",
+           "| scenario | Lookout | baseline | ratio | target |", "| --- | --- | --- | --- | --- |"]
+    out += [f"| {' | '.join(r)} |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

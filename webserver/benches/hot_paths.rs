@@ -1,0 +1,76 @@
+//! Micro-benchmarks of the per-event hot paths: `cargo bench -p webserver`.
+//!
+//! * event → WebSocket envelope (the one serialisation per event),
+//! * socket frame encode and decode (detector → webserver),
+//! * fan-out of one message to 1,000 in-process client queues.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use shared::model::{BoundingBox, DetectedObject, EventMetadata, EventSource};
+use shared::wire::frame::{self, Decoded, Frame};
+use shared::{Event, NewEvent, Timestamp};
+use webserver::fanout::{Fanout, Outgoing};
+use webserver::messages;
+
+fn event() -> Event {
+    let now = Timestamp::from_unix_ms(1_795_626_196_123);
+    NewEvent {
+        event_id: "evt_1795626196123_59f2".into(),
+        camera_id: "front_door".into(),
+        timestamp: now,
+        motion_confidence: 0.713,
+        detected_objects: vec![
+            DetectedObject {
+                label: "person".into(),
+                confidence: 0.91,
+                bbox: BoundingBox { x: 410.0, y: 220.0, width: 150.0, height: 360.0 },
+            },
+            DetectedObject {
+                label: "car".into(),
+                confidence: 0.97,
+                bbox: BoundingBox { x: 1530.0, y: 25.0, width: 351.0, height: 197.0 },
+            },
+        ],
+        description: "Car and person at the front door (97% confident, 71% motion).".into(),
+        image_path: None,
+        metadata: EventMetadata {
+            source: EventSource::DryRun,
+            inference_ms: Some(39.22),
+            frame_number: Some(1234),
+            producer: Some("detector:5986".into()),
+        },
+    }
+    .commit(42, now)
+}
+
+fn hot_paths(c: &mut Criterion) {
+    let event = event();
+    c.bench_function("event -> JSON envelope", |b| b.iter(|| messages::event_envelope(black_box(&event))));
+
+    let frame = Frame::Event(event.clone());
+    c.bench_function("frame encode (postcard)", |b| b.iter(|| frame::encode(black_box(&frame))));
+    let bytes = frame::encode(&frame).expect("encode");
+    c.bench_function("frame decode (postcard)", |b| {
+        b.iter(|| match frame::decode(black_box(&bytes)) {
+            Ok(Decoded::Complete { frame, .. }) => frame,
+            _ => unreachable!("a valid frame"),
+        })
+    });
+
+    let fanout = Fanout::new(1024, 10_000);
+    let mut clients: Vec<_> = (0..1000).map(|_| fanout.register().expect("register")).collect();
+    let message = Outgoing { seq: Some(1), text: messages::event_envelope(&event).into() };
+    c.bench_function("fan-out to 1,000 client queues", |b| {
+        b.iter(|| {
+            fanout.broadcast(black_box(&message));
+            // Drain so the queues never fill (and no client is kicked).
+            for (_, queue) in &mut clients {
+                let _ = queue.try_recv();
+            }
+        })
+    });
+}
+
+criterion_group!(benches, hot_paths);
+criterion_main!(benches);
