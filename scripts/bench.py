@@ -100,7 +100,9 @@ class Lookout:
     def __init__(self, port, payload_bytes=0):
         self.port = port
         self.payload = payload_bytes
-        self.dir = tempfile.mkdtemp(prefix="lookout-bench-")
+        # LOOKOUT_BENCH_DATA=/dev/shm puts the database on tmpfs, to measure
+        # what the fsync of each commit costs.
+        self.dir = tempfile.mkdtemp(prefix="lookout-bench-", dir=os.environ.get("LOOKOUT_BENCH_DATA"))
         self.web = Proc([BIN / "webserver", "--bind", f"127.0.0.1:{port}", "--data-dir", self.dir,
                          "--log-level", "warn,webserver=info"], "webserver")
         self.web.wait_for("webserver listening")
@@ -262,7 +264,11 @@ def ratio(a, b):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="50 clients, 5 s, Lookout only; fails on any loss")
+    parser.add_argument("--only", help="comma-separated scenarios (idle,cpu,latency,throughput,slow) and servers "
+                        "(lookout,baseline); prints results instead of writing docs/bench/")
     args = parser.parse_args()
+    if args.only:
+        return partial(set(args.only.split(",")))
 
     if args.smoke:
         r = latency("lookout", 50, 20, duration=5.0)
@@ -303,6 +309,21 @@ def main():
     table = report(results)
     (OUT / "results.md").write_text(table)
     print(table)
+    return 0
+
+
+def partial(only):
+    kinds = [k for k in ("lookout", "baseline") if k in only] or ["lookout", "baseline"]
+    for kind in kinds:
+        if "latency" in only:
+            for clients, rate in ((100, 10), (1000, 10), (1000, 100), (10000, 1)):
+                x = latency(kind, clients, rate)
+                print(f"{kind} {clients}x{rate}/s: p50 {x['latency_ms']['p50']} p99 {x['latency_ms']['p99']} ms, "
+                      f"lost {x['lost']}, server CPU {x['server_cpu_percent']:.0f} %", flush=True)
+        if "slow" in only:
+            w, wo = latency(kind, 1000, 10, stalled=1, payload=4096), latency(kind, 1000, 10, payload=4096)
+            print(f"{kind} slow: p99 with {w['latency_ms']['p99']} / without {wo['latency_ms']['p99']} ms, "
+                  f"stalled closed: {bool(w['stalled_closed'])}, lost {w['lost']}", flush=True)
     return 0
 
 

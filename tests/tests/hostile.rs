@@ -207,7 +207,7 @@ async fn a_never_reading_client_under_large_events_is_closed_promptly_and_others
         latencies.push((received - created).num_milliseconds());
     }
     poster.await.expect("poster");
-    server.process.wait_for_log("slow consumer: queue full, closing", LONG);
+    server.process.wait_for_log("slow consumer:", LONG);
     let closed_after = started.elapsed();
     latencies.sort_unstable();
     let p99 = latencies[latencies.len() * 99 / 100];

@@ -38,6 +38,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub client_queue: u32,
 
+    /// Seconds a write to one WebSocket client may stay stuck (the client is
+    /// not reading) before it is closed as a slow consumer.
+    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_secs)]
+    pub send_timeout_secs: Duration,
+
     /// Most WebSocket clients held at once; further ones get HTTP 503
     /// [default: what the open-file limit allows].
     #[arg(long, value_name = "N")]

@@ -81,6 +81,9 @@ pub struct ClientControl {
     mode: AtomicU8,
     /// Milliseconds since the fan-out was created, at the client's last message.
     last_seen_ms: AtomicU64,
+    /// When (same clock, plus one) the writer started a write that has not
+    /// finished; 0 when it is not writing. See [`Fanout::close_stuck_writers`].
+    writing_since_ms: AtomicU64,
 }
 
 impl ClientControl {
@@ -165,6 +168,14 @@ impl ClientHandle {
         }
     }
 
+    /// Marks the start (`true`) or end of a write to this client's socket.
+    /// Two relaxed stores per burst: the stuck-writer check costs the hot
+    /// path no timer.
+    pub fn writing(&self, started: bool) {
+        let mark = if started { self.fanout.now_ms() + 1 } else { 0 };
+        self.control.writing_since_ms.store(mark, Ordering::Relaxed);
+    }
+
     /// Notes that the client sent something (any message keeps it alive).
     pub fn touch(&self) {
         self.control.last_seen_ms.store(self.fanout.now_ms(), Ordering::Relaxed);
@@ -221,6 +232,7 @@ impl Fanout {
             reason: OnceLock::new(),
             mode: AtomicU8::new(REPLAYING),
             last_seen_ms: AtomicU64::new(self.now_ms()),
+            writing_since_ms: AtomicU64::new(0),
         });
         clients.insert(id, Slot { queue: queue.clone(), control: control.clone() });
         self.total.fetch_add(1, Ordering::Relaxed);
@@ -267,6 +279,26 @@ impl Fanout {
                 tracing::info!(conn = id, silent_ms = silent, "no message from client for two heartbeats, closing");
                 self.heartbeat_timeouts.fetch_add(1, Ordering::Relaxed);
                 slot.control.kick(CloseReason::HeartbeatTimeout);
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    /// Closes clients whose current write has been stuck for longer than
+    /// `timeout_ms` (a full socket: the client is not reading). Their queue
+    /// may not have overflowed yet at a low event rate, but they are as
+    /// slow as a client can be. Returns how many were closed.
+    pub fn close_stuck_writers(&self, timeout_ms: u64) -> usize {
+        let now = self.now_ms() + 1;
+        let Ok(clients) = self.clients.lock() else { return 0 };
+        let mut closed = 0;
+        for (id, slot) in clients.iter() {
+            let since = slot.control.writing_since_ms.load(Ordering::Relaxed);
+            if since != 0 && now.saturating_sub(since) > timeout_ms && !slot.control.kicked.is_cancelled() {
+                tracing::warn!(conn = id, stuck_ms = now - since, "slow consumer: a write is stuck, closing");
+                self.slow_closes.fetch_add(1, Ordering::Relaxed);
+                slot.control.kick(CloseReason::SlowConsumer);
                 closed += 1;
             }
         }
@@ -392,6 +424,22 @@ mod tests {
         assert_eq!(fanout.close_silent(20), 1);
         assert_eq!(silent.control.reason.get(), Some(&CloseReason::HeartbeatTimeout));
         assert!(!chatty.control.kicked.is_cancelled());
+    }
+
+    #[test]
+    fn a_writer_stuck_past_the_timeout_is_closed_as_slow() {
+        let fanout = Fanout::new(8, 10);
+        let (stuck, _q1) = fanout.register().expect("stuck");
+        let (idle, _q2) = fanout.register().expect("idle");
+        let (quick, _q3) = fanout.register().expect("quick");
+        stuck.writing(true);
+        quick.writing(true);
+        quick.writing(false);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert_eq!(fanout.close_stuck_writers(20), 1);
+        assert_eq!(stuck.control.reason.get(), Some(&CloseReason::SlowConsumer));
+        assert!(!idle.control.kicked.is_cancelled() && !quick.control.kicked.is_cancelled());
+        assert_eq!(fanout.stats().slow_consumer_closes, 1);
     }
 
     #[test]

@@ -85,6 +85,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         })
         .collect();
     tokio::spawn(heartbeat(fanout.clone(), args.heartbeat_secs, stop.clone()));
+    tokio::spawn(close_stuck_writers(fanout.clone(), args.send_timeout_secs, stop.clone()));
     let sampler = metrics.clone();
     tokio::spawn(async move { sampler.sample_process(Duration::from_secs(2)).await });
 
@@ -151,6 +152,18 @@ fn tune_client_socket(stream: &mut tokio::net::TcpStream) {
     }
     if let Err(e) = socket2::SockRef::from(&*stream).set_send_buffer_size(CLIENT_SEND_BUFFER) {
         tracing::debug!(error = %e, "cannot bound the socket send buffer");
+    }
+}
+
+/// Once a second, closes clients whose socket has refused data for longer
+/// than `timeout`.
+async fn close_stuck_writers(fanout: Arc<Fanout>, timeout: Duration, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => { fanout.close_stuck_writers(timeout.as_millis() as u64); }
+        }
     }
 }
 

@@ -207,13 +207,13 @@ async fn write_loop(
     // The last event `seq` sent to this client.
     let mut last = after_seq;
     if after_seq.is_some() {
-        send_stored(writer, state, &mut last, None).await?;
+        send_stored(writer, state, client, &mut last, None).await?;
         // Live events that overflowed the queue meanwhile are in the
         // database: read it again until a pass ends with nothing dropped.
         while !client.control.try_go_live() {
             tracing::info!(conn = client.id, "events arrived faster than the replay; reading the database again");
             client.control.start_replay_pass();
-            send_stored(writer, state, &mut last, None).await?;
+            send_stored(writer, state, client, &mut last, None).await?;
         }
     } else {
         client.control.try_go_live();
@@ -228,6 +228,7 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
+        client.writing(true);
         for message in burst.drain(..) {
             if let Some(seq) = message.seq {
                 match last {
@@ -242,7 +243,7 @@ async fn write_loop(
                             to = seq - 1,
                             "gap in the stream; reading it from the database"
                         );
-                        send_stored(writer, state, &mut last, Some(seq)).await?
+                        send_stored(writer, state, client, &mut last, Some(seq)).await?
                     }
                     _ => {}
                 }
@@ -251,6 +252,7 @@ async fn write_loop(
             writer.feed(message.text).await?;
         }
         writer.flush().await?;
+        client.writing(false);
     }
     Ok(())
 }
@@ -260,6 +262,7 @@ async fn write_loop(
 async fn send_stored(
     writer: &mut Writer<'_>,
     state: &AppState,
+    client: &ClientHandle,
     last: &mut Option<i64>,
     before: Option<i64>,
 ) -> Result<(), Ending> {
@@ -270,6 +273,7 @@ async fn send_stored(
             Ending::DatabaseUnavailable
         })?;
         let mut reached = page.len() < MAX_PAGE;
+        client.writing(true);
         for event in &page {
             if before.is_some_and(|b| event.seq >= b) {
                 reached = true;
@@ -279,6 +283,7 @@ async fn send_stored(
             *last = Some(event.seq);
         }
         writer.flush().await?;
+        client.writing(false);
         if reached {
             return Ok(());
         }
