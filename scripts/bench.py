@@ -239,7 +239,7 @@ def ok(result):
         and result["connected"] == result["clients"]
 
 
-def throughput(kind, clients=1000, rates=(100, 200, 300, 400, 500, 600)):
+def throughput(kind, clients=1000, rates=(100, 200, 300, 400, 600, 800, 1000, 1200, 1500)):
     best, runs = None, []
     for rate in rates:
         r = latency(kind, clients, rate, duration=10.0)
@@ -320,6 +320,11 @@ def partial(only):
                 x = latency(kind, clients, rate)
                 print(f"{kind} {clients}x{rate}/s: p50 {x['latency_ms']['p50']} p99 {x['latency_ms']['p99']} ms, "
                       f"lost {x['lost']}, server CPU {x['server_cpu_percent']:.0f} %", flush=True)
+        if "throughput" in only:
+            t = throughput(kind)
+            best = t["best"]
+            print(f"{kind} throughput: best {best['deliveries_per_s']:.0f} deliveries/s at {best['rate']}/s "
+                  f"(p99 {best['latency_ms']['p99']} ms); stopped at {t['runs'][-1]['rate']}/s", flush=True)
         if "slow" in only:
             w, wo = latency(kind, 1000, 10, stalled=1, payload=4096), latency(kind, 1000, 10, payload=4096)
             print(f"{kind} slow: p99 with {w['latency_ms']['p99']} / without {wo['latency_ms']['p99']} ms, "
