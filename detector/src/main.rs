@@ -54,23 +54,12 @@ fn main() -> ExitCode {
     if let Err(message) = shared::process::init_logging(args.log_level.as_deref(), args.log_format == LogFormat::Json) {
         Args::command().error(clap::error::ErrorKind::InvalidValue, message).exit();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(summary) => {
+    match shared::process::run_async(run(args)) {
+        Some(summary) => {
             print!("{summary}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        None => ExitCode::FAILURE,
     }
 }
 

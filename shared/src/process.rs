@@ -1,4 +1,5 @@
-//! Process plumbing both binaries share: logging setup and shutdown signals.
+//! Process plumbing both binaries share: logging setup, the async runtime
+//! around `main`, and shutdown signals.
 
 /// Installs the `tracing` subscriber: stderr, `directive` (else `$RUST_LOG`,
 /// else `info`), human or JSON lines, colours only on a terminal. Returns
@@ -20,6 +21,27 @@ pub fn init_logging(directive: Option<&str>, json: bool) -> Result<(), String> {
         builder.init();
     }
     Ok(())
+}
+
+/// Runs a binary's async `main` on a multi-threaded runtime. An error is
+/// logged and printed as `error: …` (alternate form, so an error chain
+/// shows its causes), and `None` is returned for the caller's exit code.
+pub fn run_async<T, E: std::fmt::Display>(main: impl Future<Output = Result<T, E>>) -> Option<T> {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return None;
+        }
+    };
+    match runtime.block_on(main) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            None
+        }
+    }
 }
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM, naming it. Install it

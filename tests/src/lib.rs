@@ -400,6 +400,20 @@ pub mod ws {
     }
 }
 
+/// Every event stored in `data_dir`'s database, oldest first, read page by page.
+pub fn stored_events(data_dir: &Path) -> Vec<shared::Event> {
+    let store = shared::Store::open(data_dir.join("events.db")).expect("open the database");
+    let mut events: Vec<shared::Event> = Vec::new();
+    loop {
+        let after = events.last().map_or(0, |e| e.seq);
+        let page = store.after_seq(after, shared::store::MAX_PAGE).expect("read events");
+        if page.is_empty() {
+            return events;
+        }
+        events.extend(page);
+    }
+}
+
 /// A free loopback TCP port (for a server that must come back on it).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()

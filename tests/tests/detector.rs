@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use e2e::{Process, arg, run_to_end, temp_data_dir};
+use shared::Event;
 use shared::wire::frame::{Frame, Hello, PROTOCOL_VERSION, Role};
 use shared::wire::{FrameWriter, Subscription};
-use shared::{Event, Store};
 use tokio::io::AsyncWriteExt;
 
 const READY: &str = "publishing events on the detector socket";
@@ -29,19 +29,6 @@ async fn receive_events(sub: &mut Subscription, n: usize) -> Vec<Event> {
         }
     }
     events
-}
-
-fn stored_events(data_dir: &Path) -> Vec<Event> {
-    let store = Store::open(data_dir.join("events.db")).expect("open the detector's database");
-    let mut events: Vec<Event> = Vec::new();
-    loop {
-        let after = events.last().map_or(0, |e| e.seq);
-        let page = store.after_seq(after, shared::store::MAX_PAGE).expect("read events");
-        if page.is_empty() {
-            return events;
-        }
-        events.extend(page);
-    }
 }
 
 fn assert_consecutive(events: &[Event]) {
@@ -90,7 +77,7 @@ async fn dry_run_persists_logs_and_publishes_every_event_in_order() {
     assert!(summary.contains("1 served"), "summary: {summary}");
     assert!(!socket.exists(), "socket file removed on exit");
 
-    let stored = stored_events(&data);
+    let stored = e2e::stored_events(&data);
     assert_eq!(stored.len(), 20);
     assert_consecutive(&stored);
     assert_eq!(received, stored, "subscriber got exactly the stored events, in seq order");
@@ -137,7 +124,7 @@ async fn a_subscriber_that_never_reads_is_dropped_and_slows_nobody() {
     assert!(status.success(), "exit status {status}");
     assert!(summary.contains(&format!("events created  {N}")), "summary: {summary}");
     assert!(summary.contains("1 dropped as too slow"), "summary: {summary}");
-    let stored = stored_events(dir.path());
+    let stored = e2e::stored_events(dir.path());
     assert_eq!(stored.len(), N);
     assert_eq!(received, stored, "the reading subscriber missed nothing");
     drop(stalled_write);
@@ -168,7 +155,7 @@ async fn garbage_and_wrong_version_subscribers_are_dropped_others_continue() {
     let received = receive_events(&mut good, 10).await;
     let (status, _) = detector.wait(LONG);
     assert!(status.success());
-    assert_eq!(received, stored_events(dir.path()));
+    assert_eq!(received, e2e::stored_events(dir.path()));
 }
 
 #[tokio::test]
@@ -197,7 +184,7 @@ async fn a_stale_socket_file_from_a_crash_is_replaced() {
         run_to_end("detector", &["--dry-run", "--count", "1", "--rate", "50", "--data-dir", arg(dir.path())]);
     assert_eq!(code, Some(0), "stderr: {stderr}");
     assert!(stderr.contains("replaced a stale socket file"), "stderr: {stderr}");
-    assert_eq!(stored_events(dir.path()).len(), 1);
+    assert_eq!(e2e::stored_events(dir.path()).len(), 1);
 }
 
 #[tokio::test]
@@ -228,7 +215,7 @@ async fn sigterm_mid_run_finishes_cleanly_and_loses_nothing() {
     let (status, summary) = detector.wait(LONG);
     assert!(status.success(), "exit status {status}");
     assert!(!socket.exists(), "socket file removed");
-    let stored = stored_events(dir.path());
+    let stored = e2e::stored_events(dir.path());
     assert!(stored.len() >= 10);
     assert!(summary.contains(&format!("events created  {}", stored.len())), "summary: {summary}");
     assert_consecutive(&stored);

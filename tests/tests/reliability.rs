@@ -29,19 +29,6 @@ async fn random_pause(min_ms: u64, max_ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
-fn all_events(data_dir: &Path) -> Vec<Event> {
-    let store = Store::open(data_dir.join("events.db")).expect("open");
-    let mut events: Vec<Event> = Vec::new();
-    loop {
-        let after = events.last().map_or(0, |e| e.seq);
-        let page = store.after_seq(after, shared::store::MAX_PAGE).expect("read");
-        if page.is_empty() {
-            return events;
-        }
-        events.extend(page);
-    }
-}
-
 /// Waits until `/api/health` reports `status`. Health has no push channel,
 /// so this polls, bounded.
 async fn wait_for_health(url: &str, status: &str) {
@@ -61,7 +48,7 @@ async fn wait_for_health(url: &str, status: &str) {
 fn assert_store_whole(data_dir: &Path) -> Vec<Event> {
     let store = Store::open(data_dir.join("events.db")).expect("open");
     assert_eq!(store.integrity_check().expect("check"), Ok(()), "PRAGMA integrity_check");
-    let events = all_events(data_dir);
+    let events = e2e::stored_events(data_dir);
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.seq, i as i64 + 1, "seq is contiguous");
     }
@@ -269,7 +256,7 @@ fn a_read_only_data_directory_is_a_clear_error_at_start() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("events.db") && stderr.contains("writable"), "{stderr}");
     disk.set_read_only(false);
-    assert_eq!(all_events(disk.path()).len(), 3, "nothing lost");
+    assert_eq!(e2e::stored_events(disk.path()).len(), 3, "nothing lost");
 }
 
 #[tokio::test]
@@ -296,7 +283,7 @@ async fn events_held_at_shutdown_are_kept_and_committed_on_the_next_start() {
     let kept = pending.lines().count();
     assert!(kept > 0);
 
-    let before = all_events(data).len();
+    let before = e2e::stored_events(data).len();
     let next = detector(data, &["--count", "1", "--rate", "100"]);
     let (status, _) = next.wait(LONG);
     assert!(status.success());
