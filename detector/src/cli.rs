@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use shared::config::{DATA_DIR_ENV, DEFAULT_DATA_DIR, DataDir};
+use shared::config::{DATA_DIR_ENV, DEFAULT_DATA_DIR, DataDir, parse_seconds};
 use shared::model::validate_camera_id;
 
 /// Lookout detector: watches cameras (or simulates them with --dry-run),
@@ -55,7 +55,7 @@ pub struct Args {
     pub subscriber_queue: u32,
 
     /// Seconds between heartbeat frames (detector health and statistics).
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_interval)]
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_seconds)]
     pub heartbeat_secs: Duration,
 
     /// Pad each dry-run event with extra detected objects to about this many
@@ -113,15 +113,6 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_interval(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
-    if secs.is_finite() && (0.05..=3600.0).contains(&secs) {
-        Ok(Duration::from_secs_f64(secs))
-    } else {
-        Err("must be between 0.05 and 3600 seconds".to_owned())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,7 +141,8 @@ mod tests {
         for bad in ["0", "-1", "nan", "inf", "abc", "1e9"] {
             assert!(parse_rate(bad).is_err(), "{bad}");
         }
-        assert!(parse_interval("0.01").is_err());
-        assert_eq!(parse_interval("1"), Ok(Duration::from_secs(1)));
+        assert!(Args::try_parse_from(["detector", "--dry-run", "--heartbeat-secs", "0.01"]).is_err());
+        let args = Args::try_parse_from(["detector", "--dry-run", "--heartbeat-secs", "1"]).expect("parses");
+        assert_eq!(args.heartbeat_secs, Duration::from_secs(1));
     }
 }

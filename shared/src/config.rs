@@ -7,6 +7,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Default data directory, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "data";
@@ -73,9 +74,34 @@ impl Default for DataDir {
     }
 }
 
+/// Shortest and longest interval a "seconds" setting accepts (heartbeats,
+/// timeouts): short enough for tests, long enough for anything real.
+pub const MIN_SECS: f64 = 0.05;
+pub const MAX_SECS: f64 = 3600.0;
+
+/// Parses a number of seconds (fractions allowed) within
+/// [`MIN_SECS`]..=[`MAX_SECS`], saying what is wrong otherwise.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if secs.is_finite() && (MIN_SECS..=MAX_SECS).contains(&secs) {
+        Ok(Duration::from_secs_f64(secs))
+    } else {
+        Err(format!("must be between {MIN_SECS} and {MAX_SECS} seconds"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_are_bounded() {
+        assert_eq!(parse_seconds("1"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
+        for bad in ["0.01", "0", "-1", "nan", "inf", "ten", "3601"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn paths_derive_from_the_root() {

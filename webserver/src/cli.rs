@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use shared::config::{DATA_DIR_ENV, DEFAULT_DATA_DIR, DataDir};
+use shared::config::{DATA_DIR_ENV, DEFAULT_DATA_DIR, DataDir, parse_seconds};
 
 /// Lookout webserver: streams detector events to browsers over WebSocket,
 /// serves the REST API, metrics, API docs and the dashboard.
@@ -25,7 +25,7 @@ pub struct Args {
     pub sockets: Vec<PathBuf>,
 
     /// Seconds between WebSocket pings; a client silent for two intervals is closed.
-    #[arg(long, value_name = "N", default_value = "30", value_parser = parse_secs)]
+    #[arg(long, value_name = "N", default_value = "30", value_parser = parse_seconds)]
     pub heartbeat_secs: Duration,
 
     /// Browser origin allowed to open /ws/events besides localhost ones, e.g.
@@ -40,7 +40,7 @@ pub struct Args {
 
     /// Seconds a write to one WebSocket client may stay stuck (the client is
     /// not reading) before it is closed as a slow consumer.
-    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_secs)]
+    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_seconds)]
     pub send_timeout_secs: Duration,
 
     /// Most WebSocket clients held at once; further ones get HTTP 503
@@ -103,15 +103,6 @@ impl Args {
 pub enum LogFormat {
     Human,
     Json,
-}
-
-fn parse_secs(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
-    if secs.is_finite() && (0.1..=3600.0).contains(&secs) {
-        Ok(Duration::from_secs_f64(secs))
-    } else {
-        Err("must be between 0.1 and 3600 seconds".to_owned())
-    }
 }
 
 fn parse_token(text: &str) -> Result<String, String> {
