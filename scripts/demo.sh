@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 data_dir="${LOOKOUT_DATA_DIR:-data}"
 bind="${LOOKOUT_BIND:-127.0.0.1:8000}"
 
-cargo build --release --bins --locked
+cargo build --release --locked -p webserver -p detector
 
 ./target/release/webserver --data-dir "$data_dir" --bind "$bind" >/dev/null &
 webserver=$!
