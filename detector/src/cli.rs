@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
 
-    /// Directory for the database, logs, snapshots and socket (created if missing).
+    /// Directory for the database, logs and socket (created if missing).
     #[arg(long, value_name = "DIR", env = DATA_DIR_ENV, default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 

@@ -2,7 +2,7 @@
 //!
 //! The detector and the webserver each default to the same data directory
 //! (`./data`, or `$LOOKOUT_DATA_DIR`), and derive every other path from it:
-//! the database, the two logs, the snapshots and the detector socket. Flags
+//! the database, the two logs and the detector socket. Flags
 //! override each one; nothing here reads flags — the binaries do.
 
 use std::io;
@@ -24,8 +24,6 @@ pub const JSONL_FILE: &str = "events.jsonl";
 pub const TEXT_LOG_FILE: &str = "events.log";
 /// Detector socket file name inside the data directory.
 pub const SOCKET_FILE: &str = "detector.sock";
-/// Snapshot directory inside the data directory.
-pub const SNAPSHOT_DIR: &str = "snapshots";
 
 /// The paths derived from one data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,10 +59,6 @@ impl DataDir {
 
     pub fn default_socket(&self) -> PathBuf {
         self.root.join(SOCKET_FILE)
-    }
-
-    pub fn snapshots(&self) -> PathBuf {
-        self.root.join(SNAPSHOT_DIR)
     }
 }
 

@@ -4,7 +4,7 @@
 //! writes (`POST /api/events`); a few others read (REST, WebSocket catch-up,
 //! the sequencer), so a long catch-up never waits behind a write.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,7 +33,6 @@ struct Inner {
     writer: Mutex<Store>,
     readers: Vec<Mutex<Store>>,
     next_reader: AtomicUsize,
-    path: PathBuf,
 }
 
 impl Db {
@@ -47,13 +46,8 @@ impl Db {
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
-                path: path.to_path_buf(),
             }),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.inner.path
     }
 
     /// The latest failed call within `window`, if any.
