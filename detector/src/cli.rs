@@ -6,10 +6,16 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use shared::config::{DATA_DIR_ENV, DEFAULT_DATA_DIR, DataDir, parse_seconds};
 use shared::model::validate_camera_id;
+use vision::episode::EpisodeConfig;
+use vision::motion::{MaskRect, MotionConfig};
 
 /// Lookout detector: watches cameras (or simulates them with --dry-run),
 /// commits every event to SQLite, appends it to events.jsonl and events.log,
 /// and publishes it on a local socket for the webserver.
+///
+/// A camera SOURCE is anything ffmpeg opens: an rtsp:// (or http://, ...) URL,
+/// a video file, a device such as /dev/video0, or lavfi:GRAPH for an ffmpeg
+/// filter graph (a synthetic camera).
 #[derive(Debug, Parser)]
 #[command(name = "detector", version, about, long_about = None)]
 pub struct Args {
@@ -18,9 +24,9 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Camera to watch, as ID or ID=SOURCE; repeatable. ID is 1-64 characters
-    /// of [A-Za-z0-9_-]. With --dry-run only the id is used (default: four
-    /// simulated cameras).
+    /// Camera to watch, as ID=SOURCE (or just ID with --dry-run); repeatable.
+    /// ID is 1-64 characters of [A-Za-z0-9_-]. With --dry-run only the id is
+    /// used (default: four simulated cameras).
     #[arg(long = "camera", value_name = "ID[=SOURCE]", value_parser = parse_camera)]
     pub cameras: Vec<CameraArg>,
 
@@ -67,9 +73,137 @@ pub struct Args {
     /// tests and benchmarks that must see every event live.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub wait_subscribers: u32,
+
+    /// Frames per second each camera is analysed at.
+    #[arg(long, value_name = "FPS", default_value_t = 5.0, value_parser = parse_fps, help_heading = "Cameras")]
+    pub detect_fps: f64,
+
+    /// Width frames are scaled to for analysis and snapshots; the height
+    /// keeps the source's aspect ratio.
+    #[arg(long, value_name = "PIXELS", default_value_t = 320, value_parser = clap::value_parser!(u32).range(64..=1920), help_heading = "Cameras")]
+    pub detect_width: u32,
+
+    /// Replay video files from the start when they end (without it, a file's
+    /// camera ends with the file, and the detector exits when all have).
+    #[arg(long = "loop", help_heading = "Cameras")]
+    pub loop_files: bool,
+
+    /// The ffmpeg program that decodes camera sources.
+    #[arg(long, value_name = "PATH", env = "LOOKOUT_FFMPEG", default_value = "ffmpeg", help_heading = "Cameras")]
+    pub ffmpeg: PathBuf,
+
+    #[command(flatten)]
+    pub motion: MotionArgs,
+}
+
+/// Motion detection and episode settings (real cameras). Defaults are
+/// `vision`'s, where each is explained.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Motion detection")]
+pub struct MotionArgs {
+    /// Grey-level difference from the background that counts as change (1-255).
+    #[arg(long, value_name = "LEVELS", default_value_t = MotionConfig::default().threshold, value_parser = clap::value_parser!(u8).range(1..))]
+    pub motion_threshold: u8,
+
+    /// Background learning rate per frame (0-1]: higher follows slow changes
+    /// faster but absorbs slow-moving objects sooner.
+    #[arg(long, value_name = "RATE", default_value_t = MotionConfig::default().alpha, value_parser = parse_unit_fraction)]
+    pub motion_alpha: f32,
+
+    /// Box-blur radius in pixels before differencing (0 disables).
+    #[arg(long, value_name = "PIXELS", default_value_t = MotionConfig::default().blur_radius, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub motion_blur: u32,
+
+    /// Dilation of changed pixels, so parts of one object join up.
+    #[arg(long, value_name = "PIXELS", default_value_t = MotionConfig::default().dilate, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub motion_dilate: u32,
+
+    /// Smallest moving region kept, as a fraction of the frame (0-1].
+    #[arg(long, value_name = "FRACTION", default_value_t = MotionConfig::default().min_area, value_parser = parse_unit_fraction)]
+    pub motion_min_area: f32,
+
+    /// Fraction of the frame that, changing at once, is a global change
+    /// (lights, exposure): the background recalibrates, no event.
+    #[arg(long, value_name = "FRACTION", default_value_t = MotionConfig::default().global_change, value_parser = parse_unit_fraction)]
+    pub global_change: f32,
+
+    /// Frames of background warm-up after a (re)start, without events.
+    #[arg(long, value_name = "FRAMES", default_value_t = MotionConfig::default().warmup_frames, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub warmup_frames: u32,
+
+    /// Area of one camera to ignore, as ID=x,y,width,height in fractions of
+    /// the frame (e.g. door=0,0,1,0.1 for the top tenth); repeatable.
+    #[arg(long = "mask", value_name = "ID=X,Y,W,H", value_parser = parse_mask)]
+    pub masks: Vec<(String, MaskRect)>,
+
+    /// Consecutive motion frames that start an episode (one event).
+    #[arg(long, value_name = "FRAMES", default_value_t = EpisodeConfig::default().start_frames, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub episode_start_frames: u32,
+
+    /// Seconds without motion that end an episode.
+    #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_seconds)]
+    pub episode_end_secs: Duration,
+
+    /// Longest episode; longer motion is reported in parts.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub episode_max_secs: Duration,
+
+    /// Seconds after an episode during which new motion on the same camera is
+    /// not a new event (0 disables).
+    #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_seconds_or_zero)]
+    pub dedup_secs: Duration,
+}
+
+impl MotionArgs {
+    /// Motion settings for one camera (its masks included).
+    pub fn motion_config(&self, camera_id: &str) -> MotionConfig {
+        MotionConfig {
+            alpha: self.motion_alpha,
+            threshold: self.motion_threshold,
+            blur_radius: self.motion_blur,
+            dilate: self.motion_dilate,
+            min_area: self.motion_min_area,
+            global_change: self.global_change,
+            warmup_frames: self.warmup_frames,
+            masks: self.masks.iter().filter(|(id, _)| id == camera_id).map(|(_, m)| *m).collect(),
+        }
+    }
+
+    /// Episode settings in frames at `fps`.
+    pub fn episode_config(&self, fps: f64) -> EpisodeConfig {
+        let frames = |d: Duration| (d.as_secs_f64() * fps).round().clamp(0.0, u32::MAX as f64) as u32;
+        EpisodeConfig {
+            start_frames: self.episode_start_frames,
+            end_frames: frames(self.episode_end_secs).max(1),
+            max_frames: frames(self.episode_max_secs).max(1),
+            dedup_frames: frames(self.dedup_secs),
+        }
+    }
 }
 
 impl Args {
+    /// Checks what clap cannot: real cameras need a SOURCE each, and ids are
+    /// unique.
+    pub fn check_cameras(&self) -> Result<(), String> {
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(twice) = self.cameras.iter().find(|c| !seen.insert(c.id.as_str())) {
+            return Err(format!("camera {:?} is given twice", twice.id));
+        }
+        if self.dry_run {
+            return Ok(());
+        }
+        if self.cameras.is_empty() {
+            return Err("no cameras: give --camera ID=SOURCE (repeatable), or --dry-run to simulate cameras".into());
+        }
+        match self.cameras.iter().find(|c| c.source.is_none()) {
+            Some(c) => Err(format!(
+                "camera {:?} has no SOURCE: write --camera {}=SOURCE (an rtsp:// URL, a video file, /dev/video0 or lavfi:GRAPH), or use --dry-run",
+                c.id, c.id
+            )),
+            None => Ok(()),
+        }
+    }
+
     pub fn data_dir(&self) -> DataDir {
         DataDir::new(&self.data_dir)
     }
@@ -102,6 +236,34 @@ fn parse_camera(text: &str) -> Result<CameraArg, String> {
     };
     validate_camera_id(id).map_err(|e| format!("invalid camera id {id:?}: {}", e.reason))?;
     Ok(CameraArg { id: id.to_owned(), source })
+}
+
+fn parse_fps(text: &str) -> Result<f64, String> {
+    let fps: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if fps.is_finite() && (0.2..=30.0).contains(&fps) {
+        Ok(fps)
+    } else {
+        Err("must be between 0.2 and 30 frames per second".to_owned())
+    }
+}
+
+fn parse_unit_fraction(text: &str) -> Result<f32, String> {
+    let value: f32 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if value.is_finite() && value > 0.0 && value <= 1.0 {
+        Ok(value)
+    } else {
+        Err("must be a fraction greater than 0 and at most 1".to_owned())
+    }
+}
+
+fn parse_seconds_or_zero(text: &str) -> Result<Duration, String> {
+    if text.trim().parse::<f64>() == Ok(0.0) { Ok(Duration::ZERO) } else { parse_seconds(text) }
+}
+
+fn parse_mask(text: &str) -> Result<(String, MaskRect), String> {
+    let (id, rect) = text.split_once('=').ok_or("expected ID=x,y,width,height")?;
+    validate_camera_id(id).map_err(|e| format!("invalid camera id {id:?}: {}", e.reason))?;
+    Ok((id.to_owned(), MaskRect::parse(rect)?))
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -144,5 +306,46 @@ mod tests {
         assert!(Args::try_parse_from(["detector", "--dry-run", "--heartbeat-secs", "0.01"]).is_err());
         let args = Args::try_parse_from(["detector", "--dry-run", "--heartbeat-secs", "1"]).expect("parses");
         assert_eq!(args.heartbeat_secs, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn real_cameras_need_sources_and_unique_ids() {
+        let check = |argv: &[&str]| Args::try_parse_from(argv).expect("parses").check_cameras();
+        assert!(check(&["detector"]).expect_err("no cameras").contains("--camera ID=SOURCE"));
+        assert!(check(&["detector", "--camera", "door"]).expect_err("no source").contains("door"));
+        assert!(check(&["detector", "--camera", "a=x", "--camera", "a=y"]).expect_err("twice").contains("twice"));
+        assert_eq!(check(&["detector", "--camera", "door=clip.mp4"]), Ok(()));
+        assert_eq!(check(&["detector", "--dry-run", "--camera", "door"]), Ok(()));
+    }
+
+    #[test]
+    fn motion_defaults_are_vision_defaults_and_masks_go_to_their_camera() {
+        let args = Args::try_parse_from(["detector", "--camera", "a=x.mp4", "--mask", "a=0,0,1,0.1"]).expect("parses");
+        let a = args.motion.motion_config("a");
+        assert_eq!(
+            a,
+            MotionConfig {
+                masks: vec![MaskRect { x: 0.0, y: 0.0, width: 1.0, height: 0.1 }],
+                ..MotionConfig::default()
+            }
+        );
+        assert_eq!(args.motion.motion_config("b"), MotionConfig::default());
+        assert_eq!(args.motion.episode_config(5.0), EpisodeConfig::default());
+        for bad in [
+            &["--detect-fps", "0"][..],
+            &["--detect-fps", "100"],
+            &["--detect-width", "10"],
+            &["--motion-threshold", "0"],
+            &["--motion-alpha", "1.5"],
+            &["--mask", "a=0,0,2,1"],
+            &["--mask", "0,0,1,1"],
+            &["--dedup-secs", "-1"],
+        ] {
+            let mut argv = vec!["detector", "--camera", "a=x.mp4"];
+            argv.extend_from_slice(bad);
+            assert!(Args::try_parse_from(&argv).is_err(), "{bad:?}");
+        }
+        let args = Args::try_parse_from(["detector", "--camera", "a=x.mp4", "--dedup-secs", "0"]).expect("0 disables");
+        assert_eq!(args.motion.episode_config(5.0).dedup_frames, 0);
     }
 }

@@ -1,23 +1,32 @@
 //! `detector`: Lookout's camera side (the design's `main.py`).
 //!
-//! It produces events — from simulated cameras with `--dry-run`, from real
-//! ones later — and hands each to the event manager, which commits it to
-//! SQLite, appends it to the logs and publishes it on the detector socket.
+//! It produces events — from real cameras (ffmpeg sources, motion detection,
+//! snapshots) or from simulated ones with `--dry-run` — and hands each to the
+//! event manager, which commits it to SQLite, appends it to the logs and
+//! publishes it on the detector socket.
 //!
 //! Layout:
 //!
 //! * [`cli`] — the command line.
+//! * [`camera`] — real cameras: one supervised task per camera, ffmpeg
+//!   sources, the analysis pipeline (motion stage, episodes, snapshots).
 //! * [`simulate`] — dry-run cameras and event pacing.
+//! * [`describe`] — the one-sentence description of each event.
 //! * [`manager`] — commit → log → publish, on its own thread.
 //! * [`hub`] — the socket server and per-subscriber queues.
 //! * [`socket_file`] — stale/live/foreign socket-path checks.
 //! * [`stats`] — counters for heartbeats and the session summary.
 //!
+//! The frame analysis itself (motion detection, episodes, JPEG) is the
+//! `vision` crate; this binary runs it and does the I/O around it.
+//!
 //! Shutdown order matters: stop producing → let the manager finish every
 //! event already handed to it → stop the hub (subscribers drain, get `Bye`)
 //! → remove the socket file → print the summary.
 
+mod camera;
 mod cli;
+mod describe;
 mod hub;
 mod manager;
 mod simulate;
@@ -35,6 +44,9 @@ use shared::wire::Frame;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::camera::pipeline::{MotionStage, Pipeline, Stage};
+use crate::camera::source::{DecodeSettings, SourceKind};
+use crate::camera::{CameraEnd, CameraSpec};
 use crate::cli::{Args, LogFormat};
 use crate::hub::{Hub, Publisher};
 use crate::manager::EventManager;
@@ -43,13 +55,8 @@ use crate::stats::Stats;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if !args.dry_run {
-        Args::command()
-            .error(
-                clap::error::ErrorKind::MissingRequiredArgument,
-                "real camera sources are not implemented yet; run with --dry-run to simulate cameras",
-            )
-            .exit();
+    if let Err(message) = args.check_cameras() {
+        Args::command().error(clap::error::ErrorKind::MissingRequiredArgument, message).exit();
     }
     if let Err(message) = shared::process::init_logging(args.log_level.as_deref(), args.log_format == LogFormat::Json) {
         Args::command().error(clap::error::ErrorKind::InvalidValue, message).exit();
@@ -57,7 +64,7 @@ fn main() -> ExitCode {
     match shared::process::run_async(run(args)) {
         Some(summary) => {
             print!("{summary}");
-            ExitCode::SUCCESS
+            if summary.failed_cameras.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         None => ExitCode::FAILURE,
     }
@@ -69,15 +76,13 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
     let signal = shared::process::shutdown_signal().context("cannot install signal handlers")?;
     let started = Instant::now();
     let data_dir = args.data_dir();
+    let real_cameras = real_cameras(&args).await?;
     data_dir.create().with_context(|| format!("cannot create data directory {}", data_dir.root().display()))?;
     let store = Store::open(data_dir.database())?;
 
-    let camera_ids: Vec<String> = if args.cameras.is_empty() {
+    let camera_ids: Vec<String> = if args.dry_run && args.cameras.is_empty() {
         DEFAULT_CAMERAS.iter().map(|&c| c.to_owned()).collect()
     } else {
-        for camera in args.cameras.iter().filter(|c| c.source.is_some()) {
-            tracing::warn!(camera = %camera.id, "--dry-run ignores camera sources; simulating it");
-        }
         args.cameras.iter().map(|c| c.id.clone()).collect()
     };
     let stats = Arc::new(Stats::new(camera_ids.iter().cloned()));
@@ -107,16 +112,21 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
         .name("event-manager".into())
         .spawn(move || manager.run(events_rx))
         .context("cannot start the event manager thread")?;
-    tracing::info!(
-        data_dir = %data_dir.root().display(),
-        cameras = ?camera_ids,
-        rate = args.rate,
-        count = ?args.count,
-        "dry run: simulating cameras"
-    );
-
-    let cameras: Vec<SimCamera> = camera_ids.iter().map(|id| SimCamera::new(id)).collect();
-    simulate_until_done(&args, &cameras, &hub, &stats, &producer, events_tx, &shutdown).await;
+    let failed_cameras = if args.dry_run {
+        tracing::info!(
+            data_dir = %data_dir.root().display(),
+            cameras = ?camera_ids,
+            rate = args.rate,
+            count = ?args.count,
+            "dry run: simulating cameras"
+        );
+        let cameras: Vec<SimCamera> = camera_ids.iter().map(|id| SimCamera::new(id)).collect();
+        simulate_until_done(&args, &cameras, &hub, &stats, &producer, events_tx, &shutdown).await;
+        Vec::new()
+    } else {
+        tracing::info!(data_dir = %data_dir.root().display(), cameras = ?camera_ids, fps = args.detect_fps, "watching cameras");
+        watch_cameras(&args, real_cameras, &data_dir, &stats, &producer, events_tx, &shutdown).await
+    };
 
     // The sender is gone: the manager finishes what it holds, then returns.
     tokio::task::spawn_blocking(move || manager_thread.join())
@@ -128,7 +138,75 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
     let _ = tokio::join!(server, heartbeat);
     socket_file::remove(&socket);
 
-    Ok(Summary { stats, elapsed: started.elapsed(), data_dir: data_dir.root().display().to_string() })
+    Ok(Summary { stats, elapsed: started.elapsed(), data_dir: data_dir.root().display().to_string(), failed_cameras })
+}
+
+/// The cameras to watch, checked before anything starts: ffmpeg runs and
+/// every file source opens. Empty with `--dry-run`.
+async fn real_cameras(args: &Args) -> anyhow::Result<Vec<CameraSpec>> {
+    if args.dry_run {
+        for camera in args.cameras.iter().filter(|c| c.source.is_some()) {
+            tracing::warn!(camera = %camera.id, "--dry-run ignores camera sources; simulating it");
+        }
+        return Ok(Vec::new());
+    }
+    camera::source::check_ffmpeg(&args.ffmpeg).await.map_err(anyhow::Error::msg)?;
+    let mut cameras = Vec::new();
+    for camera in &args.cameras {
+        let source = SourceKind::parse(camera.source.as_deref().unwrap_or_default());
+        source.check().map_err(|e| anyhow::anyhow!("camera {}: {e}", camera.id))?;
+        cameras.push(CameraSpec { id: camera.id.clone(), source });
+    }
+    Ok(cameras)
+}
+
+/// Runs one task per camera until every camera has ended (files) or
+/// shutdown. Returns the cameras that failed, with why.
+async fn watch_cameras(
+    args: &Args,
+    cameras: Vec<CameraSpec>,
+    data_dir: &shared::config::DataDir,
+    stats: &Arc<Stats>,
+    producer: &str,
+    events: mpsc::Sender<shared::NewEvent>,
+    shutdown: &CancellationToken,
+) -> Vec<(String, String)> {
+    let decode =
+        Arc::new(DecodeSettings { ffmpeg: args.ffmpeg.clone(), fps: args.detect_fps, width: args.detect_width });
+    let mut tasks = tokio::task::JoinSet::new();
+    for camera in cameras {
+        let stages: Vec<Box<dyn Stage>> = vec![Box::new(MotionStage::new(args.motion.motion_config(&camera.id)))];
+        let pipeline = Pipeline::new(
+            &camera.id,
+            producer,
+            args.detect_fps,
+            data_dir.clone(),
+            stages,
+            args.motion.episode_config(args.detect_fps),
+            stats.clone(),
+        );
+        let id = camera.id.clone();
+        let watch = camera::watch(
+            camera,
+            decode.clone(),
+            args.loop_files,
+            pipeline,
+            events.clone(),
+            stats.clone(),
+            shutdown.clone(),
+        );
+        tasks.spawn(async move { (id, watch.await) });
+    }
+    drop(events);
+    let mut failed = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((id, CameraEnd::Failed(why))) => failed.push((id, why)),
+            Ok(_) => {}
+            Err(e) => failed.push(("?".to_owned(), format!("camera task panicked: {e}"))),
+        }
+    }
+    failed
 }
 
 /// Produces dry-run events until `--count`, or until shutdown is asked for.
@@ -198,6 +276,8 @@ struct Summary {
     stats: Arc<Stats>,
     elapsed: std::time::Duration,
     data_dir: String,
+    /// Cameras whose file could not be played, and why.
+    failed_cameras: Vec<(String, String)>,
 }
 
 impl std::fmt::Display for Summary {
@@ -209,8 +289,13 @@ impl std::fmt::Display for Summary {
         writeln!(f, "Lookout detector session summary")?;
         writeln!(f, "  duration        {secs:.1} s")?;
         writeln!(f, "  events created  {events} ({:.2}/s)", events as f64 / secs.max(1e-9))?;
-        for (camera, n) in s.events_per_camera() {
-            writeln!(f, "    {camera:<14}{n}")?;
+        for (camera, n, state) in s.cameras() {
+            let state =
+                serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            writeln!(f, "    {camera:<14}{n:<8}{state}")?;
+        }
+        for (camera, why) in &self.failed_cameras {
+            writeln!(f, "  camera {camera} failed: {why}")?;
         }
         writeln!(
             f,

@@ -14,6 +14,8 @@ use rand::seq::IndexedRandom;
 use shared::Timestamp;
 use shared::model::{BoundingBox, DetectedObject, EventMetadata, EventSource, NewEvent, new_event_id};
 
+use crate::describe::{describe_objects, place_name};
+
 /// Frames per second each simulated camera "decodes".
 pub const SIMULATED_FPS: f64 = 5.0;
 /// Simulated frame size, for bounding boxes.
@@ -48,7 +50,7 @@ impl SimCamera {
         let mut rng = rand::rng();
         Self {
             id: id.to_owned(),
-            place: id.replace(['_', '-'], " "),
+            place: place_name(id),
             median_inference_ms: rng.random_range(18.0..45.0),
             started: Instant::now(),
         }
@@ -78,7 +80,7 @@ impl SimCamera {
             camera_id: self.id.clone(),
             timestamp,
             motion_confidence,
-            description: describe(&self.place, &objects, motion_confidence),
+            description: describe_objects(&self.place, &objects, motion_confidence),
             detected_objects: objects,
             image_path: None,
             metadata: EventMetadata {
@@ -118,36 +120,6 @@ fn random_object(rng: &mut impl Rng) -> DetectedObject {
     }
 }
 
-/// One human sentence: what, where, how sure.
-pub fn describe(place: &str, objects: &[DetectedObject], motion: f64) -> String {
-    let motion_pct = (motion * 100.0).round();
-    let Some(best) = objects.iter().max_by(|a, b| a.confidence.total_cmp(&b.confidence)) else {
-        return format!("Motion at the {place} ({motion_pct}% of the frame changed), nothing recognised.");
-    };
-    let mut labels: Vec<&str> = objects.iter().map(|o| o.label.as_str()).collect();
-    labels.sort_unstable();
-    labels.dedup();
-    let what = match labels.as_slice() {
-        [one] if objects.len() == 1 => article(one),
-        [one] => format!("{} {one}s", objects.len()),
-        many => {
-            let (last, rest) = many.split_last().unwrap_or((&"", &[]));
-            format!("{} and {last}", rest.join(", "))
-        }
-    };
-    let mut sentence =
-        format!("{what} at the {place} ({}% confident, {motion_pct}% motion).", (best.confidence * 100.0).round());
-    if let Some(first) = sentence.get_mut(0..1) {
-        first.make_ascii_uppercase();
-    }
-    sentence
-}
-
-fn article(noun: &str) -> String {
-    let vowel = noun.starts_with(['a', 'e', 'i', 'o', 'u']);
-    format!("{} {noun}", if vowel { "an" } else { "a" })
-}
-
 /// Paces events at `rate` per second over all cameras, with no drift.
 #[derive(Debug)]
 pub struct Pacer {
@@ -171,31 +143,6 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn object(label: &str, confidence: f64) -> DetectedObject {
-        DetectedObject {
-            label: label.into(),
-            confidence,
-            bbox: BoundingBox { x: 0.0, y: 0.0, width: 1.0, height: 1.0 },
-        }
-    }
-
-    #[test]
-    fn descriptions_read_like_sentences() {
-        assert_eq!(
-            describe("front door", &[object("person", 0.91)], 0.42),
-            "A person at the front door (91% confident, 42% motion)."
-        );
-        assert_eq!(
-            describe("garage", &[object("car", 0.8), object("car", 0.6)], 0.3),
-            "2 cars at the garage (80% confident, 30% motion)."
-        );
-        assert_eq!(
-            describe("yard", &[object("dog", 0.7), object("person", 0.9)], 0.3),
-            "Dog and person at the yard (90% confident, 30% motion)."
-        );
-        assert!(describe("yard", &[], 0.12).starts_with("Motion at the yard (12%"));
-    }
 
     #[test]
     fn padding_reaches_the_requested_size_and_stays_valid() {

@@ -3,6 +3,10 @@
 //! Counters are atomics so the hot paths (event manager, socket hub) never
 //! wait on each other; the inference-time window and the per-camera table sit
 //! behind short-lived mutexes touched once per event or frame.
+//!
+//! Per camera it keeps the state of its source, frame and motion counts, and
+//! a window of times per pipeline stage (`decode_wait`, `motion`,
+//! `snapshot`): the "inference times" the webserver shows.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -10,10 +14,14 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use shared::Timestamp;
 use shared::stats::SampleWindow;
-use shared::wire::{CameraState, CameraStatus, DetectorStats};
+use shared::wire::{CameraState, CameraStatus, DetectorStats, StageTimes};
 
 /// How many recent inference times the percentiles are taken over.
 const INFERENCE_WINDOW: usize = 2048;
+/// How many recent samples each camera's stage percentiles are taken over.
+const STAGE_WINDOW: usize = 512;
+/// The stage name for time spent waiting for the next decoded frame.
+pub const DECODE_WAIT: &str = "decode_wait";
 
 #[derive(Debug)]
 pub struct Stats {
@@ -32,19 +40,46 @@ pub struct Stats {
     cameras: Mutex<BTreeMap<String, CameraCounters>>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct CameraCounters {
     state: CameraState,
     events: u64,
     frames: u64,
+    motion_frames: u64,
+    restarts: u64,
+    last_error: Option<String>,
+    /// In the order the stages first reported.
+    stages: Vec<(&'static str, SampleWindow)>,
+}
+
+impl CameraCounters {
+    fn new() -> Self {
+        Self {
+            state: CameraState::Up,
+            events: 0,
+            frames: 0,
+            motion_frames: 0,
+            restarts: 0,
+            last_error: None,
+            stages: Vec::new(),
+        }
+    }
+
+    fn stage(&mut self, name: &'static str) -> &mut SampleWindow {
+        let index = match self.stages.iter().position(|(n, _)| *n == name) {
+            Some(index) => index,
+            None => {
+                self.stages.push((name, SampleWindow::new(STAGE_WINDOW)));
+                self.stages.len() - 1
+            }
+        };
+        &mut self.stages[index].1
+    }
 }
 
 impl Stats {
     pub fn new(camera_ids: impl IntoIterator<Item = String>) -> Self {
-        let cameras = camera_ids
-            .into_iter()
-            .map(|id| (id, CameraCounters { state: CameraState::Up, events: 0, frames: 0 }))
-            .collect();
+        let cameras = camera_ids.into_iter().map(|id| (id, CameraCounters::new())).collect();
         Self {
             started_at: Timestamp::now(),
             events_created: AtomicU64::new(0),
@@ -61,18 +96,57 @@ impl Stats {
         }
     }
 
-    /// Records `frames` examined on `camera`, each taking about `inference_ms`.
+    fn with_camera(&self, camera: &str, f: impl FnOnce(&mut CameraCounters)) {
+        if let Ok(mut cameras) = self.cameras.lock() {
+            f(cameras.entry(camera.to_owned()).or_insert_with(CameraCounters::new));
+        }
+    }
+
+    fn push_inference(&self, ms: f64) {
+        if let Ok(mut window) = self.inference_ms.lock() {
+            window.push(ms);
+        }
+    }
+
+    /// Records `frames` examined on `camera`, each taking about
+    /// `inference_ms` (the dry run's simulated frames).
     pub fn record_frames(&self, camera: &str, frames: u64, inference_ms: f64) {
         self.frames_processed.fetch_add(frames, Ordering::Relaxed);
-        if let Ok(mut window) = self.inference_ms.lock() {
-            window.push(inference_ms);
-        }
-        if let Ok(mut cameras) = self.cameras.lock() {
-            cameras
-                .entry(camera.to_owned())
-                .or_insert(CameraCounters { state: CameraState::Up, events: 0, frames: 0 })
-                .frames += frames;
-        }
+        self.push_inference(inference_ms);
+        self.with_camera(camera, |c| c.frames += frames);
+    }
+
+    /// Records one analysed camera frame: the time each stage took, and
+    /// whether it showed motion. The analysis stages together (not the wait
+    /// for the frame) are the detector's "inference time".
+    pub fn record_frame(&self, camera: &str, stage_ms: &[(&'static str, f64)], motion: bool) {
+        self.frames_processed.fetch_add(1, Ordering::Relaxed);
+        self.push_inference(stage_ms.iter().filter(|(name, _)| *name != DECODE_WAIT).map(|(_, ms)| ms).sum());
+        self.with_camera(camera, |c| {
+            c.frames += 1;
+            c.motion_frames += u64::from(motion);
+            for &(name, ms) in stage_ms {
+                c.stage(name).push(ms);
+            }
+        });
+    }
+
+    /// Records the time of a stage that does not run every frame.
+    pub fn record_stage(&self, camera: &str, stage: &'static str, ms: f64) {
+        self.with_camera(camera, |c| c.stage(stage).push(ms));
+    }
+
+    /// A camera's source changed state; `error` says why it is not up.
+    pub fn set_camera_state(&self, camera: &str, state: CameraState, error: Option<String>) {
+        self.with_camera(camera, |c| {
+            c.state = state;
+            c.last_error = error;
+        });
+    }
+
+    /// A camera's source is being restarted.
+    pub fn record_restart(&self, camera: &str) {
+        self.with_camera(camera, |c| c.restarts += 1);
     }
 
     /// Records a committed event.
@@ -86,9 +160,12 @@ impl Stats {
         }
     }
 
-    /// Per-camera event counts, by camera id.
-    pub fn events_per_camera(&self) -> Vec<(String, u64)> {
-        self.cameras.lock().map(|c| c.iter().map(|(id, c)| (id.clone(), c.events)).collect()).unwrap_or_default()
+    /// Per camera: its id, events and source state.
+    pub fn cameras(&self) -> Vec<(String, u64, CameraState)> {
+        self.cameras
+            .lock()
+            .map(|c| c.iter().map(|(id, c)| (id.clone(), c.events, c.state)).collect())
+            .unwrap_or_default()
     }
 
     pub fn snapshot(&self) -> DetectorStats {
@@ -103,22 +180,30 @@ impl Stats {
             cameras: self
                 .cameras
                 .lock()
-                .map(|c| {
-                    c.iter()
-                        .map(|(id, c)| CameraStatus {
-                            camera_id: id.clone(),
-                            state: c.state,
-                            events: c.events,
-                            frames: c.frames,
-                        })
-                        .collect()
-                })
+                .map(|c| c.iter().map(|(id, c)| camera_status(id, c)).collect())
                 .unwrap_or_default(),
             subscribers: self.subscribers_now.load(Ordering::Relaxed).min(u32::MAX as u64) as u32,
             slow_subscribers_dropped: self.slow_subscribers_dropped.load(Ordering::Relaxed),
             store_errors: self.store_errors.load(Ordering::Relaxed),
             backlog: self.backlog.load(Ordering::Relaxed),
         }
+    }
+}
+
+fn camera_status(id: &str, c: &CameraCounters) -> CameraStatus {
+    CameraStatus {
+        camera_id: id.to_owned(),
+        state: c.state,
+        events: c.events,
+        frames: c.frames,
+        motion_frames: c.motion_frames,
+        restarts: c.restarts,
+        last_error: c.last_error.clone(),
+        stages: c
+            .stages
+            .iter()
+            .map(|(name, window)| StageTimes { stage: (*name).to_owned(), ms: window.percentiles() })
+            .collect(),
     }
 }
 
@@ -136,6 +221,26 @@ mod tests {
         assert_eq!(snap.events_created, 2);
         assert_eq!(snap.last_seq, Some(9));
         assert_eq!(snap.frames_processed, 10);
-        assert_eq!(stats.events_per_camera(), vec![("a".into(), 2), ("b".into(), 0)]);
+        assert_eq!(stats.cameras(), vec![("a".into(), 2, CameraState::Up), ("b".into(), 0, CameraState::Up)]);
+    }
+
+    #[test]
+    fn camera_frames_feed_stage_times_and_inference() {
+        let stats = Stats::new(["door".to_owned()]);
+        stats.record_frame("door", &[(DECODE_WAIT, 200.0), ("motion", 0.5)], true);
+        stats.record_frame("door", &[(DECODE_WAIT, 180.0), ("motion", 0.3)], false);
+        stats.record_stage("door", "snapshot", 4.0);
+        stats.record_restart("door");
+        stats.set_camera_state("door", CameraState::Reconnecting, Some("source ended".into()));
+        let snap = stats.snapshot();
+        // Waiting for the next frame is not inference.
+        assert_eq!(snap.inference_ms.max, 0.5);
+        let door = &snap.cameras[0];
+        assert_eq!((door.frames, door.motion_frames, door.restarts), (2, 1, 1));
+        assert_eq!(door.state, CameraState::Reconnecting);
+        assert_eq!(door.last_error.as_deref(), Some("source ended"));
+        let names: Vec<&str> = door.stages.iter().map(|s| s.stage.as_str()).collect();
+        assert_eq!(names, [DECODE_WAIT, "motion", "snapshot"]);
+        assert_eq!(door.stages[0].ms.p50, 180.0);
     }
 }

@@ -24,6 +24,9 @@ pub const JSONL_FILE: &str = "events.jsonl";
 pub const TEXT_LOG_FILE: &str = "events.log";
 /// Detector socket file name inside the data directory.
 pub const SOCKET_FILE: &str = "detector.sock";
+/// Directory of event snapshots inside the data directory, one
+/// subdirectory per UTC day: `snapshots/YYYY-MM-DD/<event_id>.jpg`.
+pub const SNAPSHOTS_DIR: &str = "snapshots";
 
 /// The paths derived from one data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +63,32 @@ impl DataDir {
     pub fn default_socket(&self) -> PathBuf {
         self.root.join(SOCKET_FILE)
     }
+
+    /// The snapshot of an event, as stored in its `image_path` (relative to
+    /// the data directory, `/`-separated on every platform).
+    pub fn snapshot_relative_path(seen: crate::Timestamp, event_id: &str) -> String {
+        format!("{SNAPSHOTS_DIR}/{}/{event_id}.jpg", seen.as_datetime().format("%Y-%m-%d"))
+    }
+
+    /// Where a stored `image_path` points, if it names a file inside the
+    /// snapshots directory. Anything else (absolute, `..`, another
+    /// directory, odd characters) is `None`: a row in the database must never
+    /// make the webserver read an arbitrary file.
+    pub fn resolve_snapshot(&self, image_path: &str) -> Option<PathBuf> {
+        let mut parts = image_path.split('/');
+        let (Some(SNAPSHOTS_DIR), Some(day), Some(file), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let plain = |part: &str| {
+            !part.is_empty()
+                && !part.starts_with('.')
+                && part.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        };
+        (plain(day) && plain(file) && file.ends_with(".jpg"))
+            .then(|| self.root.join(SNAPSHOTS_DIR).join(day).join(file))
+    }
 }
 
 impl Default for DataDir {
@@ -87,6 +116,30 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_paths_round_trip_and_nothing_else_resolves() {
+        let dir = DataDir::new("/srv/lookout");
+        // 2026-11-25T17:03:16.123Z
+        let rel = DataDir::snapshot_relative_path(crate::Timestamp::from_unix_ms(1_795_626_196_123), "evt_1_abcd");
+        assert_eq!(rel, "snapshots/2026-11-25/evt_1_abcd.jpg");
+        assert_eq!(dir.resolve_snapshot(&rel), Some(PathBuf::from("/srv/lookout/snapshots/2026-11-25/evt_1_abcd.jpg")));
+        for hostile in [
+            "/etc/passwd",
+            "snapshots/../events.db",
+            "snapshots/2026-11-25/../../events.db",
+            "snapshots/2026-11-25/.hidden.jpg",
+            "snapshots/2026-11-25/evt.png",
+            "snapshots/2026-11-25",
+            "other/2026-11-25/evt.jpg",
+            "snapshots/2026-11-25/a/evt.jpg",
+            "snapshots//evt.jpg",
+            "snapshots/2026-11-25/ev t.jpg",
+            "snapshots\\..\\events.db",
+        ] {
+            assert_eq!(dir.resolve_snapshot(hostile), None, "{hostile}");
+        }
+    }
 
     #[test]
     fn seconds_are_bounded() {

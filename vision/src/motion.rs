@@ -5,7 +5,10 @@
 //!    speckle do not count as change;
 //! 2. **background** — a running average of past frames; each frame moves it
 //!    by `alpha` toward itself, so slow changes (clouds, dusk) fade in while
-//!    anything that moves stands out;
+//!    anything that moves stands out. Changed pixels learn at a fifth of that
+//!    rate ([`FOREGROUND_RATE`]), so a moving object leaves no ghost trail,
+//!    yet one that stops (a parked car) still fades in, in about 40 s at
+//!    5 fps;
 //! 3. **difference + threshold** — a pixel has *changed* when it differs from
 //!    the background by more than `threshold` grey levels (masked pixels never
 //!    do);
@@ -26,6 +29,9 @@
 //! allocates nothing once the first frame of a given size has been seen.
 
 use crate::image::{GrayImage, PixelRect};
+
+/// Background learning rate on changed pixels, relative to `alpha`.
+pub const FOREGROUND_RATE: f32 = 0.2;
 
 /// Every motion tunable, with the defaults used by `detector`.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,7 +231,14 @@ impl MotionDetector {
             self.learned = 1;
             return MotionResult { verdict: Verdict::Recalibrated, changed_fraction: 0.0, regions: Vec::new() };
         }
-        blend(&mut self.background, &self.blurred, self.config.alpha);
+        // Where something is in front of the background, learn it 5× slower:
+        // a moving object then leaves no ghost trail behind it, while one
+        // that stops (a parked car) still fades into the background.
+        let foreground_alpha = self.config.alpha * FOREGROUND_RATE;
+        for ((bg, &p), &changed) in self.background.iter_mut().zip(&self.blurred).zip(&self.changed) {
+            let weight = if changed != 0 { foreground_alpha } else { self.config.alpha };
+            *bg += weight * (f32::from(p) - *bg);
+        }
         if changed_total == 0 {
             return MotionResult { verdict: Verdict::Still, changed_fraction: 0.0, regions: Vec::new() };
         }

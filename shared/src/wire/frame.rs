@@ -30,7 +30,7 @@ use crate::model::{Event, Timestamp};
 pub use crate::stats::Percentiles;
 
 /// Bumped on any incompatible change to [`Frame`].
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// First bytes of every `Hello`: tells a Lookout peer from anything else.
 pub const MAGIC: [u8; 4] = *b"LKWP";
 /// Largest payload accepted or sent (1 MiB).
@@ -106,7 +106,24 @@ pub struct CameraStatus {
     pub camera_id: String,
     pub state: CameraState,
     pub events: u64,
+    /// Frames analysed since start.
     pub frames: u64,
+    /// Frames in which motion was found (the hit rate is this / `frames`).
+    pub motion_frames: u64,
+    /// Times the source was restarted after it failed or ended.
+    pub restarts: u64,
+    /// Why the source last failed, while it is not up.
+    pub last_error: Option<String>,
+    /// Time spent per pipeline stage, over a recent window.
+    pub stages: Vec<StageTimes>,
+}
+
+/// Milliseconds spent in one camera pipeline stage (`decode_wait`, `motion`,
+/// `snapshot`), over a recent window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageTimes {
+    pub stage: String,
+    pub ms: Percentiles,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,7 +272,19 @@ mod tests {
             last_seq: Some(3),
             frames_processed: 90,
             inference_ms: Percentiles { count: 90, p50: 12.5, p95: 20.0, p99: 31.0, max: 40.0 },
-            cameras: vec![CameraStatus { camera_id: "door".into(), state: CameraState::Up, events: 3, frames: 90 }],
+            cameras: vec![CameraStatus {
+                camera_id: "door".into(),
+                state: CameraState::Reconnecting,
+                events: 3,
+                frames: 90,
+                motion_frames: 12,
+                restarts: 1,
+                last_error: Some("source ended".into()),
+                stages: vec![StageTimes {
+                    stage: "motion".into(),
+                    ms: Percentiles { count: 90, ..Default::default() },
+                }],
+            }],
             subscribers: 1,
             slow_subscribers_dropped: 0,
             store_errors: 0,

@@ -21,4 +21,4 @@ pub mod frame;
 
 pub use connection::{FrameReader, FrameWriter, WireError, handshake};
 pub use endpoint::Subscription;
-pub use frame::{CameraState, CameraStatus, DetectorStats, Frame, Hello, Percentiles, Role};
+pub use frame::{CameraState, CameraStatus, DetectorStats, Frame, Hello, Percentiles, Role, StageTimes};

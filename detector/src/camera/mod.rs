@@ -1,0 +1,182 @@
+//! Real cameras: one task per camera, from ffmpeg's frames to events.
+//!
+//! * [`source`] — what a SOURCE names and the ffmpeg child that decodes it.
+//! * [`pipeline`] — the analysis stages, episodes, snapshots and the event.
+//!
+//! This module is the supervisor around them. Each camera runs
+//! [`watch`]: start ffmpeg, feed every frame to the pipeline (on the
+//! blocking pool), hand finished events to the event manager, and when the
+//! source stops, decide what happens next:
+//!
+//! | source | ends or fails | state |
+//! | --- | --- | --- |
+//! | stream, device, filter graph | restarted after a capped back-off (1 s doubling to 30 s) | `reconnecting` (it had delivered frames) or `failed` (it delivered none) |
+//! | file | ends its camera (replayed at once with `--loop`) | `ended`, or `failed` when ffmpeg reported an error |
+//!
+//! Whenever the source stops, the episode in progress is reported and the
+//! motion background is forgotten, so a restarted or looped source warms up
+//! again instead of reporting the jump as motion. On shutdown the camera
+//! stops ffmpeg and reports its episode in progress before returning, so the
+//! manager commits it before the detector exits.
+
+pub mod pipeline;
+pub mod source;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shared::wire::CameraState;
+use shared::{NewEvent, Timestamp};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use self::pipeline::{Frame, Pipeline};
+use self::source::{DecodeSettings, FrameSource, SourceKind};
+use crate::stats::Stats;
+
+/// First delay before restarting a failed live source.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest delay between restarts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// One `--camera ID=SOURCE`.
+#[derive(Debug, Clone)]
+pub struct CameraSpec {
+    pub id: String,
+    pub source: SourceKind,
+}
+
+/// How a camera's watch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraEnd {
+    /// Shutdown was asked for.
+    Stopped,
+    /// Its file ended.
+    Ended,
+    /// Its file could not be played to the end.
+    Failed(String),
+}
+
+/// How one run of the source stopped.
+enum RunEnd {
+    Shutdown,
+    /// ffmpeg closed its output; `Err` when it reported a failure.
+    Closed(Result<(), String>),
+    /// The frame stream broke (bad data, read error).
+    Broken(String),
+}
+
+/// Watches one camera until its file ends or shutdown.
+pub async fn watch(
+    camera: CameraSpec,
+    decode: Arc<DecodeSettings>,
+    loop_files: bool,
+    pipeline: Pipeline,
+    events: mpsc::Sender<NewEvent>,
+    stats: Arc<Stats>,
+    shutdown: CancellationToken,
+) -> CameraEnd {
+    let pipeline = Arc::new(Mutex::new(pipeline));
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let started = Instant::now();
+        let (frames, end) = run_once(&camera, &decode, &pipeline, &events, &stats, &shutdown).await;
+        // Whatever happened, the episode in progress is an event.
+        let flushed = pipeline.lock().ok().and_then(|mut p| p.flush());
+        if let Some(event) = flushed {
+            let _ = events.send(event).await;
+        }
+        let error = match end {
+            RunEnd::Shutdown => return CameraEnd::Stopped,
+            RunEnd::Closed(Ok(())) if !camera.source.is_live() => {
+                if loop_files {
+                    tracing::info!(camera = %camera.id, frames, "file ended; looping");
+                    continue;
+                }
+                tracing::info!(camera = %camera.id, frames, "file ended; camera done");
+                stats.set_camera_state(&camera.id, CameraState::Ended, None);
+                return CameraEnd::Ended;
+            }
+            RunEnd::Closed(Ok(())) => "source ended".to_owned(),
+            RunEnd::Closed(Err(e)) | RunEnd::Broken(e) => e,
+        };
+        if !camera.source.is_live() {
+            tracing::error!(camera = %camera.id, frames, "cannot play the file: {error}");
+            stats.set_camera_state(&camera.id, CameraState::Failed, Some(error.clone()));
+            return CameraEnd::Failed(error);
+        }
+        if started.elapsed() > MAX_BACKOFF {
+            backoff = FIRST_BACKOFF;
+        }
+        let state = if frames > 0 { CameraState::Reconnecting } else { CameraState::Failed };
+        tracing::warn!(camera = %camera.id, frames, retry_in_ms = backoff.as_millis() as u64, "source stopped: {error}");
+        stats.set_camera_state(&camera.id, state, Some(error));
+        stats.record_restart(&camera.id);
+        tokio::select! {
+            _ = shutdown.cancelled() => return CameraEnd::Stopped,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Runs the source once, until it stops or shutdown. Returns the frames it
+/// delivered and how it stopped.
+async fn run_once(
+    camera: &CameraSpec,
+    decode: &DecodeSettings,
+    pipeline: &Arc<Mutex<Pipeline>>,
+    events: &mpsc::Sender<NewEvent>,
+    stats: &Stats,
+    shutdown: &CancellationToken,
+) -> (u64, RunEnd) {
+    let mut source = match FrameSource::start(&camera.id, &camera.source, decode) {
+        Ok(source) => source,
+        Err(e) => return (0, RunEnd::Broken(e.to_string())),
+    };
+    let mut frames = 0u64;
+    let mut waiting_since = Instant::now();
+    let end = loop {
+        let next = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break RunEnd::Shutdown,
+            next = source.next_frame() => next,
+        };
+        let image = match next {
+            Ok(Some(image)) => image,
+            Ok(None) => break RunEnd::Closed(Ok(())),
+            Err(e) => break RunEnd::Broken(e.to_string()),
+        };
+        let decode_wait_ms = waiting_since.elapsed().as_secs_f64() * 1000.0;
+        if frames == 0 {
+            tracing::info!(camera = %camera.id, width = image.width(), height = image.height(), "camera up");
+            stats.set_camera_state(&camera.id, CameraState::Up, None);
+        }
+        let frame = Frame { index: frames, seen_at: Timestamp::now(), image };
+        frames += 1;
+        let pipeline = pipeline.clone();
+        let analysed = tokio::task::spawn_blocking(move || {
+            pipeline.lock().map(|mut p| p.process(frame, decode_wait_ms)).map_err(|_| "pipeline poisoned")
+        })
+        .await;
+        match analysed {
+            Ok(Ok(Some(event))) => {
+                if events.send(event).await.is_err() {
+                    break RunEnd::Shutdown;
+                }
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => break RunEnd::Broken(e.to_owned()),
+            Err(e) => break RunEnd::Broken(format!("frame analysis panicked: {e}")),
+        }
+        waiting_since = Instant::now();
+    };
+    let end = match end {
+        RunEnd::Closed(_) => RunEnd::Closed(source.end(false).await),
+        other => {
+            let _ = source.end(true).await;
+            other
+        }
+    };
+    (frames, end)
+}
