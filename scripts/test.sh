@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Camera tests decode real video with the system's ffmpeg.
+if ! command -v ffmpeg >/dev/null 2>&1; then
+    echo "error: ffmpeg not found; the camera tests need it (apt-get install ffmpeg)" >&2
+    exit 1
+fi
+
 # End-to-end and browser tests start the real binaries: build them first.
 cargo build --workspace --bins --locked
 

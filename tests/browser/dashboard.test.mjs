@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
   feedSeqs, freePort, getJson, jsonlCount, launchBrowser, openDashboard,
-  screenshotPath, startDetector, startWebserver, tempDataDir,
+  screenshotPath, startDetector, startCameraDetector, startWebserver, tempDataDir,
 } from "./harness.mjs";
 
 let browser;
@@ -140,5 +140,33 @@ test("pause/resume, camera filter, detail view and health panel", async (t) => {
   await page.screenshot({ path: screenshotPath("dashboard-phone.png") });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
   assert.equal(overflow, false, "no horizontal scrolling at phone width");
+  assert.deepEqual(errors, [], "no console errors");
+});
+
+test("a camera event's snapshot shows in the detail view, with its boxes on it", async (t) => {
+  t.after(stopAll);
+  const dir = tempDataDir();
+  const server = track(await startWebserver(dir, await freePort()));
+  const { page, errors } = await openDashboard(browser, server.url);
+  await page.waitForSelector('#conn[data-state="connected"]');
+  // A synthetic live camera: a white box crossing from t = 1 s.
+  const graph = "lavfi:color=c=0x303030:s=640x360:r=25[bg];color=c=white:s=80x80:r=25[box];"
+    + "[bg][box]overlay=x='(t-1)*150':y=120:enable='gte(t,1)'";
+  track(startCameraDetector(dir, ["--camera", `drive=${graph}`, "--episode-max-secs", "1.5"]));
+  await page.waitForSelector("#feed li.event", { timeout: 30000 });
+  const item = page.locator("#feed li.event").first();
+  const id = await item.getAttribute("data-event-id");
+  const event = await getJson(`${server.url}/api/events/${id}`);
+  assert.ok(event.image_path, "a camera event has a snapshot");
+  await item.click();
+  await page.waitForSelector("#detail[open]");
+  // The JPEG loaded at detection size, and the overlay is sized to it.
+  await page.waitForFunction(() => document.querySelector("#detail-figure img")?.naturalWidth > 0, null, { timeout: 15000 });
+  assert.equal(await page.locator("#detail-figure img").evaluate((img) => img.naturalWidth), 320);
+  await page.waitForSelector("#detail-figure svg.overlay");
+  assert.equal(await page.getAttribute("#detail-figure svg.overlay", "viewBox"), "0 0 320 180");
+  assert.equal(await page.locator("#detail-figure svg.overlay rect.box").count(), event.detected_objects.length);
+  assert.ok(event.detected_objects.length > 0 && event.detected_objects.every((o) => o.label === "motion"));
+  await page.screenshot({ path: screenshotPath("dashboard-snapshot.png") });
   assert.deepEqual(errors, [], "no console errors");
 });

@@ -85,8 +85,14 @@ export async function startWebserver(dataDir, port, args = []) {
   return proc;
 }
 
+/** A dry-run detector (simulated cameras). */
 export function startDetector(dataDir, args = []) {
-  return new Proc("detector", ["--dry-run", "--data-dir", dataDir, ...args]);
+  return startCameraDetector(dataDir, ["--dry-run", ...args]);
+}
+
+/** A detector watching the cameras given in `args` (`--camera ID=SOURCE`). */
+export function startCameraDetector(dataDir, args) {
+  return new Proc("detector", ["--data-dir", dataDir, ...args]);
 }
 
 /** How many events the detector has written to events.jsonl so far. */

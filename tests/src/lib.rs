@@ -184,6 +184,26 @@ pub fn run_to_end(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// Polls `GET {url}/api/health` until `done` accepts it, and returns it.
+/// Health has no push channel, so this polls (every 100 ms, for at most
+/// 30 s) and fails with the last answer.
+pub async fn health_until(url: &str, what: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let health: serde_json::Value = reqwest::get(format!("{url}/api/health"))
+            .await
+            .expect("GET /api/health")
+            .json()
+            .await
+            .expect("health is JSON");
+        if done(&health) {
+            return health;
+        }
+        assert!(Instant::now() < deadline, "health never showed {what}: {health:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A temporary data directory, removed when dropped.
 pub fn temp_data_dir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("lookout-test-").tempdir().expect("tempdir")

@@ -29,19 +29,9 @@ async fn random_pause(min_ms: u64, max_ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
-/// Waits until `/api/health` reports `status`. Health has no push channel,
-/// so this polls, bounded.
+/// Waits until `/api/health` reports `status`.
 async fn wait_for_health(url: &str, status: &str) {
-    let deadline = std::time::Instant::now() + LONG;
-    loop {
-        let health: serde_json::Value =
-            reqwest::get(format!("{url}/api/health")).await.expect("GET").json().await.expect("JSON");
-        if health["status"] == status {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "health never became {status}: {health}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    e2e::health_until(url, status, |health| health["status"] == status).await;
 }
 
 /// The database is intact and `seq` runs 1..=N with no hole.

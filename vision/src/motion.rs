@@ -6,9 +6,10 @@
 //! 2. **background** — a running average of past frames; each frame moves it
 //!    by `alpha` toward itself, so slow changes (clouds, dusk) fade in while
 //!    anything that moves stands out. Changed pixels learn at a fifth of that
-//!    rate ([`FOREGROUND_RATE`]), so a moving object leaves no ghost trail,
-//!    yet one that stops (a parked car) still fades in, in about 40 s at
-//!    5 fps;
+//!    rate ([`FOREGROUND_RATE`]), so a moving object leaves no ghost trail
+//!    (which would stretch its box backwards), yet one that stops (a parked
+//!    car) still fades in, in about 40 s at 5 fps — as does the "hole" a
+//!    long-parked car leaves when it goes;
 //! 3. **difference + threshold** — a pixel has *changed* when it differs from
 //!    the background by more than `threshold` grey levels (masked pixels never
 //!    do);
@@ -18,9 +19,10 @@
 //!    smaller than `min_area` of the frame are dropped.
 //!
 //! Two guards keep it honest. During **warm-up** (the first `warmup_frames`
-//! after a start, a restart or a recalibration) the background is the plain
-//! mean of the frames so far and nothing is reported: a freshly (re)started
-//! stream never produces a false event. A **global change** — more than
+//! after a start, a restart or a recalibration) nothing is reported, and the
+//! background starts as the per-pixel *median* of those frames, so something
+//! that moved through the picture while it warmed up leaves no ghost: a
+//! freshly (re)started stream never produces a false event. A **global change** — more than
 //! `global_change` of the frame changing at once, as when lights switch on or
 //! the camera's exposure jumps — recalibrates (the background restarts from
 //! the current frame) instead of reporting motion.
@@ -157,6 +159,8 @@ pub struct MotionDetector {
     /// Frames seen since the last (re)start of the background.
     learned: u32,
     background: Vec<f32>,
+    /// The warm-up frames so far (blurred), one after another.
+    warm: Vec<u8>,
     blurred: Vec<u8>,
     /// Reused scratch: blur row sums, then the dilation pass.
     scratch: Vec<u16>,
@@ -175,6 +179,7 @@ impl MotionDetector {
             height: 0,
             learned: 0,
             background: Vec::new(),
+            warm: Vec::new(),
             blurred: Vec::new(),
             scratch: Vec::new(),
             changed: Vec::new(),
@@ -208,11 +213,7 @@ impl MotionDetector {
             &mut self.blurred,
         );
 
-        if self.learned < self.config.warmup_frames.max(1) {
-            // Plain mean of the frames so far.
-            self.learned += 1;
-            let weight = 1.0 / self.learned as f32;
-            blend(&mut self.background, &self.blurred, weight);
+        if self.warm_up() {
             return MotionResult { verdict: Verdict::WarmingUp, changed_fraction: 0.0, regions: Vec::new() };
         }
 
@@ -227,11 +228,12 @@ impl MotionDetector {
         }
         let area = self.blurred.len();
         if changed_total as f32 > self.config.global_change * area as f32 {
-            self.background.iter_mut().zip(&self.blurred).for_each(|(bg, &p)| *bg = f32::from(p));
-            self.learned = 1;
+            // This frame is the first of a new warm-up.
+            self.learned = 0;
+            self.warm_up();
             return MotionResult { verdict: Verdict::Recalibrated, changed_fraction: 0.0, regions: Vec::new() };
         }
-        // Where something is in front of the background, learn it 5× slower:
+        // Where something is in front of the background, learn it slower:
         // a moving object then leaves no ghost trail behind it, while one
         // that stops (a parked car) still fades into the background.
         let foreground_alpha = self.config.alpha * FOREGROUND_RATE;
@@ -255,6 +257,33 @@ impl MotionDetector {
         MotionResult { verdict: Verdict::Motion, changed_fraction: kept as f32 / area as f32, regions }
     }
 
+    /// Feeds the current (blurred) frame to the warm-up, if one is under
+    /// way; when it completes, the background becomes the per-pixel median
+    /// of its frames. True while warming up.
+    fn warm_up(&mut self) -> bool {
+        let needed = self.config.warmup_frames.max(1);
+        if self.learned >= needed {
+            return false;
+        }
+        if self.learned == 0 {
+            self.warm.clear();
+        }
+        self.warm.extend_from_slice(&self.blurred);
+        self.learned += 1;
+        if self.learned == needed {
+            let n = self.blurred.len();
+            let mut column: Vec<u8> = Vec::with_capacity(needed as usize);
+            for (i, bg) in self.background.iter_mut().enumerate() {
+                column.clear();
+                column.extend(self.warm.iter().skip(i).step_by(n).copied());
+                column.sort_unstable();
+                *bg = f32::from(column[column.len() / 2]);
+            }
+            self.warm = Vec::new();
+        }
+        true
+    }
+
     fn resize(&mut self, width: u32, height: u32) {
         let n = width as usize * height as usize;
         self.width = width;
@@ -273,13 +302,6 @@ impl MotionDetector {
                 self.masked[row + r.x as usize..row + (r.x + r.width).min(width) as usize].fill(true);
             }
         }
-    }
-}
-
-/// `background += weight × (frame − background)`.
-fn blend(background: &mut [f32], frame: &[u8], weight: f32) {
-    for (bg, &p) in background.iter_mut().zip(frame) {
-        *bg += weight * (f32::from(p) - *bg);
     }
 }
 
@@ -480,6 +502,17 @@ mod tests {
         }
         for seed in 60..80 {
             assert_eq!(detector.process(&scene(seed, None, 60)).verdict, Verdict::Still, "after, frame {seed}");
+        }
+    }
+
+    #[test]
+    fn an_object_moving_through_the_warm_up_leaves_no_ghost() {
+        let mut detector = MotionDetector::new(MotionConfig::default());
+        for (i, x) in (0..5).map(|i| (i, 10 + i * 25)) {
+            assert_eq!(detector.process(&scene(i, Some((x, 30, 20)), 0)).verdict, Verdict::WarmingUp);
+        }
+        for seed in 10..30 {
+            assert_eq!(detector.process(&scene(seed, None, 0)).verdict, Verdict::Still, "frame {seed}");
         }
     }
 

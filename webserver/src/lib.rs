@@ -73,6 +73,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// When set, required on everything but the page, its assets and docs.
     pub token: Option<String>,
+    /// Where event snapshots (`image_path`) are found.
+    pub data_dir: shared::config::DataDir,
 }
 
 /// Everything request handlers share. Cheap to clone.
@@ -112,6 +114,7 @@ impl Deref for AppState {
     paths(
         rest::list_events,
         rest::get_event,
+        rest::event_image,
         rest::cameras,
         rest::create_event,
         rest::health,
@@ -136,6 +139,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ws/events", get(ws::ws_events))
         .route("/api/events", get(rest::list_events).post(rest::create_event))
         .route("/api/events/{event_id}", get(rest::get_event))
+        .route("/api/events/{event_id}/image", get(rest::event_image))
         .route("/api/cameras", get(rest::cameras))
         .route("/api/health", get(rest::health))
         .route("/api/metrics", get(rest::metrics_json))

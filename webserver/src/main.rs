@@ -88,6 +88,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             heartbeat: args.heartbeat_secs,
             allowed_origins: args.allowed_origins.clone(),
             token: args.token.clone(),
+            data_dir: data_dir.clone(),
         },
     });
     tracing::info!(%address, "webserver listening");

@@ -9,12 +9,13 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::header::{CONTENT_TYPE, LOCATION};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shared::model::{DetectedObject, EventMetadata, EventSource, NewEvent, new_event_id};
 use shared::store::{EventFilter, MAX_PAGE};
+use shared::wire::CameraState;
 use shared::{Event, Timestamp};
 
 use crate::AppState;
@@ -140,6 +141,46 @@ pub async fn get_event(State(state): State<AppState>, Path(event_id): Path<Strin
     }
 }
 
+/// Snapshots never change once written (a new snapshot is a new event):
+/// browsers may keep them for a year.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// An event's snapshot: the key frame, with its motion boxes drawn.
+#[utoipa::path(
+    get,
+    path = "/api/events/{event_id}/image",
+    params(("event_id" = String, Path, description = "e.g. evt_1795628188939_59f2")),
+    responses(
+        (status = 200, description = "The JPEG snapshot", content_type = "image/jpeg", body = Vec<u8>),
+        (status = 404, description = "No such event, or it has no snapshot", body = crate::error::ErrorBody),
+    ),
+    tag = "events"
+)]
+pub async fn event_image(State(state): State<AppState>, Path(event_id): Path<String>) -> Result<Response, ApiError> {
+    if !shared::model::is_valid_event_id(&event_id) {
+        return Err(ApiError::NotFound(format!("no event {event_id:?} (ids look like evt_<unix-ms>_<4 hex>)")));
+    }
+    let id = event_id.clone();
+    let event = state.db.read(move |s| s.get(&id)).await?;
+    let Some(event) = event else {
+        return Err(ApiError::NotFound(format!("no event {event_id:?}")));
+    };
+    let no_snapshot = || ApiError::NotFound(format!("event {event_id:?} has no snapshot"));
+    let image_path = event.image_path.ok_or_else(no_snapshot)?;
+    // Only files inside DATA_DIR/snapshots are ever served, whatever a row says.
+    let Some(path) = state.config.data_dir.resolve_snapshot(&image_path) else {
+        tracing::warn!(event_id, image_path, "refusing to serve an image_path outside the snapshots directory");
+        return Err(no_snapshot());
+    };
+    match tokio::fs::read(&path).await {
+        Ok(jpeg) => Ok(([(CONTENT_TYPE, "image/jpeg"), (CACHE_CONTROL, IMMUTABLE)], jpeg).into_response()),
+        Err(e) => {
+            tracing::warn!(event_id, path = %path.display(), error = %e, "snapshot file unreadable");
+            Err(no_snapshot())
+        }
+    }
+}
+
 /// Per-camera totals from the database.
 #[utoipa::path(
     get,
@@ -232,7 +273,8 @@ pub async fn create_event(
 /// `GET /api/health`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `healthy`, or `degraded` when the database or a detector is unreachable.
+    /// `healthy`, or `degraded` when the database or a detector is
+    /// unreachable, a detector cannot commit, or a camera's source is down.
     pub status: &'static str,
     pub version: &'static str,
     pub uptime_seconds: f64,
@@ -264,8 +306,15 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         Err(_) => DatabaseHealth { status: "unavailable", head_seq: None, error: Some("timed out".into()) },
     };
     let detectors: Vec<LinkStatus> = state.links.iter().filter_map(|l| l.status()).collect();
-    // A detector holding events it cannot commit is as unhealthy as a lost one.
-    let detectors_ok = detectors.iter().all(|d| d.connected && d.stats.as_ref().is_none_or(|s| s.backlog == 0));
+    // A detector holding events it cannot commit is as unhealthy as a lost
+    // one; so is a camera whose source is down.
+    let detectors_ok = detectors.iter().all(|d| {
+        d.connected
+            && d.stats.as_ref().is_none_or(|s| {
+                s.backlog == 0
+                    && s.cameras.iter().all(|c| !matches!(c.state, CameraState::Reconnecting | CameraState::Failed))
+            })
+    });
     let healthy = database.status == "ok" && detectors_ok;
     Json(Health {
         status: if healthy { "healthy" } else { "degraded" },
@@ -319,6 +368,10 @@ pub struct DetectorMetrics {
     pub events_created: u64,
     #[schema(value_type = Object)]
     pub inference_ms: shared::stats::Percentiles,
+    /// Per camera: state, frames, motion frames, restarts and the time per
+    /// pipeline stage (`decode_wait`, `motion`, `snapshot`).
+    #[schema(value_type = Vec<Object>)]
+    pub cameras: Vec<shared::wire::CameraStatus>,
 }
 
 impl MetricsReport {
@@ -347,6 +400,7 @@ impl MetricsReport {
                     frames_processed: s.stats.as_ref().map_or(0, |d| d.frames_processed),
                     events_created: s.stats.as_ref().map_or(0, |d| d.events_created),
                     inference_ms: s.stats.as_ref().map(|d| d.inference_ms).unwrap_or_default(),
+                    cameras: s.stats.map(|d| d.cameras).unwrap_or_default(),
                 })
                 .collect(),
         }
@@ -418,7 +472,7 @@ fn prometheus_text(r: &MetricsReport) -> String {
     metric("process_cpu_percent", "gauge", "Process CPU, percent of one core.", &one(r.process.cpu_percent));
     metric("process_resident_memory_bytes", "gauge", "Process resident memory.", &one(r.process.rss_bytes as f64));
     let per_detector = |f: &dyn Fn(&DetectorMetrics) -> f64| -> Vec<(String, f64)> {
-        r.detectors.iter().map(|d| (format!("{{socket=\"{}\"}}", d.socket.replace('"', "'")), f(d))).collect()
+        r.detectors.iter().map(|d| (format!("{{socket=\"{}\"}}", label_value(&d.socket)), f(d))).collect()
     };
     metric(
         "detector_connected",
@@ -450,7 +504,51 @@ fn prometheus_text(r: &MetricsReport) -> String {
         "Detector inference time, 95th percentile.",
         &per_detector(&|d| d.inference_ms.p95),
     );
+    let cameras: Vec<(String, &shared::wire::CameraStatus)> =
+        r.detectors.iter().flat_map(|d| d.cameras.iter().map(move |c| (label_value(&d.socket), c))).collect();
+    let per_camera = |f: &dyn Fn(&shared::wire::CameraStatus) -> f64| -> Vec<(String, f64)> {
+        cameras
+            .iter()
+            .map(|(socket, c)| (format!("{{socket=\"{socket}\",camera=\"{}\"}}", label_value(&c.camera_id)), f(c)))
+            .collect()
+    };
+    metric(
+        "camera_up",
+        "gauge",
+        "1 when the camera's source delivers frames (or its file ended normally).",
+        &per_camera(&|c| u8::from(matches!(c.state, CameraState::Up | CameraState::Ended)) as f64),
+    );
+    metric("camera_frames_total", "counter", "Frames analysed.", &per_camera(&|c| c.frames as f64));
+    metric("camera_motion_frames_total", "counter", "Frames with motion.", &per_camera(&|c| c.motion_frames as f64));
+    metric("camera_events_total", "counter", "Events from this camera.", &per_camera(&|c| c.events as f64));
+    metric("camera_restarts_total", "counter", "Source restarts.", &per_camera(&|c| c.restarts as f64));
+    let stage_samples: Vec<(String, f64)> = cameras
+        .iter()
+        .flat_map(|(socket, c)| {
+            c.stages.iter().flat_map(move |stage| {
+                [("0.5", stage.ms.p50), ("0.95", stage.ms.p95)].map(|(q, v)| {
+                    let labels = format!(
+                        "{{socket=\"{socket}\",camera=\"{}\",stage=\"{}\",quantile=\"{q}\"}}",
+                        label_value(&c.camera_id),
+                        label_value(&stage.stage)
+                    );
+                    (labels, v)
+                })
+            })
+        })
+        .collect();
+    metric(
+        "camera_stage_ms",
+        "gauge",
+        "Time per camera pipeline stage (decode_wait, motion, snapshot), over recent frames.",
+        &stage_samples,
+    );
     out
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// The AsyncAPI description of `/ws/events`.

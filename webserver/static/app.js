@@ -368,7 +368,9 @@ function renderFrame(event) {
   if (event.image_path) {
     const img = document.createElement("img");
     img.alt = `Snapshot from ${event.camera_id}`;
-    img.src = `/api/events/${encodeURIComponent(event.event_id)}/image`;
+    // An <img> cannot send an Authorization header: the token goes in the query.
+    const auth = TOKEN ? `?token=${encodeURIComponent(TOKEN)}` : "";
+    img.src = `/api/events/${encodeURIComponent(event.event_id)}/image${auth}`;
     img.addEventListener("load", () => figure.append(overlay(boxes, img.naturalWidth, img.naturalHeight, "overlay")));
     img.addEventListener("error", () => { img.remove(); schematic(figure, boxes, "snapshot unavailable"); });
     figure.append(img);
@@ -390,13 +392,17 @@ function overlay(boxes, width, height, cls) {
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", boxes.length ? `${boxes.length} detected objects` : "no detected objects");
   if (cls) svg.setAttribute("class", cls);
+  // Labels scale with the frame: a 320-px snapshot and a 1920-px schematic
+  // both show them at about the same size on screen.
+  const fontSize = width / 64;
   for (const o of boxes) {
     const r = document.createElementNS(ns, "rect");
     r.setAttribute("class", "box");
     for (const [k, v] of [["x", o.bbox.x], ["y", o.bbox.y], ["width", o.bbox.width], ["height", o.bbox.height]]) r.setAttribute(k, String(v));
     const t = document.createElementNS(ns, "text");
-    t.setAttribute("x", String(o.bbox.x + 4));
-    t.setAttribute("y", String(Math.max(28, o.bbox.y - 6)));
+    t.setAttribute("x", String(o.bbox.x + fontSize / 6));
+    t.setAttribute("y", String(Math.max(fontSize, o.bbox.y - fontSize / 5)));
+    t.setAttribute("font-size", String(fontSize));
     t.textContent = `${o.label} ${Math.round(o.confidence * 100)}%`;
     svg.append(r, t);
   }

@@ -1,0 +1,290 @@
+//! End-to-end tests of real cameras: the `detector` binary decoding video
+//! with the system's `ffmpeg`, against ground truth made with ffmpeg's own
+//! lavfi generators (a scene, a box entering at a known time, a light
+//! switched on, a source that dies), and the webserver serving snapshots.
+//!
+//! Files play at their native rate, as a camera would, so each clip takes
+//! its length in seconds; the tests run in parallel.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use e2e::{Process, Webserver, arg, health_until, run_to_end, stored_events, temp_data_dir};
+use shared::Event;
+
+/// Detection settings the assertions assume (the defaults).
+const FPS: f64 = 5.0;
+const DETECT_W: u32 = 320;
+const DETECT_H: u32 = 180;
+/// Source clips are 640×360: detection scale is ½.
+const SCALE: f64 = 0.5;
+
+/// Renders an ffmpeg filter graph to `dir/name.mkv` (H.264, 25 fps).
+fn clip(dir: &Path, name: &str, graph: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.mkv"));
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i", graph])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .arg(&path)
+        .output()
+        .expect("ffmpeg runs (install it: apt-get install ffmpeg)");
+    assert!(out.status.success(), "ffmpeg could not render {name}: {}", String::from_utf8_lossy(&out.stderr));
+    path
+}
+
+/// A static scene: colour bars with sensor-like noise, `secs` long.
+fn scene(secs: u32) -> String {
+    format!("smptebars=s=640x360:r=25:d={secs},noise=alls=6:allf=t")
+}
+
+/// Runs `detector --camera ID=CLIP` to the end of the clip; returns its
+/// events and log.
+fn detect(data_dir: &Path, camera: &str, clip: &Path, extra: &[&str]) -> (Vec<Event>, String) {
+    let source = format!("{camera}={}", arg(clip));
+    let mut args = vec!["--data-dir", arg(data_dir), "--camera", &source];
+    args.extend_from_slice(extra);
+    let detector = Process::start("detector", &args);
+    let (status, summary) = detector.wait(Duration::from_secs(60));
+    let log = summary;
+    assert!(status.success(), "detector failed: {status}\n{log}");
+    (stored_events(data_dir), log)
+}
+
+/// Frames the detector says it analysed before the file ended.
+fn frames_analysed(process_log: &[String]) -> u64 {
+    process_log
+        .iter()
+        .find_map(|line| line.split("frames=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .expect("a 'file ended' line with frames=")
+}
+
+fn iou(a: (f64, f64, f64, f64), b: (f64, f64, f64, f64)) -> f64 {
+    let ix = (a.0 + a.2).min(b.0 + b.2) - a.0.max(b.0);
+    let iy = (a.1 + a.3).min(b.1 + b.3) - a.1.max(b.1);
+    let inter = ix.max(0.0) * iy.max(0.0);
+    inter / (a.2 * a.3 + b.2 * b.3 - inter)
+}
+
+#[test]
+fn a_static_scene_gives_no_event() {
+    let dir = temp_data_dir();
+    let clip = clip(dir.path(), "static", &scene(10));
+    let source = format!("yard={}", arg(&clip));
+    let detector = Process::start("detector", &["--data-dir", arg(dir.path()), "--camera", &source]);
+    detector.wait_for_log("file ended", Duration::from_secs(60));
+    let frames = frames_analysed(&detector.logs());
+    let (status, summary) = detector.wait(Duration::from_secs(30));
+    assert!(status.success(), "{summary}");
+    // The whole clip was analysed, at the detection rate...
+    assert!((48..=52).contains(&frames), "{frames} frames for 10 s at 5 fps");
+    // ...and nothing in it moved.
+    assert_eq!(stored_events(dir.path()), vec![]);
+    assert!(summary.contains("ended"), "{summary}");
+}
+
+#[test]
+fn a_box_entering_is_one_event_at_its_time_and_place_with_a_snapshot() {
+    let dir = temp_data_dir();
+    // An 80×80 white box enters from the left at t = 3 s and crosses at
+    // 60 px/s, over a noisy grey background, for 10 s.
+    let graph = "color=c=0x303030:s=640x360:r=25:d=10[bg];color=c=white:s=80x80:r=25[box];\
+                 [bg][box]overlay=x='(t-3)*60':y=140:enable='gte(t,3)':shortest=1,noise=alls=6:allf=t";
+    let clip = clip(dir.path(), "box", graph);
+    let (events, _) = detect(dir.path(), "yard", &clip, &[]);
+
+    assert_eq!(events.len(), 1, "one crossing is one event: {events:#?}");
+    let event = &events[0];
+    assert_eq!(event.camera_id, "yard");
+    assert_eq!(event.metadata.source, shared::model::EventSource::Detector);
+    // When: the episode starts at the frame where the box entered.
+    let entered_at = event.metadata.frame_number.expect("frame_number") as f64 / FPS;
+    assert!((entered_at - 3.0).abs() <= 0.5, "event starts {entered_at} s into the clip, the box entered at 3 s");
+    assert!(event.description.starts_with("Motion at the yard for "), "{}", event.description);
+
+    // Where: the reported box matches the white box in the key frame, which
+    // is the snapshot (found by its pixels: bright and neutral, unlike the
+    // amber outline drawn on it).
+    let image_path = event.image_path.as_deref().expect("the event has a snapshot");
+    let day = event.timestamp.as_datetime().format("%Y-%m-%d").to_string();
+    assert_eq!(image_path, format!("snapshots/{day}/{}.jpg", event.event_id));
+    let jpeg = std::fs::read(dir.path().join(image_path)).expect("snapshot file");
+    let mut decoder = jpeg_decoder::Decoder::new(jpeg.as_slice());
+    let pixels = decoder.decode().expect("the snapshot is a JPEG");
+    let info = decoder.info().expect("JPEG info");
+    assert_eq!((u32::from(info.width), u32::from(info.height)), (DETECT_W, DETECT_H));
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for (i, px) in pixels.chunks_exact(3).enumerate() {
+        if px.iter().all(|&c| c > 200) {
+            let (x, y) = (i as u32 % DETECT_W, i as u32 / DETECT_W);
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    assert!(x1 > x0 && y1 > y0, "the box is visible in the snapshot");
+    let truth = (f64::from(x0), f64::from(y0), f64::from(x1 - x0 + 1), f64::from(y1 - y0 + 1));
+    // The box is 40×40 at detection scale (80×80 × ½); allow the outline.
+    assert!((35.0..=42.0).contains(&truth.3), "true box height {truth:?}");
+    assert!((f64::from(140) * SCALE - 3.0..=140.0 * SCALE + 3.0).contains(&truth.1), "true box top {truth:?}");
+    let reported = event.detected_objects.iter().find(|o| o.label == "motion").expect("a motion region");
+    let b = &reported.bbox;
+    let overlap = iou((b.x, b.y, b.width, b.height), truth);
+    assert!(overlap >= 0.3, "IoU {overlap:.2}: reported {b:?}, true {truth:?}");
+}
+
+#[test]
+fn a_light_switched_on_gives_no_event() {
+    let dir = temp_data_dir();
+    // The same scene, then suddenly much brighter, nothing moving.
+    let graph = "smptebars=s=640x360:r=25:d=5[a];smptebars=s=640x360:r=25:d=5,lutyuv=y='clip(val*1.6,0,255)'[b];\
+                 [a][b]concat=n=2:v=1,noise=alls=6:allf=t";
+    let clip = clip(dir.path(), "light", graph);
+    let source = format!("hall={}", arg(&clip));
+    let detector = Process::start("detector", &["--data-dir", arg(dir.path()), "--camera", &source]);
+    // The guard fired (rather than the change going unseen)...
+    detector.wait_for_log("motion background recalibrated", Duration::from_secs(60));
+    let (status, summary) = detector.wait(Duration::from_secs(30));
+    assert!(status.success(), "{summary}");
+    // ...and no event came of it.
+    assert_eq!(stored_events(dir.path()), vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_camera_is_reported_and_retried_while_the_other_keeps_producing() {
+    let dir = temp_data_dir();
+    let webserver = Webserver::start(dir.path(), &["--heartbeat-secs", "1"]);
+    // "porch": a box crossing for 2 s out of every 5 s, forever.
+    // "gate": a live source that dies after 2 s, every time it is restarted.
+    let porch = "lavfi:color=c=0x303030:s=640x360:r=25[bg];color=c=white:s=80x80:r=25[box];\
+                 [bg][box]overlay=x='if(lt(mod(t,5),2),mod(t,5)*200,-100)':y=140";
+    let porch = format!("porch={porch}");
+    let gate = "gate=lavfi:smptebars=s=640x360:r=25:d=2";
+    let _detector = Process::start(
+        "detector",
+        &[
+            "--data-dir",
+            arg(dir.path()),
+            "--camera",
+            &porch,
+            "--camera",
+            gate,
+            "--heartbeat-secs",
+            "0.5",
+            "--episode-end-secs",
+            "1",
+            "--dedup-secs",
+            "0",
+        ],
+    );
+    webserver.wait_for_detector();
+    let camera = |health: &serde_json::Value, id: &str| -> serde_json::Value {
+        health["detectors"][0]["stats"]["cameras"]
+            .as_array()
+            .and_then(|cameras| cameras.iter().find(|c| c["camera_id"] == id).cloned())
+            .unwrap_or_default()
+    };
+    let health = health_until(&webserver.url, "gate retried twice while porch produced 2 events", |h| {
+        camera(h, "gate")["restarts"].as_u64() >= Some(2) && camera(h, "porch")["events"].as_u64() >= Some(2)
+    })
+    .await;
+    let gate = camera(&health, "gate");
+    assert!(gate["last_error"].is_string() || gate["state"] == "up", "{gate:#}");
+    assert!(gate["frames"].as_u64() > Some(0), "the gate delivered frames between failures: {gate:#}");
+    let porch = camera(&health, "porch");
+    assert_eq!(porch["state"], "up", "{porch:#}");
+    let stages: Vec<&str> =
+        porch["stages"].as_array().expect("stages").iter().filter_map(|s| s["stage"].as_str()).collect();
+    assert_eq!(stages, ["decode_wait", "motion", "snapshot"], "{porch:#}");
+    // While the gate is down, health says so.
+    let down = health_until(&webserver.url, "the gate reported down", |h| {
+        matches!(camera(h, "gate")["state"].as_str(), Some("reconnecting" | "failed"))
+    })
+    .await;
+    assert_eq!(down["status"], "degraded", "{down:#}");
+    assert!(camera(&down, "gate")["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{down:#}");
+
+    // The porch's events are in the database, from the porch only.
+    let events = stored_events(dir.path());
+    assert!(events.len() >= 2 && events.iter().all(|e| e.camera_id == "porch"), "{events:#?}");
+
+    // And the per-stage timings reach /api/metrics and /metrics.
+    let metrics: serde_json::Value =
+        reqwest::get(format!("{}/api/metrics", webserver.url)).await.expect("GET").json().await.expect("JSON");
+    let cameras = metrics["detectors"][0]["cameras"].as_array().expect("cameras in metrics");
+    assert!(cameras.iter().any(|c| c["camera_id"] == "porch" && c["motion_frames"].as_u64() > Some(0)), "{metrics:#}");
+    let text = reqwest::get(format!("{}/metrics", webserver.url)).await.expect("GET").text().await.expect("text");
+    assert!(text.contains("camera=\"porch\",stage=\"motion\",quantile=\"0.95\""), "{text}");
+    assert!(text.contains("lookout_camera_restarts_total{"), "{text}");
+}
+
+#[tokio::test]
+async fn snapshots_are_served_and_missing_ones_are_404() {
+    let dir = temp_data_dir();
+    let graph = "color=c=0x303030:s=640x360:r=25:d=5[bg];color=c=white:s=80x80:r=25[box];\
+                 [bg][box]overlay=x='(t-1)*120':y=100:enable='gte(t,1)':shortest=1";
+    let clip = clip(dir.path(), "short", graph);
+    let (events, _) = detect(dir.path(), "drive", &clip, &[]);
+    let event = events.first().expect("an event");
+    let on_disk = std::fs::read(dir.path().join(event.image_path.as_deref().expect("snapshot"))).expect("file");
+
+    let webserver = Webserver::start(dir.path(), &[]);
+    let response = reqwest::get(format!("{}/api/events/{}/image", webserver.url, event.event_id)).await.expect("GET");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/jpeg");
+    assert!(response.headers()["cache-control"].to_str().expect("ascii").contains("immutable"));
+    assert_eq!(response.bytes().await.expect("body").as_ref(), on_disk.as_slice());
+
+    // An event without a snapshot, an unknown event, a malformed id: 404 JSON.
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/events", webserver.url))
+        .json(&serde_json::json!({"camera_id": "drive", "motion_confidence": 0.5, "description": "no picture"}))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    let no_image = created["event_id"].as_str().expect("event_id");
+    // A stored image_path outside the snapshots directory is never followed.
+    let hostile: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/events", webserver.url))
+        .json(&serde_json::json!({"camera_id": "drive", "motion_confidence": 0.5, "description": "x", "image_path": "events.db"}))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    let hostile = hostile["event_id"].as_str().expect("event_id");
+    for id in [no_image, hostile, "evt_1795628188939_59f2", "not-an-id"] {
+        let response = reqwest::get(format!("{}/api/events/{id}/image", webserver.url)).await.expect("GET");
+        assert_eq!(response.status(), 404, "{id}");
+        let body: serde_json::Value = response.json().await.expect("JSON error body");
+        assert_eq!(body["error"], "not_found", "{id}: {body}");
+    }
+}
+
+#[test]
+fn camera_command_line_mistakes_are_clear() {
+    let dir = temp_data_dir();
+    let data = arg(dir.path());
+    let (code, _, stderr) = run_to_end("detector", &["--data-dir", data, "--camera", "door"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("has no SOURCE"), "{stderr}");
+
+    let (code, _, stderr) =
+        run_to_end("detector", &["--data-dir", data, "--camera", "door=x.mp4", "--ffmpeg", "/nonexistent/ffmpeg"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("ffmpeg not found"), "{stderr}");
+
+    let (code, _, stderr) = run_to_end("detector", &["--data-dir", data, "--camera", "door=/nonexistent/clip.mp4"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("camera door: cannot open /nonexistent/clip.mp4"), "{stderr}");
+
+    // A file ffmpeg cannot decode: the camera fails, the detector says so.
+    let junk = dir.path().join("junk.mp4");
+    std::fs::write(&junk, b"this is not a video").expect("write");
+    let source = format!("door={}", arg(&junk));
+    let (code, stdout, _) = run_to_end("detector", &["--data-dir", data, "--camera", &source]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("camera door failed: ffmpeg exited"), "{stdout}");
+}
