@@ -289,6 +289,8 @@ impl std::fmt::Display for Summary {
         writeln!(f, "Lookout detector session summary")?;
         writeln!(f, "  duration        {secs:.1} s")?;
         writeln!(f, "  events created  {events} ({:.2}/s)", events as f64 / secs.max(1e-9))?;
+        let frames = s.frames_processed.load(Relaxed);
+        writeln!(f, "  frames analysed {frames} ({:.2}/s)", frames as f64 / secs.max(1e-9))?;
         for (camera, n, state) in s.cameras() {
             let state =
                 serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
