@@ -105,6 +105,22 @@ impl Process {
         }
     }
 
+    /// Waits until `needle` has appeared in `n` stderr lines.
+    pub fn wait_for_log_count(&self, needle: &str, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.logs().iter().filter(|l| l.contains(needle)).count() < n {
+            // Any new line is a reason to count again.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.lines.recv_timeout(left).is_err() {
+                panic!(
+                    "{} did not log {needle:?} {n} times within {timeout:?}; its log:\n{}",
+                    self.name,
+                    self.logs().join("\n")
+                );
+            }
+        }
+    }
+
     /// Every stderr line so far.
     pub fn logs(&self) -> Vec<String> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()

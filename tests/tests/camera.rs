@@ -158,6 +158,8 @@ async fn a_failing_camera_is_reported_and_retried_while_the_other_keeps_producin
                  [bg][box]overlay=x='if(lt(mod(t,5),2),mod(t,5)*200,-100)':y=140";
     let porch = format!("porch={porch}");
     let gate = "gate=lavfi:smptebars=s=640x360:r=25:d=2";
+    // "road": a network camera that is not there at all.
+    let road = "road=rtsp://127.0.0.1:9/stream";
     let _detector = Process::start(
         "detector",
         &[
@@ -167,6 +169,8 @@ async fn a_failing_camera_is_reported_and_retried_while_the_other_keeps_producin
             &porch,
             "--camera",
             gate,
+            "--camera",
+            road,
             "--heartbeat-secs",
             "0.5",
             "--episode-end-secs",
@@ -194,6 +198,12 @@ async fn a_failing_camera_is_reported_and_retried_while_the_other_keeps_producin
     let stages: Vec<&str> =
         porch["stages"].as_array().expect("stages").iter().filter_map(|s| s["stage"].as_str()).collect();
     assert_eq!(stages, ["decode_wait", "motion", "snapshot"], "{porch:#}");
+    // A source that never delivered a frame is "failed", with ffmpeg's reason.
+    let road = camera(&health, "road");
+    assert_eq!(road["state"], "failed", "{road:#}");
+    assert_eq!(road["frames"], 0, "{road:#}");
+    assert!(road["restarts"].as_u64() >= Some(1), "{road:#}");
+    assert!(road["last_error"].as_str().is_some_and(|e| e.contains("ffmpeg exited")), "{road:#}");
     // While the gate is down, health says so.
     let down = health_until(&webserver.url, "the gate reported down", |h| {
         matches!(camera(h, "gate")["state"].as_str(), Some("reconnecting" | "failed"))
@@ -202,7 +212,8 @@ async fn a_failing_camera_is_reported_and_retried_while_the_other_keeps_producin
     assert_eq!(down["status"], "degraded", "{down:#}");
     assert!(camera(&down, "gate")["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{down:#}");
 
-    // The porch's events are in the database, from the porch only.
+    // The porch's events are in the database, from the porch only: neither
+    // the restarts of the gate nor the road's failures made an event.
     let events = stored_events(dir.path());
     assert!(events.len() >= 2 && events.iter().all(|e| e.camera_id == "porch"), "{events:#?}");
 
@@ -287,4 +298,19 @@ fn camera_command_line_mistakes_are_clear() {
     let (code, stdout, _) = run_to_end("detector", &["--data-dir", data, "--camera", &source]);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.contains("camera door failed: ffmpeg exited"), "{stdout}");
+}
+
+#[test]
+fn a_looped_file_replays_without_false_events() {
+    let dir = temp_data_dir();
+    let clip = clip(dir.path(), "loop", &scene(2));
+    let source = format!("shop={}", arg(&clip));
+    let detector = Process::start("detector", &["--data-dir", arg(dir.path()), "--camera", &source, "--loop"]);
+    // Three plays: each end restarts the file (and the motion warm-up).
+    detector.wait_for_log_count("file ended; looping", 3, Duration::from_secs(60));
+    detector.terminate();
+    let (status, summary) = detector.wait(Duration::from_secs(30));
+    assert!(status.success(), "{summary}");
+    assert!(summary.contains("up"), "a looping camera is still up: {summary}");
+    assert_eq!(stored_events(dir.path()), vec![]);
 }

@@ -5,11 +5,12 @@
 //!    speckle do not count as change;
 //! 2. **background** — a running average of past frames; each frame moves it
 //!    by `alpha` toward itself, so slow changes (clouds, dusk) fade in while
-//!    anything that moves stands out. Changed pixels learn at a fifth of that
-//!    rate ([`FOREGROUND_RATE`]), so a moving object leaves no ghost trail
-//!    (which would stretch its box backwards), yet one that stops (a parked
-//!    car) still fades in, in about 40 s at 5 fps — as does the "hole" a
-//!    long-parked car leaves when it goes;
+//!    anything that moves stands out. Changed pixels that keep changing from
+//!    frame to frame learn at a fifth of that rate ([`FOREGROUND_RATE`]), so a
+//!    moving object leaves no ghost trail (which would stretch its box
+//!    backwards); once a changed pixel holds still for [`STILL_FRAMES`] — an
+//!    object that stopped (a parked car), or the spot one left — it learns at
+//!    the full rate and fades into the background within seconds;
 //! 3. **difference + threshold** — a pixel has *changed* when it differs from
 //!    the background by more than `threshold` grey levels (masked pixels never
 //!    do);
@@ -32,8 +33,11 @@
 
 use crate::image::{GrayImage, PixelRect};
 
-/// Background learning rate on changed pixels, relative to `alpha`.
+/// Background learning rate on changed pixels that are moving, relative to
+/// `alpha`.
 pub const FOREGROUND_RATE: f32 = 0.2;
+/// Frames a changed pixel must hold still before it learns at the full rate.
+pub const STILL_FRAMES: u8 = 5;
 
 /// Every motion tunable, with the defaults used by `detector`.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +165,10 @@ pub struct MotionDetector {
     background: Vec<f32>,
     /// The warm-up frames so far (blurred), one after another.
     warm: Vec<u8>,
+    /// The previous blurred frame, and for each pixel how many frames it has
+    /// held still.
+    previous: Vec<u8>,
+    still: Vec<u8>,
     blurred: Vec<u8>,
     /// Reused scratch: blur row sums, then the dilation pass.
     scratch: Vec<u16>,
@@ -180,6 +188,8 @@ impl MotionDetector {
             learned: 0,
             background: Vec::new(),
             warm: Vec::new(),
+            previous: Vec::new(),
+            still: Vec::new(),
             blurred: Vec::new(),
             scratch: Vec::new(),
             changed: Vec::new(),
@@ -233,12 +243,23 @@ impl MotionDetector {
             self.warm_up();
             return MotionResult { verdict: Verdict::Recalibrated, changed_fraction: 0.0, regions: Vec::new() };
         }
-        // Where something is in front of the background, learn it slower:
-        // a moving object then leaves no ghost trail behind it, while one
-        // that stops (a parked car) still fades into the background.
+        // Where something moves in front of the background, learn slowly, so
+        // it leaves no ghost trail. Where a changed pixel has held still for
+        // STILL_FRAMES (a car that parked, or the spot an object left), learn
+        // at the full rate so it fades into the background.
         let foreground_alpha = self.config.alpha * FOREGROUND_RATE;
-        for ((bg, &p), &changed) in self.background.iter_mut().zip(&self.blurred).zip(&self.changed) {
-            let weight = if changed != 0 { foreground_alpha } else { self.config.alpha };
+        let steady = f32::from(self.config.threshold) / 2.0;
+        for ((((bg, &p), &changed), previous), still) in self
+            .background
+            .iter_mut()
+            .zip(&self.blurred)
+            .zip(&self.changed)
+            .zip(self.previous.iter_mut())
+            .zip(self.still.iter_mut())
+        {
+            *still = if p.abs_diff(*previous) as f32 <= steady { still.saturating_add(1) } else { 0 };
+            *previous = p;
+            let weight = if changed == 0 || *still >= STILL_FRAMES { self.config.alpha } else { foreground_alpha };
             *bg += weight * (f32::from(p) - *bg);
         }
         if changed_total == 0 {
@@ -280,6 +301,8 @@ impl MotionDetector {
                 *bg = f32::from(column[column.len() / 2]);
             }
             self.warm = Vec::new();
+            self.previous.copy_from_slice(&self.blurred);
+            self.still.fill(0);
         }
         true
     }
@@ -291,6 +314,8 @@ impl MotionDetector {
         self.learned = 0;
         self.background = vec![0.0; n];
         self.blurred = vec![0; n];
+        self.previous = vec![0; n];
+        self.still = vec![0; n];
         self.changed = vec![0; n];
         self.grown = vec![0; n];
         self.labels = vec![0; n];
@@ -514,6 +539,24 @@ mod tests {
         for seed in 10..30 {
             assert_eq!(detector.process(&scene(seed, None, 0)).verdict, Verdict::Still, "frame {seed}");
         }
+    }
+
+    #[test]
+    fn an_object_that_stops_and_the_spot_it_leaves_fade_into_the_background() {
+        let mut detector = warmed_up(MotionConfig::default());
+        let parked = Some((60, 30, 24));
+        // Arrives: motion at first...
+        assert_eq!(detector.process(&scene(20, parked, 0)).verdict, Verdict::Motion);
+        // ...and within 10 s at 5 fps it is part of the scene.
+        let settled = (21..71).find(|&seed| detector.process(&scene(seed, parked, 0)).verdict == Verdict::Still);
+        assert!(settled.is_some_and(|s| s > 21 + u32::from(STILL_FRAMES)), "settled at {settled:?}");
+        for seed in 80..90 {
+            assert_eq!(detector.process(&scene(seed, parked, 0)).verdict, Verdict::Still);
+        }
+        // Leaves: the empty spot is a change too, and it fades the same way.
+        assert_eq!(detector.process(&scene(100, None, 0)).verdict, Verdict::Motion);
+        let healed = (101..151).find(|&seed| detector.process(&scene(seed, None, 0)).verdict == Verdict::Still);
+        assert!(healed.is_some(), "the spot the object left still reads as motion");
     }
 
     #[test]
