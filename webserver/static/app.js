@@ -36,6 +36,7 @@ const state = {
   held: [],               // events received while paused
   filter: {},             // active filter (camera_id, label, start, end, q)
   cameras: new Map(),     // camera_id -> { events, lastTimestamp }
+  sources: new Map(),     // camera_id -> { state, error } as its detector reports it
   labels: new Set(),
   ws: null,
   attempt: 0,
@@ -291,9 +292,9 @@ async function loadCameras() {
 }
 
 function countCamera(event) {
-  const c = state.cameras.get(event.camera_id) || { events: 0, lastTimestamp: event.timestamp };
+  const c = state.cameras.get(event.camera_id) || { events: 0, lastTimestamp: null };
   c.events += 1;
-  if (event.timestamp > c.lastTimestamp) c.lastTimestamp = event.timestamp;
+  if (!c.lastTimestamp || event.timestamp > c.lastTimestamp) c.lastTimestamp = event.timestamp;
   state.cameras.set(event.camera_id, c);
   renderCameras();
 }
@@ -305,10 +306,22 @@ function renderCameras() {
     const tr = document.createElement("tr");
     tr.dataset.camera = id;
     const last = el("td", "", "");
-    const t = el("time", "", new Date(c.lastTimestamp).toLocaleTimeString());
-    t.dateTime = c.lastTimestamp;
-    last.append(t);
-    tr.append(el("td", "", id), el("td", "num", String(c.events)), last);
+    if (c.lastTimestamp) {
+      const t = el("time", "", new Date(c.lastTimestamp).toLocaleTimeString());
+      t.dateTime = c.lastTimestamp;
+      last.append(t);
+    } else {
+      last.textContent = "—";
+    }
+    const name = el("td", "", id);
+    const source = state.sources.get(id);
+    if (source && source.state !== "up") {
+      // A camera whose source is down (or whose file ended) says so.
+      const tag = el("span", `source source--${source.state}`, source.state);
+      if (source.error) tag.title = source.error;
+      name.append(" ", tag);
+    }
+    tr.append(name, el("td", "num", String(c.events)), last);
     return tr;
   }));
   const select = $("f-camera");
@@ -459,6 +472,16 @@ async function refreshDetector() {
     return;
   }
   const links = health.detectors || [];
+  // Camera sources as the detectors report them (state, last error); a
+  // camera with no event yet still gets its row.
+  state.sources.clear();
+  for (const link of links) {
+    for (const c of (link.stats && link.stats.cameras) || []) {
+      state.sources.set(c.camera_id, { state: c.state, error: c.last_error });
+      if (!state.cameras.has(c.camera_id)) state.cameras.set(c.camera_id, { events: 0, lastTimestamp: null });
+    }
+  }
+  renderCameras();
   const up = links.filter((d) => d.connected);
   if (links.length && up.length === links.length) {
     const names = up.map((d) => d.detector).join(", ");
