@@ -12,10 +12,6 @@ use vision::motion::{MaskRect, MotionConfig};
 /// Lookout detector: watches cameras (or simulates them with --dry-run),
 /// commits every event to SQLite, appends it to events.jsonl and events.log,
 /// and publishes it on a local socket for the webserver.
-///
-/// A camera SOURCE is anything ffmpeg opens: an rtsp:// (or http://, ...) URL,
-/// a video file, a device such as /dev/video0, or lavfi:GRAPH for an ffmpeg
-/// filter graph (a synthetic camera).
 #[derive(Debug, Parser)]
 #[command(name = "detector", version, about, long_about = None)]
 pub struct Args {
@@ -25,8 +21,11 @@ pub struct Args {
     pub dry_run: bool,
 
     /// Camera to watch, as ID=SOURCE (or just ID with --dry-run); repeatable.
-    /// ID is 1-64 characters of [A-Za-z0-9_-]. With --dry-run only the id is
-    /// used (default: four simulated cameras).
+    /// ID is 1-64 characters of [A-Za-z0-9_-]. SOURCE is anything ffmpeg
+    /// opens: an rtsp:// (or http://, ...) URL, a video file, a device such as
+    /// /dev/video0, or lavfi:GRAPH (an ffmpeg filter graph as a synthetic
+    /// camera). With --dry-run only the id is used (default: four simulated
+    /// cameras).
     #[arg(long = "camera", value_name = "ID[=SOURCE]", value_parser = parse_camera)]
     pub cameras: Vec<CameraArg>,
 

@@ -218,21 +218,20 @@ async fn write_loop(
     } else {
         client.control.try_go_live();
     }
-    let mut burst = Vec::with_capacity(BURST);
     // The handle keeps a sender for replies, so the queue never closes.
     while let Some(first) = queue.recv().await {
-        burst.push(first);
-        while burst.len() < BURST {
-            match queue.try_recv() {
-                Ok(next) => burst.push(next),
-                Err(_) => break,
-            }
-        }
         client.writing(true);
-        for message in burst.drain(..) {
+        // Feed what is queued, up to a burst, then flush once. Messages go
+        // straight from the queue to the sink: no per-connection buffer.
+        let mut next = Some(first);
+        let mut fed = 0;
+        while let Some(message) = next.take() {
             if let Some(seq) = message.seq {
                 match last {
-                    Some(l) if seq <= l => continue, // already sent
+                    Some(l) if seq <= l => {
+                        next = queue.try_recv().ok();
+                        continue; // already sent
+                    }
                     // Never expected (the sequencer is gapless and a live
                     // overflow closes the client), but if `seq` ever jumps,
                     // read what lies between rather than lose it.
@@ -250,6 +249,10 @@ async fn write_loop(
                 last = Some(seq);
             }
             writer.feed(message.text).await?;
+            fed += 1;
+            if fed < BURST {
+                next = queue.try_recv().ok();
+            }
         }
         writer.flush().await?;
         client.writing(false);
