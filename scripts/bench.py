@@ -315,6 +315,11 @@ def main():
 def partial(only):
     kinds = [k for k in ("lookout", "baseline") if k in only] or ["lookout", "baseline"]
     for kind in kinds:
+        if "idle" in only:
+            for n in (1000, 10000):
+                x = idle(kind, n)
+                print(f"{kind} idle {n} clients ({x['connected']} connected): "
+                      f"{x['rss_per_connection_bytes'] / 1024:.1f} KiB each", flush=True)
         if "latency" in only:
             for clients, rate in ((100, 10), (1000, 10), (1000, 100), (10000, 1)):
                 x = latency(kind, clients, rate)
