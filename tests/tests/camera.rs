@@ -39,15 +39,16 @@ fn scene(secs: u32) -> String {
 }
 
 /// Runs `detector --camera ID=CLIP` to the end of the clip; returns its
-/// events and log.
-fn detect(data_dir: &Path, camera: &str, clip: &Path, extra: &[&str]) -> (Vec<Event>, String) {
+/// events and its log lines.
+fn detect(data_dir: &Path, camera: &str, clip: &Path, extra: &[&str]) -> (Vec<Event>, Vec<String>) {
     let source = format!("{camera}={}", arg(clip));
     let mut args = vec!["--data-dir", arg(data_dir), "--camera", &source];
     args.extend_from_slice(extra);
     let detector = Process::start("detector", &args);
-    let (status, summary) = detector.wait(Duration::from_secs(60));
-    let log = summary;
-    assert!(status.success(), "detector failed: {status}\n{log}");
+    detector.wait_for_log("file ended", Duration::from_secs(60));
+    let log = detector.logs();
+    let (status, summary) = detector.wait(Duration::from_secs(30));
+    assert!(status.success(), "detector failed: {status}\n{summary}");
     (stored_events(data_dir), log)
 }
 
@@ -91,7 +92,7 @@ fn a_box_entering_is_one_event_at_its_time_and_place_with_a_snapshot() {
     let graph = "color=c=0x303030:s=640x360:r=25:d=10[bg];color=c=white:s=80x80:r=25[box];\
                  [bg][box]overlay=x='(t-3)*60':y=140:enable='gte(t,3)':shortest=1,noise=alls=6:allf=t";
     let clip = clip(dir.path(), "box", graph);
-    let (events, _) = detect(dir.path(), "yard", &clip, &[]);
+    let (events, log) = detect(dir.path(), "yard", &clip, &[]);
 
     assert_eq!(events.len(), 1, "one crossing is one event: {events:#?}");
     let event = &events[0];
@@ -100,6 +101,13 @@ fn a_box_entering_is_one_event_at_its_time_and_place_with_a_snapshot() {
     // When: the episode starts at the frame where the box entered.
     let entered_at = event.metadata.frame_number.expect("frame_number") as f64 / FPS;
     assert!((entered_at - 3.0).abs() <= 0.5, "event starts {entered_at} s into the clip, the box entered at 3 s");
+    // And on the wall clock: 3 s after the first frame arrived (the log
+    // line's own timestamp), as a camera would have seen it.
+    let up = log.iter().find(|l| l.contains("camera up")).expect("a 'camera up' line");
+    let up: chrono::DateTime<chrono::Utc> =
+        up.split_whitespace().next().and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("no time in {up:?}"));
+    let seen = (event.timestamp.as_datetime() - up).num_milliseconds() as f64 / 1000.0;
+    assert!((seen - 3.0).abs() <= 0.5, "event timestamp is {seen} s after the first frame, the box entered at 3 s");
     assert!(event.description.starts_with("Motion at the yard for "), "{}", event.description);
 
     // Where: the reported box matches the white box in the key frame, which
