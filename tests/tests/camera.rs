@@ -252,34 +252,37 @@ async fn snapshots_are_served_and_missing_ones_are_404() {
     assert!(response.headers()["cache-control"].to_str().expect("ascii").contains("immutable"));
     assert_eq!(response.bytes().await.expect("body").as_ref(), on_disk.as_slice());
 
-    // An event without a snapshot, an unknown event, a malformed id: 404 JSON.
-    let created: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/api/events", webserver.url))
-        .json(&serde_json::json!({"camera_id": "drive", "motion_confidence": 0.5, "description": "no picture"}))
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("JSON");
-    let no_image = created["event_id"].as_str().expect("event_id");
-    // A stored image_path outside the snapshots directory is never followed.
-    let hostile: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/api/events", webserver.url))
-        .json(&serde_json::json!({"camera_id": "drive", "motion_confidence": 0.5, "description": "x", "image_path": "events.db"}))
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("JSON");
-    let hostile = hostile["event_id"].as_str().expect("event_id");
-    for id in [no_image, hostile, "evt_1795628188939_59f2", "not-an-id"] {
+    // An event without a snapshot, one whose stored image_path points
+    // outside the snapshots directory (never followed), an unknown event, a
+    // malformed id: 404 JSON.
+    let no_image = create_event(&webserver.url, serde_json::json!({"description": "no picture"})).await;
+    let hostile =
+        create_event(&webserver.url, serde_json::json!({"description": "x", "image_path": "events.db"})).await;
+    for id in [no_image.as_str(), hostile.as_str(), "evt_1795628188939_59f2", "not-an-id"] {
         let response = reqwest::get(format!("{}/api/events/{id}/image", webserver.url)).await.expect("GET");
         assert_eq!(response.status(), 404, "{id}");
         let body: serde_json::Value = response.json().await.expect("JSON error body");
         assert_eq!(body["error"], "not_found", "{id}: {body}");
     }
+}
+
+/// `POST /api/events` for camera "drive" with `fields` added; returns the
+/// new event's id.
+async fn create_event(url: &str, fields: serde_json::Value) -> String {
+    let mut body = serde_json::json!({"camera_id": "drive", "motion_confidence": 0.5});
+    if let (Some(body), Some(fields)) = (body.as_object_mut(), fields.as_object()) {
+        body.extend(fields.clone());
+    }
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{url}/api/events"))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /api/events")
+        .json()
+        .await
+        .expect("JSON");
+    created["event_id"].as_str().unwrap_or_else(|| panic!("no event_id in {created}")).to_owned()
 }
 
 #[test]

@@ -4,21 +4,18 @@
 //! detection size, typically 320×180: small enough that copying one is cheap
 //! and a whole frame stays in cache.
 
-/// A packed 8-bit RGB frame, row-major, no padding.
+/// An 8-bit frame with `C` channels, row-major, no padding.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RgbImage {
+pub struct Image<const C: usize> {
     width: u32,
     height: u32,
     data: Vec<u8>,
 }
 
-/// An 8-bit grayscale frame, row-major, no padding.
-#[derive(Clone, PartialEq, Eq)]
-pub struct GrayImage {
-    width: u32,
-    height: u32,
-    data: Vec<u8>,
-}
+/// Packed RGB (`rgb24`): what ffmpeg sends, and what snapshots are made of.
+pub type RgbImage = Image<3>;
+/// Grayscale: what motion detection works on.
+pub type GrayImage = Image<1>;
 
 /// A pixel rectangle inside a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,18 +36,13 @@ pub struct SizeMismatch {
     pub actual: usize,
 }
 
-fn check_len(width: u32, height: u32, channels: usize, actual: usize) -> Result<(), SizeMismatch> {
-    let expected = width as usize * height as usize * channels;
-    if expected == actual && width > 0 && height > 0 {
-        Ok(())
-    } else {
-        Err(SizeMismatch { width, height, expected, actual })
-    }
-}
-
-impl RgbImage {
+impl<const C: usize> Image<C> {
+    /// Wraps `data`, which must hold exactly `width × height` pixels.
     pub fn new(width: u32, height: u32, data: Vec<u8>) -> Result<Self, SizeMismatch> {
-        check_len(width, height, 3, data.len())?;
+        let expected = width as usize * height as usize * C;
+        if expected != data.len() || width == 0 || height == 0 {
+            return Err(SizeMismatch { width, height, expected, actual: data.len() });
+        }
         Ok(Self { width, height, data })
     }
 
@@ -65,7 +57,9 @@ impl RgbImage {
     pub fn as_bytes(&self) -> &[u8] {
         &self.data
     }
+}
 
+impl RgbImage {
     /// Luma (ITU-R BT.601 weights, in fixed point).
     pub fn to_gray(&self) -> GrayImage {
         let data = self
@@ -94,35 +88,11 @@ impl RgbImage {
     }
 }
 
-impl GrayImage {
-    pub fn new(width: u32, height: u32, data: Vec<u8>) -> Result<Self, SizeMismatch> {
-        check_len(width, height, 1, data.len())?;
-        Ok(Self { width, height, data })
-    }
-
-    pub fn width(&self) -> u32 {
-        self.width
-    }
-
-    pub fn height(&self) -> u32 {
-        self.height
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.data
-    }
-}
-
 // Pixel dumps are useless in logs and test failures: show the size only.
-impl std::fmt::Debug for RgbImage {
+impl<const C: usize> std::fmt::Debug for Image<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RgbImage({}×{})", self.width, self.height)
-    }
-}
-
-impl std::fmt::Debug for GrayImage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GrayImage({}×{})", self.width, self.height)
+        let kind = if C == 3 { "RgbImage" } else { "GrayImage" };
+        write!(f, "{kind}({}×{})", self.width, self.height)
     }
 }
 

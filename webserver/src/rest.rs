@@ -131,14 +131,16 @@ pub async fn list_events(
     tag = "events"
 )]
 pub async fn get_event(State(state): State<AppState>, Path(event_id): Path<String>) -> Result<Response, ApiError> {
-    if !shared::model::is_valid_event_id(&event_id) {
+    Ok(json_response(StatusCode::OK, find_event(&state, &event_id).await?.to_json()))
+}
+
+/// The stored event `event_id`, or a 404 saying why there is none.
+async fn find_event(state: &AppState, event_id: &str) -> Result<Event, ApiError> {
+    if !shared::model::is_valid_event_id(event_id) {
         return Err(ApiError::NotFound(format!("no event {event_id:?} (ids look like evt_<unix-ms>_<4 hex>)")));
     }
-    let id = event_id.clone();
-    match state.db.read(move |s| s.get(&id)).await? {
-        Some(event) => Ok(json_response(StatusCode::OK, event.to_json())),
-        None => Err(ApiError::NotFound(format!("no event {event_id:?}"))),
-    }
+    let id = event_id.to_owned();
+    state.db.read(move |s| s.get(&id)).await?.ok_or_else(|| ApiError::NotFound(format!("no event {event_id:?}")))
 }
 
 /// Snapshots never change once written (a new snapshot is a new event):
@@ -157,14 +159,7 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
     tag = "events"
 )]
 pub async fn event_image(State(state): State<AppState>, Path(event_id): Path<String>) -> Result<Response, ApiError> {
-    if !shared::model::is_valid_event_id(&event_id) {
-        return Err(ApiError::NotFound(format!("no event {event_id:?} (ids look like evt_<unix-ms>_<4 hex>)")));
-    }
-    let id = event_id.clone();
-    let event = state.db.read(move |s| s.get(&id)).await?;
-    let Some(event) = event else {
-        return Err(ApiError::NotFound(format!("no event {event_id:?}")));
-    };
+    let event = find_event(&state, &event_id).await?;
     let no_snapshot = || ApiError::NotFound(format!("event {event_id:?} has no snapshot"));
     let image_path = event.image_path.ok_or_else(no_snapshot)?;
     // Only files inside DATA_DIR/snapshots are ever served, whatever a row says.

@@ -276,19 +276,25 @@ mod tests {
         Frame { index, seen_at: Timestamp::from_unix_ms(1_000_000 + index as i64 * 200), image }
     }
 
+    /// Camera "yard" at 5 fps with the default motion stage and episodes.
+    fn yard_pipeline(data_dir: &Path, stats: &Arc<Stats>) -> Pipeline {
+        let stages: Vec<Box<dyn Stage>> = vec![Box::new(MotionStage::new(MotionConfig::default()))];
+        Pipeline::new(
+            "yard",
+            "detector:test",
+            5.0,
+            DataDir::new(data_dir),
+            stages,
+            EpisodeConfig::default(),
+            stats.clone(),
+        )
+    }
+
     #[test]
     fn a_crossing_object_is_one_event_with_a_snapshot() {
         let dir = tempfile::tempdir().expect("tempdir");
         let stats = Arc::new(Stats::new(["yard".to_owned()]));
-        let mut pipeline = Pipeline::new(
-            "yard",
-            "detector:test",
-            5.0,
-            DataDir::new(dir.path()),
-            vec![Box::new(MotionStage::new(MotionConfig::default()))],
-            EpisodeConfig::default(),
-            stats.clone(),
-        );
+        let mut pipeline = yard_pipeline(dir.path(), &stats);
         let mut events = Vec::new();
         // 10 still frames, the square crossing for 12, then still again.
         for i in 0..40u64 {
@@ -320,15 +326,7 @@ mod tests {
         // A file where the snapshots directory should be.
         std::fs::write(dir.path().join("snapshots"), b"in the way").expect("blocker");
         let stats = Arc::new(Stats::new(["yard".to_owned()]));
-        let mut pipeline = Pipeline::new(
-            "yard",
-            "detector:test",
-            5.0,
-            DataDir::new(dir.path()),
-            vec![Box::new(MotionStage::new(MotionConfig::default()))],
-            EpisodeConfig::default(),
-            stats,
-        );
+        let mut pipeline = yard_pipeline(dir.path(), &stats);
         for i in 0..8u64 {
             assert!(pipeline.process(frame(i, None), 1.0).is_none());
         }
