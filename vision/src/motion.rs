@@ -173,6 +173,8 @@ pub struct MotionDetector {
     /// Reused scratch: blur row sums, then the dilation pass.
     scratch: Vec<u16>,
     changed: Vec<u8>,
+    /// `changed`, cut to the window where something changed.
+    window: Vec<u8>,
     grown: Vec<u8>,
     masked: Vec<bool>,
     labels: Vec<u32>,
@@ -193,6 +195,7 @@ impl MotionDetector {
             blurred: Vec::new(),
             scratch: Vec::new(),
             changed: Vec::new(),
+            window: Vec::new(),
             grown: Vec::new(),
             masked: Vec::new(),
             labels: Vec::new(),
@@ -266,10 +269,23 @@ impl MotionDetector {
             return MotionResult { verdict: Verdict::Still, changed_fraction: 0.0, regions: Vec::new() };
         }
 
-        dilate(&self.changed, &mut self.grown, self.width as usize, self.config.dilate as usize, &mut self.scratch);
+        // Dilation and labelling only look at the part of the frame where
+        // something changed (plus the dilation margin): a person in one
+        // corner does not cost a pass over the whole frame.
+        let window = changed_window(&self.changed, self.width as usize, self.config.dilate as usize);
+        self.window.clear();
+        for row in self.changed.chunks_exact(self.width as usize).skip(window.y).take(window.height) {
+            self.window.extend_from_slice(&row[window.x..window.x + window.width]);
+        }
+        dilate(&self.window, &mut self.grown, window.width, self.config.dilate as usize, &mut self.scratch);
         let min_pixels = (self.config.min_area * area as f32).ceil().max(1.0) as u32;
+        self.labels.resize(self.window.len(), 0);
         let mut regions =
-            components(&self.grown, &self.changed, self.width as usize, &mut self.labels, &mut self.stack, min_pixels);
+            components(&self.grown, &self.window, window.width, &mut self.labels, &mut self.stack, min_pixels);
+        for region in &mut regions {
+            region.rect.x += window.x as u32;
+            region.rect.y += window.y as u32;
+        }
         if regions.is_empty() {
             return MotionResult { verdict: Verdict::Still, changed_fraction: 0.0, regions };
         }
@@ -328,6 +344,33 @@ impl MotionDetector {
             }
         }
     }
+}
+
+/// A rectangle of rows and columns, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    x: usize,
+    y: usize,
+    width: usize,
+    height: usize,
+}
+
+/// The bounding rectangle of the set pixels of `mask` (there must be one),
+/// grown by `margin` and clipped to the frame.
+fn changed_window(mask: &[u8], width: usize, margin: usize) -> Window {
+    let height = mask.len() / width;
+    let (mut x0, mut x1, mut y0, mut y1) = (width, 0, height, 0);
+    for (y, row) in mask.chunks_exact(width).enumerate() {
+        if let (Some(first), Some(last)) = (row.iter().position(|&v| v != 0), row.iter().rposition(|&v| v != 0)) {
+            (x0, x1, y0, y1) = (x0.min(first), x1.max(last), y0.min(y), y1.max(y));
+        }
+    }
+    if x0 > x1 {
+        return Window { x: 0, y: 0, width, height };
+    }
+    let (x0, y0) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
+    let (x1, y1) = ((x1 + margin).min(width - 1), (y1 + margin).min(height - 1));
+    Window { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 }
 }
 
 /// Separable box blur with edge clamping: a running sum per row, then per
@@ -591,6 +634,15 @@ mod tests {
         assert!(MaskRect::parse("a,b,c,d").is_err());
         let px = MaskRect { x: 0.5, y: 0.0, width: 0.5, height: 1.0 }.to_pixels(320, 180);
         assert_eq!(px, PixelRect { x: 160, y: 0, width: 160, height: 180 });
+    }
+
+    #[test]
+    fn the_changed_window_bounds_the_set_pixels_plus_margin() {
+        let mut mask = vec![0u8; 10 * 6];
+        mask[2 * 10 + 3] = 1;
+        mask[4 * 10 + 8] = 1;
+        assert_eq!(changed_window(&mask, 10, 1), Window { x: 2, y: 1, width: 8, height: 5 });
+        assert_eq!(changed_window(&mask, 10, 0), Window { x: 3, y: 2, width: 6, height: 3 });
     }
 
     #[test]
