@@ -88,6 +88,11 @@ pub async fn watch(
         }
         let error = match end {
             RunEnd::Shutdown => return CameraEnd::Stopped,
+            // A file that ends without a single frame would loop (or end)
+            // without ever being watched: that is a failure.
+            RunEnd::Closed(Ok(())) if !camera.source.is_live() && frames == 0 => {
+                "the file has no video frames".to_owned()
+            }
             RunEnd::Closed(Ok(())) if !camera.source.is_live() => {
                 if loop_files {
                     tracing::info!(camera = %camera.id, frames, "file ended; looping");
