@@ -325,3 +325,17 @@ fn a_looped_file_replays_without_false_events() {
     assert!(summary.contains("up"), "a looping camera is still up: {summary}");
     assert_eq!(stored_events(dir.path()), vec![]);
 }
+
+/// Regression: a file that ends cleanly without a single frame (a Y4M
+/// header and nothing else) made `--loop` restart ffmpeg at once, forever.
+#[test]
+fn a_file_without_frames_fails_instead_of_looping() {
+    let dir = temp_data_dir();
+    let empty = dir.path().join("empty.y4m");
+    std::fs::write(&empty, b"YUV4MPEG2 W64 H64 F5:1 Ip A1:1 C420jpeg\n").expect("write");
+    let source = format!("hall={}", arg(&empty));
+    let detector = Process::start("detector", &["--data-dir", arg(dir.path()), "--camera", &source, "--loop"]);
+    let (status, stdout) = detector.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("camera hall failed: the file has no video frames"), "{stdout}");
+}
