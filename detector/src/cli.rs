@@ -238,21 +238,21 @@ fn parse_camera(text: &str) -> Result<CameraArg, String> {
 }
 
 fn parse_fps(text: &str) -> Result<f64, String> {
-    let fps: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
-    if fps.is_finite() && (0.2..=30.0).contains(&fps) {
-        Ok(fps)
-    } else {
-        Err("must be between 0.2 and 30 frames per second".to_owned())
-    }
+    parse_in(text, |fps| (0.2..=30.0).contains(&fps), "must be between 0.2 and 30 frames per second")
 }
 
 fn parse_unit_fraction(text: &str) -> Result<f32, String> {
-    let value: f32 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
-    if value.is_finite() && value > 0.0 && value <= 1.0 {
-        Ok(value)
-    } else {
-        Err("must be a fraction greater than 0 and at most 1".to_owned())
-    }
+    parse_in(text, |v| v > 0.0 && v <= 1.0, "must be a fraction greater than 0 and at most 1")
+}
+
+/// A finite number that `valid` accepts; otherwise `rule` says why not.
+fn parse_in<T: std::str::FromStr + Into<f64> + Copy>(
+    text: &str,
+    valid: impl Fn(T) -> bool,
+    rule: &str,
+) -> Result<T, String> {
+    let value: T = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if value.into().is_finite() && valid(value) { Ok(value) } else { Err(rule.to_owned()) }
 }
 
 fn parse_seconds_or_zero(text: &str) -> Result<Duration, String> {
@@ -266,12 +266,11 @@ fn parse_mask(text: &str) -> Result<(String, MaskRect), String> {
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
-    let rate: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
-    if rate.is_finite() && rate > 0.0 && rate <= 100_000.0 {
-        Ok(rate)
-    } else {
-        Err("must be greater than 0 and at most 100000 events per second".to_owned())
-    }
+    parse_in(
+        text,
+        |rate| rate > 0.0 && rate <= 100_000.0,
+        "must be greater than 0 and at most 100000 events per second",
+    )
 }
 
 #[cfg(test)]

@@ -96,9 +96,13 @@ impl Stats {
         }
     }
 
+    /// Runs `f` on `camera`'s counters (created on first use; the lookup
+    /// allocates nothing for a known camera, as it runs once per frame).
     fn with_camera(&self, camera: &str, f: impl FnOnce(&mut CameraCounters)) {
-        if let Ok(mut cameras) = self.cameras.lock() {
-            f(cameras.entry(camera.to_owned()).or_insert_with(CameraCounters::new));
+        let Ok(mut cameras) = self.cameras.lock() else { return };
+        match cameras.get_mut(camera) {
+            Some(counters) => f(counters),
+            None => f(cameras.entry(camera.to_owned()).or_insert_with(CameraCounters::new)),
         }
     }
 
@@ -121,7 +125,7 @@ impl Stats {
     /// for the frame) are the detector's "inference time".
     pub fn record_frame(&self, camera: &str, stage_ms: &[(&'static str, f64)], motion: bool) {
         self.frames_processed.fetch_add(1, Ordering::Relaxed);
-        self.push_inference(stage_ms.iter().filter(|(name, _)| *name != DECODE_WAIT).map(|(_, ms)| ms).sum());
+        self.push_inference(analysis_ms(stage_ms));
         self.with_camera(camera, |c| {
             c.frames += 1;
             c.motion_frames += u64::from(motion);
@@ -188,6 +192,11 @@ impl Stats {
             backlog: self.backlog.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Time spent analysing a frame: every stage but the wait for it.
+pub fn analysis_ms(stage_ms: &[(&'static str, f64)]) -> f64 {
+    stage_ms.iter().filter(|(name, _)| *name != DECODE_WAIT).map(|(_, ms)| ms).sum()
 }
 
 fn camera_status(id: &str, c: &CameraCounters) -> CameraStatus {

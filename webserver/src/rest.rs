@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shared::model::{DetectedObject, EventMetadata, EventSource, NewEvent, new_event_id};
 use shared::store::{EventFilter, MAX_PAGE};
-use shared::wire::CameraState;
 use shared::{Event, Timestamp};
 
 use crate::AppState;
@@ -304,11 +303,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
     // A detector holding events it cannot commit is as unhealthy as a lost
     // one; so is a camera whose source is down.
     let detectors_ok = detectors.iter().all(|d| {
-        d.connected
-            && d.stats.as_ref().is_none_or(|s| {
-                s.backlog == 0
-                    && s.cameras.iter().all(|c| !matches!(c.state, CameraState::Reconnecting | CameraState::Failed))
-            })
+        d.connected && d.stats.as_ref().is_none_or(|s| s.backlog == 0 && s.cameras.iter().all(|c| !c.state.is_down()))
     });
     let healthy = database.status == "ok" && detectors_ok;
     Json(Health {
@@ -511,7 +506,7 @@ fn prometheus_text(r: &MetricsReport) -> String {
         "camera_up",
         "gauge",
         "1 when the camera's source delivers frames (or its file ended normally).",
-        &per_camera(&|c| u8::from(matches!(c.state, CameraState::Up | CameraState::Ended)) as f64),
+        &per_camera(&|c| u8::from(!c.state.is_down()) as f64),
     );
     metric("camera_frames_total", "counter", "Frames analysed.", &per_camera(&|c| c.frames as f64));
     metric("camera_motion_frames_total", "counter", "Frames with motion.", &per_camera(&|c| c.motion_frames as f64));

@@ -26,7 +26,7 @@ use vision::image::PixelRect;
 use vision::motion::{MotionConfig, MotionDetector, Verdict};
 
 use crate::describe::{describe_episode, place_name};
-use crate::stats::{DECODE_WAIT, Stats};
+use crate::stats::{DECODE_WAIT, Stats, analysis_ms};
 
 /// Most regions reported per event (largest first).
 const MAX_REGIONS: usize = 16;
@@ -166,8 +166,8 @@ impl Pipeline {
 
         let step = self.tracker.observe(frame.index, frame.seen_at, findings.motion);
         if step.keep_key_frame {
-            let analysis_ms = times.iter().skip(1).map(|(_, ms)| ms).sum();
-            self.key = Some(KeyFrame { image: frame.image, objects: findings.objects, analysis_ms });
+            self.key =
+                Some(KeyFrame { image: frame.image, objects: findings.objects, analysis_ms: analysis_ms(&times) });
         }
         step.ended.map(|episode| self.report(episode))
     }

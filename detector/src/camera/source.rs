@@ -63,32 +63,18 @@ impl SourceKind {
 
     /// ffmpeg's input options and input.
     fn input_args(&self) -> Vec<String> {
-        let owned = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        match self {
+        let (options, input): (&[&str], String) = match self {
+            // TCP survives lossy links; the socket timeout (µs) turns a
+            // silent camera into an error instead of a hang.
             Self::Stream(url) if url.starts_with("rtsp://") || url.starts_with("rtsps://") => {
-                // TCP survives lossy links; the socket timeout (µs) turns a
-                // silent camera into an error instead of a hang.
-                let mut args = owned(&["-rtsp_transport", "tcp", "-timeout", "10000000", "-i"]);
-                args.push(url.clone());
-                args
+                (&["-rtsp_transport", "tcp", "-timeout", "10000000"], url.clone())
             }
-            Self::Stream(url) => vec!["-i".into(), url.clone()],
-            Self::Device(path) => {
-                let mut args = owned(&["-f", "v4l2", "-i"]);
-                args.push(path.display().to_string());
-                args
-            }
-            Self::FilterGraph(graph) => {
-                let mut args = owned(&["-re", "-f", "lavfi", "-i"]);
-                args.push(graph.clone());
-                args
-            }
-            Self::File(path) => {
-                let mut args = owned(&["-re", "-i"]);
-                args.push(path.display().to_string());
-                args
-            }
-        }
+            Self::Stream(url) => (&[], url.clone()),
+            Self::Device(path) => (&["-f", "v4l2"], path.display().to_string()),
+            Self::FilterGraph(graph) => (&["-re", "-f", "lavfi"], graph.clone()),
+            Self::File(path) => (&["-re"], path.display().to_string()),
+        };
+        options.iter().map(|&o| o.to_owned()).chain(["-i".to_owned(), input]).collect()
     }
 }
 

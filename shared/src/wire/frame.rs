@@ -135,6 +135,14 @@ pub enum CameraState {
     Ended,
 }
 
+impl CameraState {
+    /// The source should be delivering frames and is not (health turns
+    /// `degraded`). A file that ended normally is not down.
+    pub fn is_down(self) -> bool {
+        matches!(self, Self::Reconnecting | Self::Failed)
+    }
+}
+
 /// What [`decode`] found at the front of a buffer.
 #[derive(Debug, PartialEq)]
 pub enum Decoded<T> {
