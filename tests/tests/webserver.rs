@@ -282,6 +282,51 @@ async fn a_client_that_never_reads_is_closed_as_slow_while_others_get_everything
 }
 
 #[tokio::test]
+async fn a_reading_client_that_falls_a_feed_behind_is_closed_as_slow_and_resumes_without_loss() {
+    let dir = temp_data_dir();
+    // A live feed of 8 messages; ~8 KiB events that the kernel buffers can
+    // hold only a few of, so the slow reader's writer soon falls behind.
+    let server = Webserver::start(dir.path(), &["--client-queue", "8"]);
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let stream = socket.connect(server.url.trim_start_matches("http://").parse().expect("addr")).await.expect("tcp");
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (mut slow, _) = tokio_tungstenite::client_async(server.ws_url(""), stream).await.expect("upgrade");
+
+    const N: i64 = 300;
+    let det = detector(
+        dir.path(),
+        &["--count", &N.to_string(), "--rate", "2000", "--payload-bytes", "8000", "--wait-subscribers", "1"],
+    );
+    // Read slowly (it keeps reading: its writes never stay stuck) until closed.
+    let mut last = 0;
+    let close = loop {
+        match ws::next(&mut slow).await {
+            Ok((value, _)) if value["type"] == "event" => {
+                let seq = value["data"]["seq"].as_i64().expect("seq");
+                assert_eq!(seq, last + 1, "no gap before the close");
+                last = seq;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(_) => {}
+            Err(close) => break close.expect("a close frame, not just a dropped socket"),
+        }
+    };
+    assert_eq!((u16::from(close.code), close.reason.as_str()), (1008, "slow consumer"));
+    assert!(last < N, "closed before the end, after {last} events");
+    let line = server.process.wait_for_log("slow consumer: fell", LONG);
+    assert!(line.contains("behind the live feed"), "{line}");
+    assert!(det.wait(LONG).0.success());
+
+    // It resumes where it stopped and misses nothing.
+    let mut resumed = ws::connect(&server.ws_url(&format!("?after_seq={last}")), None).await.expect("reconnect");
+    let rest = seqs(&ws::events(&mut resumed, (N - last) as usize).await);
+    assert_eq!(rest, ((last + 1)..=N).collect::<Vec<_>>());
+    let metrics = get_json(&format!("{}/api/metrics", server.url)).await;
+    assert_eq!(metrics["websocket"]["connections"]["slow_consumer_closes"], 1, "{metrics}");
+}
+
+#[tokio::test]
 async fn post_validates_persists_and_broadcasts() {
     let dir = temp_data_dir();
     let server = Webserver::start(dir.path(), &[]);
@@ -439,9 +484,9 @@ async fn the_dashboard_is_served_with_a_strict_policy_and_nothing_else_leaks() {
 #[tokio::test]
 async fn at_a_low_rate_a_client_whose_writes_stay_stuck_is_closed_by_the_send_timeout() {
     let dir = temp_data_dir();
-    // A large queue the stalled client will not overflow at 20 events/s:
-    // only the send timeout can find it.
-    let server = Webserver::start(dir.path(), &["--client-queue", "100000", "--send-timeout-secs", "1"]);
+    // The largest queue; a stalled writer never reads the feed, so it never
+    // learns it fell behind: only the send timeout can find it.
+    let server = Webserver::start(dir.path(), &["--client-queue", "65536", "--send-timeout-secs", "1"]);
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("rcvbuf");
     let stream = socket.connect(server.url.trim_start_matches("http://").parse().expect("addr")).await.expect("tcp");

@@ -33,9 +33,11 @@ pub struct Args {
     #[arg(long = "allowed-origin", value_name = "ORIGIN", value_parser = parse_origin)]
     pub allowed_origins: Vec<String>,
 
-    /// Messages a WebSocket client may have queued before it is closed as a
-    /// slow consumer (it can reconnect with ?after_seq= and miss nothing).
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// Messages a WebSocket client may fall behind the live feed before it is
+    /// closed as a slow consumer (it can reconnect with ?after_seq= and miss
+    /// nothing); rounded up to a power of two. One ring of this size is
+    /// shared by all clients.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub client_queue: u32,
 
     /// Seconds a write to one WebSocket client may stay stuck (the client is

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //!  detector socket(s) ─► bridge ─┐
-//!  POST /api/events ─────────────┼─► sequencer ─► fanout ─► per-client queue ─► ws writer
+//!  POST /api/events ─────────────┼─► sequencer ─► fanout ─► one shared ring ─► ws writers
 //!  database poll ────────────────┘   (seq order,   (try_send,
 //!                                     no gaps)      never waits)
 //! ```
@@ -15,7 +15,7 @@
 //!   catch up after each reconnect, forward frames, keep link status.
 //! * [`sequencer`] — the one ordering point: strictly increasing `seq`, each
 //!   event once, gaps filled from the database.
-//! * [`fanout`] — the connection manager: per-client bounded queues, kicks.
+//! * [`fanout`] — the connection manager: the shared live feed, kicks.
 //! * [`ws`] — `/ws/events`: origin check, catch-up, writer and reader halves.
 //! * [`messages`] — the WebSocket message formats.
 //! * [`rest`] — events, health and metrics endpoints; [`error`] — their one

@@ -25,7 +25,7 @@ use webserver::{AppState, Config, Shared, bridge, messages};
 const RESERVED_FDS: u64 = 64;
 /// Kernel send buffer per client socket. Caps the memory a client that stops
 /// reading can pin (the kernel would otherwise autotune up to 4 MiB), and
-/// lets its queue overflow — and the client be closed as slow — promptly.
+/// soon leaves its write stuck, so the client is closed as slow promptly.
 /// Ample for a dashboard's traffic on any LAN.
 const CLIENT_SEND_BUFFER: usize = 64 * 1024;
 /// How long shutdown waits for clients to take their close frames.

@@ -8,12 +8,14 @@
 //! ends the connection:
 //!
 //! * the **writer** replays stored events with `seq > after_seq` page by page,
-//!   then sends live messages from the client's queue, feeding a burst and
-//!   flushing once. It tracks the last `seq` sent and skips older ones (no
-//!   duplicates). If the queue overflowed during the replay, it reads the
-//!   database again before going live (no gaps);
+//!   then sends live messages from the shared feed at its own cursor, feeding
+//!   a burst and flushing once. It tracks the last `seq` sent and skips older
+//!   ones (no duplicates). If the feed moved on more than a ring's worth
+//!   during the replay, it reads the database again before going live (no
+//!   gaps); once live, falling that far behind closes it as a slow consumer;
 //! * the **reader** answers pings, notes pongs, and replies to anything else
-//!   with `{"type":"error"}` — keeping the connection. A message over
+//!   with `{"type":"error"}` (through the client's reply box, which the
+//!   writer sends) — keeping the connection. A message over
 //!   [`MAX_CLIENT_MESSAGE`] closes it with 1009.
 //!
 //! A kick from the fan-out (slow consumer, heartbeat timeout, shutdown)
@@ -34,11 +36,11 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use shared::Timestamp;
 use shared::store::MAX_PAGE;
-use tokio::sync::mpsc;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::fanout::{ClientHandle, CloseReason, Outgoing};
+use crate::fanout::{ClientHandle, CloseReason, Feed, Outgoing};
 use crate::messages::{self, ClientMessage};
 use crate::metrics::Metrics;
 
@@ -95,7 +97,7 @@ pub async fn ws_events(
             return ApiError::BadRequest(format!("after_seq must be an integer ({})", e.body_text())).into_response();
         }
     };
-    let (client, queue) = match state.fanout.register() {
+    let (client, feed) = match state.fanout.register() {
         Ok(registered) => registered,
         Err(full) => {
             tracing::warn!(%full, "websocket refused: server full");
@@ -110,7 +112,7 @@ pub async fn ws_events(
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_failed_upgrade(|e| tracing::warn!(error = %e, "websocket upgrade failed"))
-        .on_upgrade(move |socket| serve(socket, client, queue, state, after_seq))
+        .on_upgrade(move |socket| serve(socket, client, feed, state, after_seq))
 }
 
 /// How a connection ended.
@@ -125,16 +127,15 @@ enum Ending {
 }
 
 type Sink = SplitSink<WebSocket, Message>;
-type Queue = mpsc::Receiver<Outgoing>;
 
-async fn serve(socket: WebSocket, client: ClientHandle, mut queue: Queue, state: AppState, after_seq: Option<i64>) {
+async fn serve(socket: WebSocket, client: ClientHandle, mut feed: Feed, state: AppState, after_seq: Option<i64>) {
     let started = Instant::now();
     let (mut sink, mut stream) = socket.split();
     let mut writer = Writer { sink: &mut sink, metrics: &state.metrics, sent: 0, unflushed: 0 };
     let ending = tokio::select! {
         biased;
         reason = client.control.kicked() => Ending::Kicked(reason),
-        ending = write_half(&mut writer, &mut queue, &client, &state, after_seq) => ending,
+        ending = write_half(&mut writer, &mut feed, &client, &state, after_seq) => ending,
         ending = read_half(&mut stream, &client) => ending,
     };
     let sent = writer.sent;
@@ -186,12 +187,12 @@ impl Writer<'_> {
 
 async fn write_half(
     writer: &mut Writer<'_>,
-    queue: &mut Queue,
+    feed: &mut Feed,
     client: &ClientHandle,
     state: &AppState,
     after_seq: Option<i64>,
 ) -> Ending {
-    match write_loop(writer, queue, client, state, after_seq).await {
+    match write_loop(writer, feed, client, state, after_seq).await {
         Ok(()) => Ending::ClientClosed,
         Err(ending) => ending,
     }
@@ -199,64 +200,112 @@ async fn write_half(
 
 async fn write_loop(
     writer: &mut Writer<'_>,
-    queue: &mut Queue,
+    feed: &mut Feed,
     client: &ClientHandle,
     state: &AppState,
     after_seq: Option<i64>,
 ) -> Result<(), Ending> {
     // The last event `seq` sent to this client.
     let mut last = after_seq;
-    if after_seq.is_some() {
+    // While catching up from the database, falling behind the live feed is
+    // expected, and answered by reading the database again. The first read
+    // from the feed that finds nothing lost since the last pass makes the
+    // client live: from then on, falling behind means it is too slow.
+    let mut catching_up = after_seq.is_some();
+    if catching_up {
         send_stored(writer, state, client, &mut last, None).await?;
-        // Live events that overflowed the queue meanwhile are in the
-        // database: read it again until a pass ends with nothing dropped.
-        while !client.control.try_go_live() {
-            tracing::info!(conn = client.id, "events arrived faster than the replay; reading the database again");
-            client.control.start_replay_pass();
-            send_stored(writer, state, client, &mut last, None).await?;
-        }
-    } else {
-        client.control.try_go_live();
     }
-    // The handle keeps a sender for replies, so the queue never closes.
-    while let Some(first) = queue.recv().await {
-        client.writing(true);
-        // Feed what is queued, up to a burst, then flush once. Messages go
-        // straight from the queue to the sink: no per-connection buffer.
-        let mut next = Some(first);
-        let mut fed = 0;
-        while let Some(message) = next.take() {
-            if let Some(seq) = message.seq {
-                match last {
-                    Some(l) if seq <= l => {
-                        next = queue.try_recv().ok();
-                        continue; // already sent
-                    }
-                    // Never expected (the sequencer is gapless and a live
-                    // overflow closes the client), but if `seq` ever jumps,
-                    // read what lies between rather than lose it.
-                    Some(l) if seq > l + 1 => {
-                        tracing::warn!(
-                            conn = client.id,
-                            from = l + 1,
-                            to = seq - 1,
-                            "gap in the stream; reading it from the database"
-                        );
-                        send_stored(writer, state, client, &mut last, Some(seq)).await?
-                    }
-                    _ => {}
-                }
-                last = Some(seq);
+    loop {
+        let first = tokio::select! {
+            biased;
+            received = feed.recv() => received,
+            () = client.replies_ready() => {
+                send_replies(writer, client).await?;
+                continue;
             }
-            writer.feed(message.text).await?;
-            fed += 1;
+        };
+        client.writing(true);
+        // Feed what is waiting, up to a burst, then flush once. Messages go
+        // straight from the shared feed to the sink: no per-client buffer.
+        let mut received = Some(first);
+        let mut fed = 0;
+        while let Some(next) = received.take() {
+            match next {
+                Ok(message) => {
+                    catching_up = false;
+                    fed += send_live(writer, state, client, &mut last, message).await?;
+                }
+                Err(RecvError::Lagged(missed)) if catching_up => {
+                    tracing::info!(
+                        conn = client.id,
+                        missed,
+                        "events arrived faster than the replay; reading the database again"
+                    );
+                    send_stored(writer, state, client, &mut last, None).await?;
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    let why = format!("fell {missed} messages behind the live feed");
+                    return Err(Ending::Kicked(client.too_slow(&why)));
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            }
             if fed < BURST {
-                next = queue.try_recv().ok();
+                received = match feed.try_recv() {
+                    Ok(message) => Some(Ok(message)),
+                    Err(TryRecvError::Lagged(missed)) => Some(Err(RecvError::Lagged(missed))),
+                    Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                    Err(TryRecvError::Empty) => None,
+                };
             }
         }
         writer.flush().await?;
         client.writing(false);
     }
+}
+
+/// Feeds one message from the live feed, skipping events already sent and
+/// filling any gap before it from the database; returns how many it fed.
+async fn send_live(
+    writer: &mut Writer<'_>,
+    state: &AppState,
+    client: &ClientHandle,
+    last: &mut Option<i64>,
+    message: Outgoing,
+) -> Result<usize, Ending> {
+    if let Some(seq) = message.seq {
+        match *last {
+            Some(l) if seq <= l => return Ok(0), // already sent
+            // After a lag while catching up (or, never expected, a jump in
+            // the sequencer's `seq`), read what lies between rather than lose it.
+            Some(l) if seq > l + 1 => {
+                tracing::debug!(
+                    conn = client.id,
+                    from = l + 1,
+                    to = seq - 1,
+                    "gap in the feed; reading it from the database"
+                );
+                send_stored(writer, state, client, last, Some(seq)).await?
+            }
+            _ => {}
+        }
+        *last = Some(seq);
+    }
+    writer.feed(message.text).await?;
+    Ok(1)
+}
+
+/// Sends the replies (pong, error) waiting for this client.
+async fn send_replies(writer: &mut Writer<'_>, client: &ClientHandle) -> Result<(), Ending> {
+    let replies = client.take_replies();
+    if replies.is_empty() {
+        return Ok(());
+    }
+    client.writing(true);
+    for reply in replies {
+        writer.feed(reply).await?;
+    }
+    writer.flush().await?;
+    client.writing(false);
     Ok(())
 }
 
