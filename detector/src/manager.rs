@@ -101,8 +101,9 @@ impl EventManager {
 
     /// Commits, logs and publishes one event.
     pub fn create(&mut self, new: &NewEvent) -> Result<Event, StoreError> {
+        let started = std::time::Instant::now();
         let event = self.store.insert(new)?;
-        self.stats.record_event(&event.camera_id, event.seq);
+        self.stats.record_event(&event.camera_id, event.seq, started.elapsed().as_secs_f64() * 1000.0);
         self.append_logs(&event);
         for publisher in &self.publishers {
             publisher.publish_event(&event);

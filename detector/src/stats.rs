@@ -16,7 +16,7 @@ use shared::Timestamp;
 use shared::stats::SampleWindow;
 use shared::wire::{CameraState, CameraStatus, DetectorStats, StageTimes};
 
-/// How many recent inference times the percentiles are taken over.
+/// How many recent inference (and commit) times the percentiles are taken over.
 const INFERENCE_WINDOW: usize = 2048;
 /// How many recent samples each camera's stage percentiles are taken over.
 const STAGE_WINDOW: usize = 512;
@@ -37,6 +37,7 @@ pub struct Stats {
     /// Events waiting for the database to accept writes.
     pub backlog: AtomicU64,
     inference_ms: Mutex<SampleWindow>,
+    commit_ms: Mutex<SampleWindow>,
     cameras: Mutex<BTreeMap<String, CameraCounters>>,
 }
 
@@ -92,6 +93,7 @@ impl Stats {
             slow_subscribers_dropped: AtomicU64::new(0),
             backlog: AtomicU64::new(0),
             inference_ms: Mutex::new(SampleWindow::new(INFERENCE_WINDOW)),
+            commit_ms: Mutex::new(SampleWindow::new(INFERENCE_WINDOW)),
             cameras: Mutex::new(cameras),
         }
     }
@@ -153,9 +155,12 @@ impl Stats {
         self.with_camera(camera, |c| c.restarts += 1);
     }
 
-    /// Records a committed event.
-    pub fn record_event(&self, camera: &str, seq: i64) {
+    /// Records a committed event and how long its commit took.
+    pub fn record_event(&self, camera: &str, seq: i64, commit_ms: f64) {
         self.events_created.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut window) = self.commit_ms.lock() {
+            window.push(commit_ms);
+        }
         self.last_seq.fetch_max(seq, Ordering::Relaxed);
         if let Ok(mut cameras) = self.cameras.lock()
             && let Some(c) = cameras.get_mut(camera)
@@ -181,6 +186,7 @@ impl Stats {
             last_seq: (last_seq > 0).then_some(last_seq),
             frames_processed: self.frames_processed.load(Ordering::Relaxed),
             inference_ms: self.inference_ms.lock().map(|w| w.percentiles()).unwrap_or_default(),
+            commit_ms: self.commit_ms.lock().map(|w| w.percentiles()).unwrap_or_default(),
             cameras: self
                 .cameras
                 .lock()
@@ -223,11 +229,12 @@ mod tests {
     #[test]
     fn counts_events_per_camera() {
         let stats = Stats::new(["a".to_owned(), "b".to_owned()]);
-        stats.record_event("a", 4);
-        stats.record_event("a", 9);
+        stats.record_event("a", 4, 0.5);
+        stats.record_event("a", 9, 1.5);
         stats.record_frames("b", 10, 3.0);
         let snap = stats.snapshot();
         assert_eq!(snap.events_created, 2);
+        assert_eq!((snap.commit_ms.count, snap.commit_ms.max), (2, 1.5));
         assert_eq!(snap.last_seq, Some(9));
         assert_eq!(snap.frames_processed, 10);
         assert_eq!(stats.cameras(), vec![("a".into(), 2, CameraState::Up), ("b".into(), 0, CameraState::Up)]);

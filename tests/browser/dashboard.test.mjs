@@ -132,6 +132,7 @@ test("pause/resume, camera filter, detail view and health panel", async (t) => {
   const cpu = Number(await page.getAttribute('#health [data-metric="cpu"] dd', "data-value"));
   assert.ok(Number.isFinite(cpu) && cpu >= 0);
   await page.waitForFunction(() => Number(document.querySelector('#health [data-metric="inf50"] dd')?.dataset.value) > 0, null, { timeout: 15000 });
+  await page.waitForFunction(() => Number(document.querySelector('#health [data-metric="commit99"] dd')?.dataset.value) > 0, null, { timeout: 15000 });
   const doorRow = page.locator('#cameras tr[data-camera="door"] td.num');
   assert.ok(Number(await doorRow.textContent()) > 0);
 

@@ -51,6 +51,29 @@ async fn detector_events_reach_every_client_byte_for_byte_as_rest_returns_them()
 }
 
 #[tokio::test]
+async fn the_detector_reports_its_commit_time_in_health_and_metrics() {
+    let dir = temp_data_dir();
+    let server = Webserver::start(dir.path(), &[]);
+    let det = detector(dir.path(), &["--rate", "20", "--heartbeat-secs", "1"]);
+    let health = e2e::health_until(&server.url, "the detector's commit times", |h| {
+        h["detectors"][0]["stats"]["commit_ms"]["count"].as_u64().is_some_and(|n| n > 0)
+    })
+    .await;
+    let commit = &health["detectors"][0]["stats"]["commit_ms"];
+    let (p50, max) = (commit["p50"].as_f64().expect("p50"), commit["max"].as_f64().expect("max"));
+    // A durable SQLite commit takes some time, and not seconds.
+    assert!(p50 > 0.0 && p50 <= max && max < 5000.0, "{commit}");
+    let metrics = get_json(&format!("{}/api/metrics", server.url)).await;
+    assert!(metrics["detectors"][0]["commit_ms"]["count"].as_u64().is_some_and(|n| n > 0), "{metrics}");
+    let prometheus = get(&format!("{}/metrics", server.url)).await.text().await.expect("text");
+    let line = prometheus.lines().find(|l| l.starts_with("lookout_detector_commit_ms_p50{")).expect("commit p50");
+    let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("a number");
+    assert!(value > 0.0, "{line}");
+    det.terminate();
+    assert!(det.wait(LONG).0.success());
+}
+
+#[tokio::test]
 async fn pings_arrive_on_time_answering_clients_stay_silent_ones_are_closed() {
     let dir = temp_data_dir();
     let server = Webserver::start(dir.path(), &["--heartbeat-secs", "1"]);

@@ -358,6 +358,10 @@ pub struct DetectorMetrics {
     pub events_created: u64,
     #[schema(value_type = Object)]
     pub inference_ms: shared::stats::Percentiles,
+    /// Time the detector takes to commit one event durably (fsync included):
+    /// the floor under the commit → client latency.
+    #[schema(value_type = Object)]
+    pub commit_ms: shared::stats::Percentiles,
     /// Per camera: state, frames, motion frames, restarts and the time per
     /// pipeline stage (`decode_wait`, `motion`, `snapshot`).
     #[schema(value_type = Vec<Object>)]
@@ -390,6 +394,7 @@ impl MetricsReport {
                     frames_processed: s.stats.as_ref().map_or(0, |d| d.frames_processed),
                     events_created: s.stats.as_ref().map_or(0, |d| d.events_created),
                     inference_ms: s.stats.as_ref().map(|d| d.inference_ms).unwrap_or_default(),
+                    commit_ms: s.stats.as_ref().map(|d| d.commit_ms).unwrap_or_default(),
                     cameras: s.stats.map(|d| d.cameras).unwrap_or_default(),
                 })
                 .collect(),
@@ -493,6 +498,18 @@ fn prometheus_text(r: &MetricsReport) -> String {
         "gauge",
         "Detector inference time, 95th percentile.",
         &per_detector(&|d| d.inference_ms.p95),
+    );
+    metric(
+        "detector_commit_ms_p50",
+        "gauge",
+        "Time to commit one event durably (fsync included), median.",
+        &per_detector(&|d| d.commit_ms.p50),
+    );
+    metric(
+        "detector_commit_ms_p99",
+        "gauge",
+        "Time to commit one event durably (fsync included), 99th percentile.",
+        &per_detector(&|d| d.commit_ms.p99),
     );
     let cameras: Vec<(String, &shared::wire::CameraStatus)> =
         r.detectors.iter().flat_map(|d| d.cameras.iter().map(move |c| (label_value(&d.socket), c))).collect();

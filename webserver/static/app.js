@@ -432,6 +432,8 @@ const TILES = [
   { key: "p99", label: "Broadcast p99", unit: "ms", warn: 100, bad: 500, get: (m) => m.events.broadcast_latency_ms.p99 },
   { key: "inf50", label: "Inference p50", unit: "ms", warn: 100, bad: 250, get: (m) => maxOf(m.detectors, (d) => d.inference_ms.p50) },
   { key: "inf95", label: "Inference p95", unit: "ms", warn: 150, bad: 400, get: (m) => maxOf(m.detectors, (d) => d.inference_ms.p95) },
+  // A slow disk (an SD card, a busy NAS) shows here first: every event waits for its commit.
+  { key: "commit99", label: "Commit p99", unit: "ms", warn: 20, bad: 100, get: (m) => maxOf(m.detectors, (d) => d.commit_ms.p99) },
   { key: "slow", label: "Slow-consumer closes", unit: "", warn: 1, bad: 10, get: (m) => m.websocket.connections.slow_consumer_closes },
 ];
 

@@ -30,7 +30,7 @@ use crate::model::{Event, Timestamp};
 pub use crate::stats::Percentiles;
 
 /// Bumped on any incompatible change to [`Frame`].
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// First bytes of every `Hello`: tells a Lookout peer from anything else.
 pub const MAGIC: [u8; 4] = *b"LKWP";
 /// Largest payload accepted or sent (1 MiB).
@@ -89,6 +89,10 @@ pub struct DetectorStats {
     pub frames_processed: u64,
     /// Detection time per frame, over a recent window.
     pub inference_ms: Percentiles,
+    /// Time to commit one event durably (the SQLite transaction, fsync
+    /// included), over a recent window: what each event waits before it may
+    /// be published.
+    pub commit_ms: Percentiles,
     pub cameras: Vec<CameraStatus>,
     /// Subscribers connected now.
     pub subscribers: u32,
@@ -280,6 +284,7 @@ mod tests {
             last_seq: Some(3),
             frames_processed: 90,
             inference_ms: Percentiles { count: 90, p50: 12.5, p95: 20.0, p99: 31.0, max: 40.0 },
+            commit_ms: Percentiles { count: 7, p50: 0.5, p95: 0.9, p99: 1.2, max: 1.2 },
             cameras: vec![CameraStatus {
                 camera_id: "door".into(),
                 state: CameraState::Reconnecting,
