@@ -7,8 +7,15 @@
 //! summary on stdout. Per client: an HdrHistogram of end-to-end latency
 //! (`created_at` → read), messages, and losses/duplicates by `seq`; merged
 //! at the end, so no lock is taken per message.
+//!
+//! Only events read inside the measurement window count towards latency and
+//! deliveries: during the ramp a server feeds fewer clients, and its
+//! writers are still cold, so those samples would flatter whichever server
+//! produces events then. (Losses and duplicates count from the first event.)
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -44,6 +51,16 @@ struct Args {
     after_seq: i64,
 }
 
+/// What every client task shares.
+struct Run {
+    url: String,
+    target: SocketAddr,
+    /// Events with `seq` at or below this are not counted.
+    after_seq: i64,
+    /// Set once every client is connected: only then is latency recorded.
+    measuring: AtomicBool,
+}
+
 /// What one client saw.
 struct Seen {
     connected: bool,
@@ -66,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let (connected_tx, mut connected_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
+    let run = Arc::new(Run { url: url.clone(), target, after_seq: args.after_seq, measuring: AtomicBool::new(false) });
     let cpu_start = bench::cpu_seconds(std::process::id());
 
     let total = args.clients + args.stalled;
@@ -77,9 +95,8 @@ async fn main() -> anyhow::Result<()> {
         next += pace;
         let source = Ipv4Addr::new(127, 0, 0, 1 + (i % usize::from(args.sources.max(1))) as u8);
         let stalled = i >= args.clients;
-        let (url, stop, connected) = (url.clone(), stop_rx.clone(), connected_tx.clone());
-        let after = args.after_seq;
-        tasks.push(tokio::spawn(async move { client(url, target, source, stalled, after, stop, connected).await }));
+        let (run, stop, connected) = (run.clone(), stop_rx.clone(), connected_tx.clone());
+        tasks.push(tokio::spawn(async move { client(&run, source, stalled, stop, connected).await }));
     }
     let (mut ok, mut failed) = (0usize, 0usize);
     while ok + failed < total {
@@ -91,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
     }
     eprintln!("READY {ok} connected, {failed} failed");
     let started = Instant::now();
+    run.measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
     let elapsed = started.elapsed().as_secs_f64();
     let _ = stop_tx.send(true);
@@ -142,17 +160,15 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn client(
-    url: String,
-    target: SocketAddr,
+    run: &Run,
     source: Ipv4Addr,
     stalled: bool,
-    after_seq: i64,
     mut stop: watch::Receiver<bool>,
     connected: tokio::sync::mpsc::UnboundedSender<bool>,
 ) -> Seen {
     let mut seen =
         Seen { connected: false, ended_early: false, messages: 0, events: 0, lost: 0, duplicates: 0, latency_us: None };
-    let socket = match open(&url, target, source, stalled).await {
+    let socket = match open(&run.url, run.target, source, stalled).await {
         Ok(socket) => socket,
         Err(_) => {
             let _ = connected.send(false);
@@ -202,7 +218,7 @@ async fn client(
         let (Some(seq), Some(created_ms)) = (bench::scan_i64(text, "\"seq\":"), bench::scan_created_at_ms(text)) else {
             continue;
         };
-        if seq <= after_seq {
+        if seq <= run.after_seq {
             continue;
         }
         match last {
@@ -211,6 +227,9 @@ async fn client(
             None => {}
         }
         last = Some(last.map_or(seq, |l| l.max(seq)));
+        if !run.measuring.load(Ordering::Relaxed) {
+            continue;
+        }
         seen.events += 1;
         let latency = (now_us - created_ms * 1000).max(1) as u64;
         let histogram = seen.latency_us.get_or_insert_with(|| {
