@@ -4,7 +4,7 @@ fan-out baseline, in the same run, on the same machine.
 
 Run through scripts/bench.sh (which builds the release binaries first):
 
-    scripts/bench.sh            # the full table (about 10 minutes)
+    scripts/bench.sh            # the full table (about 25 minutes)
     scripts/bench.sh --smoke    # 50 clients for 5 s: checks the tools work and nothing is lost
 
 Lookout = webserver + `detector --dry-run` (socket bridge, SQLite, sequencer,
