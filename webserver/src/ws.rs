@@ -4,8 +4,9 @@
 //! and the client registered with the fan-out (503 when full) — registering
 //! *before* reading history is what makes catch-up gapless.
 //!
-//! After it, two halves run joined by `select!`, and whichever ends first
-//! ends the connection:
+//! After it, two halves run as two tasks joined by `select!` (so each is
+//! polled only when its own socket direction, or a kick, wakes it), and
+//! whichever ends first ends the connection:
 //!
 //! * the **writer** replays stored events with `seq > after_seq` page by page,
 //!   then sends live messages from the shared feed at its own cursor, feeding
@@ -18,10 +19,12 @@
 //!   writer sends) — keeping the connection. A message over
 //!   [`MAX_CLIENT_MESSAGE`] closes it with 1009.
 //!
-//! A kick from the fan-out (slow consumer, heartbeat timeout, shutdown)
-//! interrupts both, even a write stuck on a full socket, and the client gets
-//! a close frame with the reason when the socket can still take one.
+//! A kick from the fan-out (slow consumer, heartbeat timeout, shutdown) ends
+//! the reader task, which interrupts the writer, even a write stuck on a
+//! full socket; the client gets a close frame with the reason when the
+//! socket can still take one.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -130,14 +133,21 @@ type Sink = SplitSink<WebSocket, Message>;
 
 async fn serve(socket: WebSocket, client: ClientHandle, mut feed: Feed, state: AppState, after_seq: Option<i64>) {
     let started = Instant::now();
-    let (mut sink, mut stream) = socket.split();
+    let client = Arc::new(client);
+    let (mut sink, stream) = socket.split();
+    // The reader (and the kick) is a task of its own, woken only by what the
+    // client sends or by a kick. Polled beside the writer, it would make a
+    // read attempt (and zero tungstenite's read buffer) for every message
+    // sent: 6 % of the server's CPU at 1,000 clients, measured with perf.
+    let mut reader = tokio::spawn(read_half(stream, client.clone()));
     let mut writer = Writer { sink: &mut sink, metrics: &state.metrics, sent: 0, unflushed: 0 };
     let ending = tokio::select! {
         biased;
-        reason = client.control.kicked() => Ending::Kicked(reason),
+        // A kick ends the reader, and so interrupts even a write stuck on a full socket.
+        ending = &mut reader => ending.unwrap_or_else(|e| Ending::ClientGone(format!("reader task failed: {e}"))),
         ending = write_half(&mut writer, &mut feed, &client, &state, after_seq) => ending,
-        ending = read_half(&mut stream, &client) => ending,
     };
+    reader.abort();
     let sent = writer.sent;
     let close = match &ending {
         Ending::Kicked(reason) => Some((reason.code(), reason.text())),
@@ -342,7 +352,16 @@ async fn send_stored(
     }
 }
 
-async fn read_half(stream: &mut SplitStream<WebSocket>, client: &ClientHandle) -> Ending {
+/// The receiving half, run as its own task: ends when the client closes,
+/// misbehaves or vanishes, or when the client is kicked.
+async fn read_half(mut stream: SplitStream<WebSocket>, client: Arc<ClientHandle>) -> Ending {
+    tokio::select! {
+        reason = client.control.kicked() => Ending::Kicked(reason),
+        ending = read_messages(&mut stream, &client) => ending,
+    }
+}
+
+async fn read_messages(stream: &mut SplitStream<WebSocket>, client: &ClientHandle) -> Ending {
     while let Some(message) = stream.next().await {
         client.touch();
         match message {
