@@ -275,11 +275,11 @@ LATENCY_SCENARIOS = ((100, 10), (1000, 10), (1000, 100), (10000, 1))
 LATENCY_REPEATS = 3
 
 
-def latency_pairs(clients, rate, repeats=LATENCY_REPEATS, kinds=("lookout", "baseline")):
+def latency_pairs(clients, rate, repeats=LATENCY_REPEATS, kinds=("lookout", "baseline"), duration=15.0):
     runs = {kind: [] for kind in kinds}
     for _ in range(repeats):
         for kind in kinds:
-            x = latency(kind, clients, rate)
+            x = latency(kind, clients, rate, duration=duration)
             runs[kind].append(x)
             log(f"  {kind} {clients}x{rate}/s: p50 {x['latency_ms']['p50']} p99 {x['latency_ms']['p99']} "
                 f"max {x['latency_ms']['max']} ms, lost {x['lost']}, dup {x['duplicates']}, "
@@ -306,9 +306,20 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="50 clients, 5 s, Lookout only; fails on any loss")
     parser.add_argument("--only", help="comma-separated scenarios (idle,cpu,latency,throughput,slow) and servers "
                         "(lookout,baseline); prints results instead of writing docs/bench/")
+    parser.add_argument("--latency", help="with --only latency: the CLIENTSxRATE scenarios to run, comma-separated "
+                        "(default: all four, e.g. 100x10,1000x10)")
+    parser.add_argument("--seconds", type=float, default=15.0,
+                        help="with --only latency: seconds measured per run (default 15; longer runs give a p99 "
+                        "resting on more events)")
     args = parser.parse_args()
     if args.only:
-        return partial(set(args.only.split(",")))
+        scenarios = LATENCY_SCENARIOS
+        if args.latency:
+            try:
+                scenarios = [tuple(int(n) for n in s.split("x")) for s in args.latency.split(",")]
+            except ValueError:
+                parser.error(f"--latency takes CLIENTSxRATE scenarios such as 100x10, not {args.latency!r}")
+        return partial(set(args.only.split(",")), scenarios, args.seconds)
 
     if args.smoke:
         r = latency("lookout", 50, 20, duration=5.0)
@@ -348,12 +359,12 @@ def main():
     return 0
 
 
-def partial(only):
+def partial(only, scenarios=LATENCY_SCENARIOS, seconds=15.0):
     kinds = [k for k in ("lookout", "baseline") if k in only] or ["lookout", "baseline"]
     if "latency" in only:
-        for clients, rate in LATENCY_SCENARIOS:
-            pair = latency_pairs(clients, rate, kinds=kinds)
-            print(f"{clients}x{rate}/s median p99: " + ", ".join(
+        for clients, rate in scenarios:
+            pair = latency_pairs(clients, rate, kinds=kinds, duration=seconds)
+            print(f"{clients}x{rate}/s, {seconds:g} s per run, median p99: " + ", ".join(
                 f"{k} {median_run(pair[k])['latency_ms']['p99']} ms" for k in kinds), flush=True)
     for kind in kinds:
         if "idle" in only:
