@@ -38,7 +38,7 @@ use shared::{Event, NewEvent, Store};
 use tokio::sync::mpsc;
 
 use crate::hub::Publisher;
-use crate::stats::Stats;
+use crate::stats::{Stats, elapsed_ms};
 
 /// How often the oldest uncommitted event is retried.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -103,7 +103,7 @@ impl EventManager {
     pub fn create(&mut self, new: &NewEvent) -> Result<Event, StoreError> {
         let started = std::time::Instant::now();
         let event = self.store.insert(new)?;
-        self.stats.record_event(&event.camera_id, event.seq, started.elapsed().as_secs_f64() * 1000.0);
+        self.stats.record_event(&event.camera_id, event.seq, elapsed_ms(started));
         self.append_logs(&event);
         for publisher in &self.publishers {
             publisher.publish_event(&event);

@@ -11,13 +11,14 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Instant;
 
 use shared::Timestamp;
-use shared::stats::SampleWindow;
+use shared::stats::{Percentiles, SampleWindow};
 use shared::wire::{CameraState, CameraStatus, DetectorStats, StageTimes};
 
-/// How many recent inference (and commit) times the percentiles are taken over.
-const INFERENCE_WINDOW: usize = 2048;
+/// How many recent inference and commit times the percentiles are taken over.
+const TIMING_WINDOW: usize = 2048;
 /// How many recent samples each camera's stage percentiles are taken over.
 const STAGE_WINDOW: usize = 512;
 /// The stage name for time spent waiting for the next decoded frame.
@@ -92,8 +93,8 @@ impl Stats {
             subscribers_served: AtomicU64::new(0),
             slow_subscribers_dropped: AtomicU64::new(0),
             backlog: AtomicU64::new(0),
-            inference_ms: Mutex::new(SampleWindow::new(INFERENCE_WINDOW)),
-            commit_ms: Mutex::new(SampleWindow::new(INFERENCE_WINDOW)),
+            inference_ms: Mutex::new(SampleWindow::new(TIMING_WINDOW)),
+            commit_ms: Mutex::new(SampleWindow::new(TIMING_WINDOW)),
             cameras: Mutex::new(cameras),
         }
     }
@@ -108,17 +109,11 @@ impl Stats {
         }
     }
 
-    fn push_inference(&self, ms: f64) {
-        if let Ok(mut window) = self.inference_ms.lock() {
-            window.push(ms);
-        }
-    }
-
     /// Records `frames` examined on `camera`, each taking about
     /// `inference_ms` (the dry run's simulated frames).
     pub fn record_frames(&self, camera: &str, frames: u64, inference_ms: f64) {
         self.frames_processed.fetch_add(frames, Ordering::Relaxed);
-        self.push_inference(inference_ms);
+        push(&self.inference_ms, inference_ms);
         self.with_camera(camera, |c| c.frames += frames);
     }
 
@@ -127,7 +122,7 @@ impl Stats {
     /// for the frame) are the detector's "inference time".
     pub fn record_frame(&self, camera: &str, stage_ms: &[(&'static str, f64)], motion: bool) {
         self.frames_processed.fetch_add(1, Ordering::Relaxed);
-        self.push_inference(analysis_ms(stage_ms));
+        push(&self.inference_ms, analysis_ms(stage_ms));
         self.with_camera(camera, |c| {
             c.frames += 1;
             c.motion_frames += u64::from(motion);
@@ -158,9 +153,7 @@ impl Stats {
     /// Records a committed event and how long its commit took.
     pub fn record_event(&self, camera: &str, seq: i64, commit_ms: f64) {
         self.events_created.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut window) = self.commit_ms.lock() {
-            window.push(commit_ms);
-        }
+        push(&self.commit_ms, commit_ms);
         self.last_seq.fetch_max(seq, Ordering::Relaxed);
         if let Ok(mut cameras) = self.cameras.lock()
             && let Some(c) = cameras.get_mut(camera)
@@ -185,8 +178,8 @@ impl Stats {
             events_created: self.events_created.load(Ordering::Relaxed),
             last_seq: (last_seq > 0).then_some(last_seq),
             frames_processed: self.frames_processed.load(Ordering::Relaxed),
-            inference_ms: self.inference_ms.lock().map(|w| w.percentiles()).unwrap_or_default(),
-            commit_ms: self.commit_ms.lock().map(|w| w.percentiles()).unwrap_or_default(),
+            inference_ms: percentiles(&self.inference_ms),
+            commit_ms: percentiles(&self.commit_ms),
             cameras: self
                 .cameras
                 .lock()
@@ -198,6 +191,21 @@ impl Stats {
             backlog: self.backlog.load(Ordering::Relaxed),
         }
     }
+}
+
+fn push(window: &Mutex<SampleWindow>, ms: f64) {
+    if let Ok(mut window) = window.lock() {
+        window.push(ms);
+    }
+}
+
+fn percentiles(window: &Mutex<SampleWindow>) -> Percentiles {
+    window.lock().map(|w| w.percentiles()).unwrap_or_default()
+}
+
+/// Milliseconds since `since`, the unit every timing here is kept in.
+pub fn elapsed_ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
 }
 
 /// Time spent analysing a frame: every stage but the wait for it.

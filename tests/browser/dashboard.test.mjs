@@ -17,12 +17,18 @@ const running = [];
 function track(proc) { running.push(proc); return proc; }
 async function stopAll() { await Promise.all(running.splice(0).map((p) => p.stop("SIGKILL"))); }
 
-test("events appear within 1 s of commit, with no console errors", async (t) => {
-  t.after(stopAll);
+/** A webserver on a fresh data directory, and the dashboard open and connected to it. */
+async function connectedDashboard() {
   const dir = tempDataDir();
   const server = track(await startWebserver(dir, await freePort()));
   const { page, errors } = await openDashboard(browser, server.url);
   await page.waitForSelector('#conn[data-state="connected"]');
+  return { dir, server, page, errors };
+}
+
+test("events appear within 1 s of commit, with no console errors", async (t) => {
+  t.after(stopAll);
+  const { dir, server, page, errors } = await connectedDashboard();
 
   const detector = track(startDetector(dir, ["--count", "8", "--rate", "4", "--wait-subscribers", "1"]));
   await page.waitForSelector('#feed li[data-seq="8"]', { timeout: 30000 });
@@ -75,10 +81,7 @@ test("a webserver restart shows reconnecting, then every event committed meanwhi
 
 test("pause/resume, camera filter, detail view and health panel", async (t) => {
   t.after(stopAll);
-  const dir = tempDataDir();
-  const server = track(await startWebserver(dir, await freePort()));
-  const { page, errors } = await openDashboard(browser, server.url);
-  await page.waitForSelector('#conn[data-state="connected"]');
+  const { dir, server, page, errors } = await connectedDashboard();
   track(startDetector(dir, ["--rate", "8", "--camera", "door", "--camera", "yard", "--wait-subscribers", "1"]));
   await page.waitForSelector('#feed li[data-seq="4"]', { timeout: 30000 });
 
@@ -146,10 +149,7 @@ test("pause/resume, camera filter, detail view and health panel", async (t) => {
 
 test("a camera event's snapshot shows in the detail view, with its boxes on it", async (t) => {
   t.after(stopAll);
-  const dir = tempDataDir();
-  const server = track(await startWebserver(dir, await freePort()));
-  const { page, errors } = await openDashboard(browser, server.url);
-  await page.waitForSelector('#conn[data-state="connected"]');
+  const { dir, server, page, errors } = await connectedDashboard();
   // A synthetic live camera: a white box crossing from t = 1 s.
   const graph = "lavfi:color=c=0x303030:s=640x360:r=25[bg];color=c=white:s=80x80:r=25[box];"
     + "[bg][box]overlay=x='(t-1)*150':y=120:enable='gte(t,1)'";

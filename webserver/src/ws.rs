@@ -260,16 +260,22 @@ async fn write_loop(
                 Err(RecvError::Closed) => return Ok(()),
             }
             if fed < BURST {
-                received = match feed.try_recv() {
-                    Ok(message) => Some(Ok(message)),
-                    Err(TryRecvError::Lagged(missed)) => Some(Err(RecvError::Lagged(missed))),
-                    Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
-                    Err(TryRecvError::Empty) => None,
-                };
+                received = waiting(feed);
             }
         }
         writer.flush().await?;
         client.writing(false);
+    }
+}
+
+/// What the feed holds already, without waiting: `None` when nothing is
+/// waiting, otherwise what `recv` would return.
+fn waiting(feed: &mut Feed) -> Option<Result<Outgoing, RecvError>> {
+    match feed.try_recv() {
+        Ok(message) => Some(Ok(message)),
+        Err(TryRecvError::Lagged(missed)) => Some(Err(RecvError::Lagged(missed))),
+        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+        Err(TryRecvError::Empty) => None,
     }
 }
 

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::pipeline::{Frame, Pipeline};
 use self::source::{DecodeSettings, FrameSource, SourceKind};
-use crate::stats::Stats;
+use crate::stats::{Stats, elapsed_ms};
 
 /// First delay before restarting a failed live source.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -152,7 +152,7 @@ async fn run_once(
             Ok(None) => break RunEnd::Closed(Ok(())),
             Err(e) => break RunEnd::Broken(e.to_string()),
         };
-        let decode_wait_ms = waiting_since.elapsed().as_secs_f64() * 1000.0;
+        let decode_wait_ms = elapsed_ms(waiting_since);
         if frames == 0 {
             tracing::info!(camera = %camera.id, width = image.width(), height = image.height(), "camera up");
             stats.set_camera_state(&camera.id, CameraState::Up, None);

@@ -26,7 +26,7 @@ use vision::image::PixelRect;
 use vision::motion::{MotionConfig, MotionDetector, Verdict};
 
 use crate::describe::{describe_episode, place_name};
-use crate::stats::{DECODE_WAIT, Stats, analysis_ms};
+use crate::stats::{DECODE_WAIT, Stats, analysis_ms, elapsed_ms};
 
 /// Most regions reported per event (largest first).
 const MAX_REGIONS: usize = 16;
@@ -160,7 +160,7 @@ impl Pipeline {
         for stage in &mut self.stages {
             let started = Instant::now();
             stage.analyse(&frame, &mut findings);
-            times.push((stage.name(), started.elapsed().as_secs_f64() * 1000.0));
+            times.push((stage.name(), elapsed_ms(started)));
         }
         self.stats.record_frame(&self.camera_id, &times, findings.motion.is_some());
 
@@ -226,7 +226,7 @@ impl Pipeline {
             let path = self.data_dir.resolve_snapshot(&relative).ok_or("snapshot path refused")?;
             write_durably(&path, &jpeg).map_err(|e| format!("{}: {e}", path.display()))
         });
-        self.stats.record_stage(&self.camera_id, SNAPSHOT_STAGE, started.elapsed().as_secs_f64() * 1000.0);
+        self.stats.record_stage(&self.camera_id, SNAPSHOT_STAGE, elapsed_ms(started));
         match written {
             Ok(()) => Some(relative),
             Err(e) => {
