@@ -2,14 +2,16 @@
 //! subscribers, and never lets one of them slow the detector down.
 //!
 //! ```text
-//!  event manager ──publish()──► Hub ──try_send──► [queue]──► subscriber task ──► socket
-//!   (any thread)     encode once │                 bounded     feed burst,
-//!                                └─ queue full? ─► kick ───►   write once
+//!  event manager ──publish()──► Hub ──offer──► Lane ── idle: write now ─────────────► socket
+//!   (any thread)     encode once │              └─ busy: queue ─► subscriber task ──► socket
+//!                                └─ queue full? ─► kick                feed burst, write once
 //! ```
 //!
 //! * [`Hub::publish`] encodes a frame once and offers the same bytes to every
-//!   subscriber's bounded queue with `try_send`. It never waits: a full queue
-//!   means that subscriber cannot keep up, and it is kicked (logged, counted,
+//!   subscriber's [`Lane`]. It never waits: an idle lane takes the frame
+//!   straight into the socket without blocking (no task wake-up on the
+//!   way, see [`crate::lane`]); a busy one queues it; a full queue means that
+//!   subscriber cannot keep up, and it is kicked (logged, counted,
 //!   disconnected). It will catch up from the database when it reconnects.
 //! * Each subscriber has one task that completes the handshake, then writes
 //!   whatever is queued — a burst at a time — and watches the read side for
@@ -26,16 +28,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use interprocess::local_socket::tokio::prelude::*;
 use interprocess::local_socket::tokio::{Listener, Stream};
 use shared::Event;
 use shared::wire::frame::{self, Frame, Hello, Role};
 use shared::wire::{FrameReader, FrameWriter, WireError, handshake};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::lane::{Direct, Lane, Offered};
 use crate::stats::Stats;
 
 /// How long shutdown waits for subscribers to receive what is queued.
@@ -67,7 +70,7 @@ pub struct Hub {
 struct SubscriberSlot {
     id: u64,
     name: String,
-    queue: mpsc::Sender<Bytes>,
+    lane: Arc<Lane>,
     kick: CancellationToken,
 }
 
@@ -95,9 +98,9 @@ impl Hub {
         let Ok(mut subscribers) = self.subscribers.lock() else {
             return;
         };
-        subscribers.retain(|s| match s.queue.try_send(bytes.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        subscribers.retain(|s| match s.lane.offer(&bytes) {
+            Offered::Sent | Offered::Queued => true,
+            Offered::Full => {
                 tracing::warn!(
                     subscriber = s.id,
                     name = %s.name,
@@ -108,7 +111,6 @@ impl Hub {
                 s.kick.cancel();
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         });
         self.publish_count(subscribers.len());
     }
@@ -119,18 +121,21 @@ impl Hub {
         let _ = rx.wait_for(|&count| count >= n).await;
     }
 
-    fn register(&self, name: &str) -> (u64, mpsc::Receiver<Bytes>, CancellationToken) {
+    fn register(&self, name: &str, direct: Option<Direct>) -> (u64, Arc<Lane>, CancellationToken) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (queue, rx) = mpsc::channel(self.queue_capacity);
+        let lane = Arc::new(Lane::new(self.queue_capacity, direct));
         let kick = CancellationToken::new();
         if let Ok(mut subscribers) = self.subscribers.lock() {
-            subscribers.push(SubscriberSlot { id, name: name.to_owned(), queue, kick: kick.clone() });
+            subscribers.push(SubscriberSlot { id, name: name.to_owned(), lane: lane.clone(), kick: kick.clone() });
             self.publish_count(subscribers.len());
         }
         self.stats.subscribers_served.fetch_add(1, Ordering::Relaxed);
-        (id, rx, kick)
+        (id, lane, kick)
     }
 
+    /// Removes a subscriber. Once this returns no publisher writes to its
+    /// socket any more (publishing holds the same lock), so its task may
+    /// write its last frames and `Bye` without interleaving.
     fn unregister(&self, id: u64) {
         if let Ok(mut subscribers) = self.subscribers.lock() {
             subscribers.retain(|s| s.id != id);
@@ -187,6 +192,7 @@ enum Ending {
 }
 
 async fn run_subscriber(stream: Stream, hub: Arc<Hub>, shutdown: CancellationToken) {
+    let direct = Direct::of(&stream);
     let (read, write) = tokio::io::split(stream);
     let mut reader = FrameReader::new(read);
     let mut writer = FrameWriter::new(write);
@@ -198,15 +204,15 @@ async fn run_subscriber(stream: Stream, hub: Arc<Hub>, shutdown: CancellationTok
             return;
         }
     };
-    let (id, mut queue, kick) = hub.register(&peer.name);
+    let (id, lane, kick) = hub.register(&peer.name, direct);
     let started = Instant::now();
     tracing::info!(subscriber = id, name = %peer.name, "subscriber connected");
 
-    let ending = pump(&mut reader, &mut writer, &mut queue, &kick, &shutdown).await;
+    let ending = pump(&mut reader, &mut writer, &lane, &kick, &shutdown).await;
     hub.unregister(id);
     match &ending {
         Ending::Shutdown => {
-            drain(&mut writer, &mut queue).await;
+            drain(&mut writer, &lane).await;
             writer.say_bye("detector shutting down").await;
         }
         Ending::Slow => {
@@ -235,7 +241,7 @@ async fn run_subscriber(stream: Stream, hub: Arc<Hub>, shutdown: CancellationTok
 async fn pump<R, W>(
     reader: &mut FrameReader<R>,
     writer: &mut FrameWriter<W>,
-    queue: &mut mpsc::Receiver<Bytes>,
+    lane: &Lane,
     kick: &CancellationToken,
     shutdown: &CancellationToken,
 ) -> Ending
@@ -249,16 +255,7 @@ where
             biased;
             _ = kick.cancelled() => return Ending::Slow,
             _ = shutdown.cancelled() => return Ending::Shutdown,
-            next = queue.recv() => {
-                let Some(first) = next else { return Ending::Slow };
-                burst.clear();
-                burst.extend_from_slice(&first);
-                while burst.len() < BURST_BYTES {
-                    match queue.try_recv() {
-                        Ok(more) => burst.extend_from_slice(&more),
-                        Err(_) => break,
-                    }
-                }
+            () = lane.next_burst(&mut burst, BURST_BYTES) => {
                 tokio::select! {
                     biased;
                     _ = kick.cancelled() => return Ending::Slow,
@@ -266,6 +263,7 @@ where
                         if let Err(e) = written { return Ending::Error(e) }
                     }
                 }
+                lane.written();
             }
             // Subscribers send nothing after Hello except, perhaps, Bye.
             frame = reader.read_frame() => return match frame {
@@ -280,10 +278,12 @@ where
 }
 
 /// Writes everything still queued, within [`DRAIN_TIMEOUT`].
-async fn drain<W: tokio::io::AsyncWrite + Unpin>(writer: &mut FrameWriter<W>, queue: &mut mpsc::Receiver<Bytes>) {
+async fn drain<W: tokio::io::AsyncWrite + Unpin>(writer: &mut FrameWriter<W>, lane: &Lane) {
     let drained = async {
-        while let Ok(bytes) = queue.try_recv() {
-            writer.write_encoded(&bytes).await?;
+        let mut burst = BytesMut::new();
+        while lane.take_burst(&mut burst, BURST_BYTES) {
+            writer.write_encoded(&burst).await?;
+            lane.written();
         }
         writer.flush().await
     };

@@ -13,7 +13,9 @@
 //! * [`simulate`] — dry-run cameras and event pacing.
 //! * [`describe`] — the one-sentence description of each event.
 //! * [`manager`] — commit → log → publish, on its own thread.
-//! * [`hub`] — the socket server and per-subscriber queues.
+//! * [`hub`] — the socket server and its subscribers.
+//! * [`lane`] — one subscriber's outgoing frames: written at once when idle,
+//!   queued otherwise.
 //! * [`socket_file`] — stale/live/foreign socket-path checks.
 //! * [`stats`] — counters for heartbeats and the session summary.
 //!
@@ -28,6 +30,7 @@ mod camera;
 mod cli;
 mod describe;
 mod hub;
+mod lane;
 mod manager;
 mod simulate;
 mod socket_file;
