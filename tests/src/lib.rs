@@ -322,6 +322,17 @@ pub mod ws {
         }
     }
 
+    /// Like [`next`], but passes over the server's heartbeat pings: they may
+    /// come at any moment (each client's turn falls somewhere in the interval).
+    pub async fn next_after_pings(socket: &mut Socket) -> Result<(serde_json::Value, String), Option<CloseFrame>> {
+        loop {
+            match next(socket).await {
+                Ok((value, _)) if value["type"] == "ping" => {}
+                other => return other,
+            }
+        }
+    }
+
     /// The next `n` event messages (skipping pings); returns (event JSON
     /// value, the raw `data` text) for each.
     pub async fn events(socket: &mut Socket, n: usize) -> Vec<(serde_json::Value, String)> {

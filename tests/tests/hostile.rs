@@ -121,7 +121,8 @@ async fn ten_thousand_malformed_messages_get_errors_or_closes_and_never_a_panic(
                 for frame in frames {
                     socket.send(frame.clone()).await.expect("send");
                 }
-                let (reply, _) = ws::next(&mut socket).await.unwrap_or_else(|close| panic!("{name}: closed {close:?}"));
+                let (reply, _) =
+                    ws::next_after_pings(&mut socket).await.unwrap_or_else(|close| panic!("{name}: closed {close:?}"));
                 match expect {
                     Expect::ErrorReply => assert_eq!(reply["type"], "error", "{name}: {reply}"),
                     Expect::Pong => assert_eq!(reply["type"], "pong", "{name}: {reply}"),
@@ -162,7 +163,7 @@ async fn ten_thousand_malformed_messages_get_errors_or_closes_and_never_a_panic(
     assert_eq!(health["database"]["status"], "ok", "still serving: {health}");
     let mut fine = ws::connect(&server.ws_url(""), None).await.expect("a well-behaved client still connects");
     ws::send_text(&mut fine, r#"{"type":"ping"}"#).await;
-    assert_eq!(ws::next(&mut fine).await.expect("pong").0["type"], "pong");
+    assert_eq!(ws::next_after_pings(&mut fine).await.expect("pong").0["type"], "pong");
     let logs = server.process.logs().join("\n");
     assert!(!logs.contains("panicked"), "no panic in the server log");
     eprintln!("FIGURE malformed: {sent} malformed messages, outcomes per kind {outcomes:?}; no panic; server healthy");

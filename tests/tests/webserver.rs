@@ -123,6 +123,25 @@ async fn pings_arrive_on_time_answering_clients_stay_silent_ones_are_closed() {
 }
 
 #[tokio::test]
+async fn pings_are_spread_over_the_interval_not_sent_to_everyone_at_once() {
+    let dir = temp_data_dir();
+    let server = Webserver::start(dir.path(), &["--heartbeat-secs", "1"]);
+    let mut clients = Vec::new();
+    for _ in 0..32 {
+        clients.push(ws::connect(&server.ws_url(""), None).await.expect("connect"));
+    }
+    // Each client's first ping, stamped when it was sent. One ping for all
+    // would carry a single timestamp; slices of the clients get their own.
+    let mut stamps = std::collections::BTreeSet::new();
+    for client in &mut clients {
+        let (v, _) = ws::next(client).await.expect("a ping");
+        assert_eq!(v["type"], "ping", "{v}");
+        stamps.insert(v["timestamp"].as_str().expect("timestamp").to_owned());
+    }
+    assert!(stamps.len() >= 8, "32 clients were pinged at only {} moments: {stamps:?}", stamps.len());
+}
+
+#[tokio::test]
 async fn bad_client_messages_get_errors_and_keep_the_connection_oversize_closes_1009() {
     let dir = temp_data_dir();
     let server = Webserver::start(dir.path(), &[]);
@@ -135,17 +154,17 @@ async fn bad_client_messages_get_errors_and_keep_the_connection_oversize_closes_
         (Message::Binary(vec![0xde, 0xad].into()), "Binary messages are not supported"),
     ] {
         client.send(send).await.expect("send");
-        let (reply, _) = ws::next(&mut client).await.expect("an error reply, connection kept");
+        let (reply, _) = ws::next_after_pings(&mut client).await.expect("an error reply, connection kept");
         assert_eq!(reply["type"], "error", "{reply}");
         assert!(reply["message"].as_str().expect("message").contains(expected), "{reply}");
     }
     ws::send_text(&mut client, r#"{"type":"ping","timestamp":"2026-01-01T00:00:00Z"}"#).await;
-    let (pong, _) = ws::next(&mut client).await.expect("pong");
+    let (pong, _) = ws::next_after_pings(&mut client).await.expect("pong");
     assert_eq!(pong["type"], "pong");
 
     let huge = format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(100 * 1024));
     let _ = client.send(Message::Text(huge.into())).await;
-    let close = ws::next(&mut client).await.expect_err("closed").expect("close frame");
+    let close = ws::next_after_pings(&mut client).await.expect_err("closed").expect("close frame");
     assert_eq!(u16::from(close.code), 1009);
 }
 
@@ -274,7 +293,7 @@ async fn a_full_server_answers_503_and_a_client_close_is_clean() {
         other => panic!("a second client should get 503, got {other:?}"),
     }
     first.close(None).await.expect("close");
-    assert!(ws::next(&mut first).await.is_err(), "the server completes the closing handshake");
+    assert!(ws::next_after_pings(&mut first).await.is_err(), "the server completes the closing handshake");
     server.process.wait_for_log("reason=ClientClosed", LONG);
     // The slot is free again.
     ws::connect(&server.ws_url(""), None).await.expect("a client after the first left");
@@ -472,7 +491,7 @@ async fn sigterm_closes_every_client_with_1001_and_exits_promptly() {
     let started = Instant::now();
     server.process.terminate();
     for client in &mut clients {
-        let close = ws::next(client).await.expect_err("closed").expect("close frame");
+        let close = ws::next_after_pings(client).await.expect_err("closed").expect("close frame");
         assert_eq!(u16::from(close.code), 1001);
     }
     let (status, _) = server.process.wait(LONG);

@@ -60,7 +60,7 @@ fn hot_paths(c: &mut Criterion) {
 
     let fanout = Fanout::new(1024, 10_000);
     let mut clients: Vec<_> = (0..1000).map(|_| fanout.register().expect("register")).collect();
-    let message = Outgoing { seq: Some(1), text: messages::event_envelope(&event).into() };
+    let message = Outgoing { seq: 1, text: messages::event_envelope(&event).into() };
     c.bench_function("fan-out to 1,000 clients (broadcast, each reads it)", |b| {
         b.iter(|| {
             fanout.broadcast(black_box(&message));

@@ -26,8 +26,10 @@
 //! * A writer stuck on a full socket never reads the ring, so it cannot
 //!   learn that it lagged: [`Fanout::close_stuck_writers`] closes it from
 //!   outside once its write has been stuck for the send timeout.
-//! * Replies to one client (pong, error) do not go through the ring: each
-//!   client has a small reply box beside its control block.
+//! * Messages to one client (pong, error) do not go through the ring: each
+//!   client has a small reply box beside its control block. Heartbeat pings
+//!   go through the reply boxes too, a slice of the clients at a time
+//!   ([`Fanout::ping_slice`]), so that they trickle rather than burst.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,12 +39,12 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
-/// One message for one or many clients.
+/// One event on the live feed, as every client receives it.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    /// The event's `seq`, for ordering and de-duplication; `None` for control
-    /// messages (ping, pong, error).
-    pub seq: Option<i64>,
+    /// The event's `seq`, for ordering and de-duplication.
+    pub seq: i64,
+    /// Its `{"type":"event",...}` message, serialised once.
     pub text: Utf8Bytes,
 }
 
@@ -74,9 +76,10 @@ impl CloseReason {
     }
 }
 
-/// Most replies (pong, error) waiting for one client; a client that sends
-/// more requests than it reads answers is closed as a slow consumer.
+/// Most replies (ping, pong, error) waiting for one client; a client that
+/// leaves more unread is closed as a slow consumer.
 pub const MAX_PENDING_REPLIES: usize = 64;
+const REPLIES_UNREAD: &str = "its replies are not being read";
 
 /// Shared between the fan-out and one client's tasks.
 #[derive(Debug)]
@@ -107,6 +110,18 @@ impl ClientControl {
 
     fn is_kicked(&self) -> bool {
         self.kicked.is_cancelled()
+    }
+
+    /// Puts `text` in this client's reply box; `false` if the box is full.
+    fn push_reply(&self, text: Utf8Bytes) -> bool {
+        let Ok(mut replies) = self.replies.lock() else { return false };
+        if replies.len() >= MAX_PENDING_REPLIES {
+            return false;
+        }
+        replies.push_back(text);
+        drop(replies);
+        self.reply_ready.notify_one();
+        true
     }
 }
 
@@ -154,14 +169,9 @@ impl ClientHandle {
     /// [`MAX_PENDING_REPLIES`] unanswered is not reading: it is closed as a
     /// slow consumer.
     pub fn reply(&self, text: String) {
-        let Ok(mut replies) = self.control.replies.lock() else { return };
-        if replies.len() >= MAX_PENDING_REPLIES {
-            drop(replies);
-            self.too_slow("its replies are not being read");
-            return;
+        if !self.control.push_reply(text.into()) {
+            self.too_slow(REPLIES_UNREAD);
         }
-        replies.push_back(text.into());
-        self.control.reply_ready.notify_one();
     }
 
     /// Resolves when replies may be waiting (spuriously at times).
@@ -177,12 +187,7 @@ impl ClientHandle {
     /// Closes this client as a slow consumer (once, however often called),
     /// logging `why`; returns the reason, for the writer to end with.
     pub fn too_slow(&self, why: &str) -> CloseReason {
-        if !self.control.is_kicked() {
-            tracing::warn!(conn = self.id, capacity = self.fanout.capacity, "slow consumer: {why}, closing");
-            self.fanout.slow_closes.fetch_add(1, Ordering::Relaxed);
-            self.control.kick(CloseReason::SlowConsumer);
-        }
-        CloseReason::SlowConsumer
+        self.fanout.close_slow(self.id, &self.control, why)
     }
 
     /// Marks the start (`true`) or end of a write to this client's socket.
@@ -266,6 +271,35 @@ impl Fanout {
     pub fn broadcast(&self, message: &Outgoing) -> usize {
         // An error only means that no client is connected.
         self.feed.send(message.clone()).unwrap_or(0)
+    }
+
+    /// Puts `ping` in the reply box of every client whose id falls in
+    /// `slice` (of `slices`); returns how many. Pinging a slice at a time
+    /// spreads the pings, and the pongs they bring back, over the interval
+    /// instead of one burst through every client that would hold up the
+    /// event behind it (at 10,000 clients, for about a hundred milliseconds).
+    pub fn ping_slice(&self, slice: u64, slices: u64, ping: &Utf8Bytes) -> usize {
+        let Ok(clients) = self.clients.lock() else { return 0 };
+        let mut pinged = 0;
+        for (&id, control) in clients.iter().filter(|(id, c)| *id % slices == slice && !c.is_kicked()) {
+            if control.push_reply(ping.clone()) {
+                pinged += 1;
+            } else {
+                self.close_slow(id, control, REPLIES_UNREAD);
+            }
+        }
+        pinged
+    }
+
+    /// Closes client `id` as a slow consumer (once, however often called),
+    /// logging `why`; returns the reason, for its writer to end with.
+    fn close_slow(&self, id: u64, control: &ClientControl, why: &str) -> CloseReason {
+        if !control.is_kicked() {
+            tracing::warn!(conn = id, capacity = self.capacity, "slow consumer: {why}, closing");
+            self.slow_closes.fetch_add(1, Ordering::Relaxed);
+            control.kick(CloseReason::SlowConsumer);
+        }
+        CloseReason::SlowConsumer
     }
 
     /// Closes clients silent for longer than `timeout_ms`; returns how many.
@@ -363,7 +397,7 @@ mod tests {
     use tokio::sync::broadcast::error::TryRecvError;
 
     fn message(seq: i64) -> Outgoing {
-        Outgoing { seq: Some(seq), text: format!("{{\"seq\":{seq}}}").into() }
+        Outgoing { seq, text: format!("{{\"seq\":{seq}}}").into() }
     }
 
     #[test]
@@ -387,7 +421,7 @@ mod tests {
         assert_eq!(fanout.broadcast(&msg), 1000);
         for (_, feed) in &mut clients {
             let got = feed.try_recv().expect("queued");
-            assert_eq!(got.seq, Some(1));
+            assert_eq!(got.seq, 1);
             // Same bytes, not a copy per client.
             assert_eq!(got.text.as_str().as_ptr(), msg.text.as_str().as_ptr());
             assert!(matches!(feed.try_recv(), Err(TryRecvError::Empty)));
@@ -400,7 +434,7 @@ mod tests {
         assert_eq!(fanout.broadcast(&message(1)), 0, "no client: nothing to do, no error");
         let (_client, mut feed) = fanout.register().expect("client");
         fanout.broadcast(&message(2));
-        assert_eq!(feed.try_recv().expect("the next broadcast").seq, Some(2));
+        assert_eq!(feed.try_recv().expect("the next broadcast").seq, 2);
     }
 
     #[test]
@@ -410,11 +444,11 @@ mod tests {
         let (_quick, mut quick_feed) = fanout.register().expect("quick");
         for seq in 1..=3 {
             fanout.broadcast(&message(seq));
-            assert_eq!(quick_feed.try_recv().expect("quick reads each").seq, Some(seq));
+            assert_eq!(quick_feed.try_recv().expect("quick reads each").seq, seq);
         }
         assert!(matches!(slow_feed.try_recv(), Err(TryRecvError::Lagged(1))));
         // After the lag, the cursor is at the oldest message still held.
-        assert_eq!(slow_feed.try_recv().expect("oldest held").seq, Some(2));
+        assert_eq!(slow_feed.try_recv().expect("oldest held").seq, 2);
         assert_eq!(slow.too_slow("test"), CloseReason::SlowConsumer);
         slow.too_slow("test again");
         assert!(slow.control.is_kicked());
@@ -475,6 +509,46 @@ mod tests {
         }
         assert!(!client.control.is_kicked());
         client.reply("one too many".into());
+        assert_eq!(client.control.reason.get(), Some(&CloseReason::SlowConsumer));
+        assert_eq!(fanout.stats().slow_consumer_closes, 1);
+    }
+
+    #[test]
+    fn each_ping_slice_reaches_its_clients_only_and_every_client_is_in_one() {
+        const SLICES: u64 = 4;
+        let fanout = Fanout::new(8, 100);
+        let clients: Vec<_> = (0..10).map(|_| fanout.register().expect("client").0).collect();
+        let ping: Utf8Bytes = "ping".into();
+        let mut pinged = 0;
+        for slice in 0..SLICES {
+            let before: Vec<usize> = clients.iter().map(|c| c.control.replies.lock().expect("box").len()).collect();
+            let n = fanout.ping_slice(slice, SLICES, &ping);
+            let now_pinged: Vec<u64> = clients
+                .iter()
+                .zip(before)
+                .filter(|(c, before)| c.control.replies.lock().expect("box").len() > *before)
+                .map(|(c, _)| c.id)
+                .collect();
+            assert_eq!(now_pinged.len(), n);
+            assert!(now_pinged.iter().all(|id| id % SLICES == slice), "slice {slice} pinged {now_pinged:?}");
+            assert!(n < clients.len(), "a slice is not everyone");
+            pinged += n;
+        }
+        assert_eq!(pinged, clients.len(), "one round of slices pings every client once");
+        assert!(clients.iter().all(|c| c.take_replies().iter().map(|r| r.as_str()).eq(["ping"])));
+    }
+
+    #[test]
+    fn a_client_whose_pings_pile_up_unread_is_closed_as_slow() {
+        let fanout = Fanout::new(8, 10);
+        let (client, _feed) = fanout.register().expect("client");
+        let ping: Utf8Bytes = "ping".into();
+        let its_slice = client.id % 2;
+        for _ in 0..MAX_PENDING_REPLIES {
+            assert_eq!(fanout.ping_slice(its_slice, 2, &ping), 1);
+        }
+        assert!(!client.control.is_kicked());
+        assert_eq!(fanout.ping_slice(its_slice, 2, &ping), 0);
         assert_eq!(client.control.reason.get(), Some(&CloseReason::SlowConsumer));
         assert_eq!(fanout.stats().slow_consumer_closes, 1);
     }

@@ -16,7 +16,7 @@ use shared::Timestamp;
 use tokio_util::sync::CancellationToken;
 use webserver::cli::{Args, LogFormat};
 use webserver::db::Db;
-use webserver::fanout::{CloseReason, Fanout, Outgoing};
+use webserver::fanout::{CloseReason, Fanout};
 use webserver::metrics::Metrics;
 use webserver::sequencer::Sequencer;
 use webserver::{AppState, Config, Shared, bridge, messages};
@@ -117,18 +117,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pings every client each `interval`, with one shared message, and closes
-/// those silent for two intervals.
+/// How many slices the clients are pinged in, one slice per
+/// `interval / PING_SLICES`.
+const PING_SLICES: u32 = 16;
+
+/// Pings every client once per `interval`, a slice of them at a time (see
+/// [`Fanout::ping_slice`]), and closes those silent for two intervals.
 async fn heartbeat(fanout: Arc<Fanout>, interval: Duration, stop: CancellationToken) {
-    let mut ticker = tokio::time::interval(interval);
+    let mut ticker = tokio::time::interval(interval / PING_SLICES);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await; // the first tick is immediate
-    loop {
+    let silent_ms = (interval * 2).as_millis() as u64;
+    for slice in (0..u64::from(PING_SLICES)).cycle() {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = ticker.tick() => {
-                fanout.close_silent((interval * 2).as_millis() as u64);
-                fanout.broadcast(&Outgoing { seq: None, text: messages::ping(Timestamp::now()).into() });
+                fanout.close_silent(silent_ms);
+                fanout.ping_slice(slice, u64::from(PING_SLICES), &messages::ping(Timestamp::now()).into());
             }
         }
     }

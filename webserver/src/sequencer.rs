@@ -146,7 +146,7 @@ impl Task {
 
     fn broadcast(&mut self, event: &Event) {
         let text = messages::event_envelope(event);
-        let delivered = self.fanout.broadcast(&Outgoing { seq: Some(event.seq), text: text.into() });
+        let delivered = self.fanout.broadcast(&Outgoing { seq: event.seq, text: text.into() });
         self.metrics.record_broadcast(event.created_at);
         self.last = event.seq;
         tracing::debug!(seq = event.seq, event_id = %event.event_id, clients = delivered, "broadcast");

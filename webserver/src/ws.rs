@@ -288,24 +288,23 @@ async fn send_live(
     last: &mut Option<i64>,
     message: Outgoing,
 ) -> Result<usize, Ending> {
-    if let Some(seq) = message.seq {
-        match *last {
-            Some(l) if seq <= l => return Ok(0), // already sent
-            // After a lag while catching up (or, never expected, a jump in
-            // the sequencer's `seq`), read what lies between rather than lose it.
-            Some(l) if seq > l + 1 => {
-                tracing::debug!(
-                    conn = client.id,
-                    from = l + 1,
-                    to = seq - 1,
-                    "gap in the feed; reading it from the database"
-                );
-                send_stored(writer, state, client, last, Some(seq)).await?
-            }
-            _ => {}
+    let seq = message.seq;
+    match *last {
+        Some(l) if seq <= l => return Ok(0), // already sent
+        // After a lag while catching up (or, never expected, a jump in
+        // the sequencer's `seq`), read what lies between rather than lose it.
+        Some(l) if seq > l + 1 => {
+            tracing::debug!(
+                conn = client.id,
+                from = l + 1,
+                to = seq - 1,
+                "gap in the feed; reading it from the database"
+            );
+            send_stored(writer, state, client, last, Some(seq)).await?
         }
-        *last = Some(seq);
+        _ => {}
     }
+    *last = Some(seq);
     writer.feed(message.text).await?;
     Ok(1)
 }
