@@ -324,6 +324,49 @@ async fn a_client_that_never_reads_is_closed_as_slow_while_others_get_everything
 }
 
 #[tokio::test]
+async fn a_reply_is_not_held_back_behind_a_backlog_of_events() {
+    // Regression: replies (pongs, errors, and the heartbeat pings that share
+    // their box) went out only once the client's writer found the feed
+    // empty, so a client behind a backlog heard nothing else until it had
+    // read all of it; a heartbeat ping held back long enough would have
+    // closed a healthy client as silent.
+    let dir = temp_data_dir();
+    let server = Webserver::start(dir.path(), &["--client-queue", "4096", "--send-timeout-secs", "120"]);
+    // A small receive buffer: the kernel can hold only a few events for it.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let stream = socket.connect(server.url.trim_start_matches("http://").parse().expect("addr")).await.expect("tcp");
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (mut client, _) = tokio_tungstenite::client_async(server.ws_url(""), stream).await.expect("upgrade");
+
+    const N: u64 = 1000;
+    let det = detector(
+        dir.path(),
+        &["--count", &N.to_string(), "--rate", "5000", "--payload-bytes", "4000", "--wait-subscribers", "1"],
+    );
+    assert!(det.wait(LONG).0.success());
+    // Every event is on the feed now; most wait behind the unread socket.
+    let metrics_url = format!("{}/api/metrics", server.url);
+    while get_json(&metrics_url).await["events"]["broadcast"].as_u64().unwrap_or(0) < N {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    ws::send_text(&mut client, r#"{"type":"ping"}"#).await;
+    let mut events_before_pong = 0;
+    loop {
+        let (v, _) = ws::next(&mut client).await.expect("the client stays connected");
+        match v["type"].as_str() {
+            Some("event") => events_before_pong += 1,
+            Some("pong") => break,
+            _ => {}
+        }
+    }
+    assert!(events_before_pong < N / 2, "the pong came only after {events_before_pong} of {N} events");
+    let rest = ws::events(&mut client, (N - events_before_pong) as usize).await;
+    assert_eq!(seqs(&rest).last(), Some(&(N as i64)), "and every event still arrives");
+}
+
+#[tokio::test]
 async fn a_reading_client_that_falls_a_feed_behind_is_closed_as_slow_and_resumes_without_loss() {
     let dir = temp_data_dir();
     // A live feed of 8 messages; ~8 KiB events that the kernel buffers can

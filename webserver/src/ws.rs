@@ -13,7 +13,10 @@
 //!   a burst and flushing once. It tracks the last `seq` sent and skips older
 //!   ones (no duplicates). If the feed moved on more than a ring's worth
 //!   during the replay, it reads the database again before going live (no
-//!   gaps); once live, falling that far behind closes it as a slow consumer;
+//!   gaps); once live, falling that far behind closes it as a slow consumer.
+//!   It also sends what waits in the client's reply box (pongs, errors,
+//!   heartbeat pings): on its own when the feed is quiet, else with the next
+//!   burst, so a backlog never holds a reply back;
 //! * the **reader** answers pings, notes pongs, and replies to anything else
 //!   with `{"type":"error"}` (through the client's reply box, which the
 //!   writer sends) — keeping the connection. A message over
@@ -262,6 +265,11 @@ async fn write_loop(
             if fed < BURST {
                 received = waiting(feed);
             }
+        }
+        // Replies ride with the burst: a feed that never runs dry must not
+        // hold back a pong, an error or a heartbeat ping.
+        for reply in client.take_replies() {
+            writer.feed(reply).await?;
         }
         writer.flush().await?;
         client.writing(false);
