@@ -347,9 +347,12 @@ async fn a_reply_is_not_held_back_behind_a_backlog_of_events() {
     assert!(det.wait(LONG).0.success());
     // Every event is on the feed now; most wait behind the unread socket.
     let metrics_url = format!("{}/api/metrics", server.url);
-    while get_json(&metrics_url).await["events"]["broadcast"].as_u64().unwrap_or(0) < N {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let all_broadcast = async {
+        while get_json(&metrics_url).await["events"]["broadcast"].as_u64().unwrap_or(0) < N {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(LONG, all_broadcast).await.expect("every event broadcast");
 
     ws::send_text(&mut client, r#"{"type":"ping"}"#).await;
     let mut events_before_pong = 0;
