@@ -29,6 +29,17 @@ async fn get_json(url: &str) -> Value {
     get(url).await.json().await.expect("JSON body")
 }
 
+/// A WebSocket client with a 4 KiB receive buffer: the kernel holds only a
+/// few events for it, so as soon as it stops reading, the server's writes
+/// back up.
+async fn small_buffer_client(server: &Webserver) -> ws::Socket {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let stream = socket.connect(server.url.trim_start_matches("http://").parse().expect("addr")).await.expect("tcp");
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    tokio_tungstenite::client_async(server.ws_url(""), stream).await.expect("upgrade").0
+}
+
 #[tokio::test]
 async fn detector_events_reach_every_client_byte_for_byte_as_rest_returns_them() {
     let dir = temp_data_dir();
@@ -307,11 +318,7 @@ async fn a_client_that_never_reads_is_closed_as_slow_while_others_get_everything
     let server = Webserver::start(dir.path(), &["--client-queue", "256"]);
     let mut reader = ws::connect(&server.ws_url(""), None).await.expect("reader");
     // The stalled client: a tiny receive window, and it never reads.
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("rcvbuf");
-    let address = server.url.trim_start_matches("http://").parse().expect("address");
-    let stream = socket.connect(address).await.expect("tcp connect");
-    let (_stalled, _) = tokio_tungstenite::client_async(server.ws_url(""), stream).await.expect("stalled upgrade");
+    let _stalled = small_buffer_client(&server).await;
 
     const N: usize = 2000;
     let det = detector(dir.path(), &["--count", &N.to_string(), "--rate", "1000", "--wait-subscribers", "1"]);
@@ -332,12 +339,7 @@ async fn a_reply_is_not_held_back_behind_a_backlog_of_events() {
     // closed a healthy client as silent.
     let dir = temp_data_dir();
     let server = Webserver::start(dir.path(), &["--client-queue", "4096", "--send-timeout-secs", "120"]);
-    // A small receive buffer: the kernel can hold only a few events for it.
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("rcvbuf");
-    let stream = socket.connect(server.url.trim_start_matches("http://").parse().expect("addr")).await.expect("tcp");
-    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
-    let (mut client, _) = tokio_tungstenite::client_async(server.ws_url(""), stream).await.expect("upgrade");
+    let mut client = small_buffer_client(&server).await;
 
     const N: u64 = 1000;
     let det = detector(
@@ -375,11 +377,7 @@ async fn a_reading_client_that_falls_a_feed_behind_is_closed_as_slow_and_resumes
     // A live feed of 8 messages; ~8 KiB events that the kernel buffers can
     // hold only a few of, so the slow reader's writer soon falls behind.
     let server = Webserver::start(dir.path(), &["--client-queue", "8"]);
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("rcvbuf");
-    let stream = socket.connect(server.url.trim_start_matches("http://").parse().expect("addr")).await.expect("tcp");
-    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
-    let (mut slow, _) = tokio_tungstenite::client_async(server.ws_url(""), stream).await.expect("upgrade");
+    let mut slow = small_buffer_client(&server).await;
 
     const N: i64 = 300;
     let det = detector(
@@ -575,10 +573,7 @@ async fn at_a_low_rate_a_client_whose_writes_stay_stuck_is_closed_by_the_send_ti
     // The largest queue; a stalled writer never reads the feed, so it never
     // learns it fell behind: only the send timeout can find it.
     let server = Webserver::start(dir.path(), &["--client-queue", "65536", "--send-timeout-secs", "1"]);
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("rcvbuf");
-    let stream = socket.connect(server.url.trim_start_matches("http://").parse().expect("addr")).await.expect("tcp");
-    let (_stalled, _) = tokio_tungstenite::client_async(server.ws_url(""), stream).await.expect("upgrade");
+    let _stalled = small_buffer_client(&server).await;
     let mut reader = ws::connect(&server.ws_url(""), None).await.expect("reader");
     let det = detector(dir.path(), &["--rate", "20", "--payload-bytes", "8000", "--wait-subscribers", "1"]);
     let line = server.process.wait_for_log("slow consumer: a write is stuck", LONG);
