@@ -14,9 +14,9 @@
 //!   ones (no duplicates). If the feed moved on more than a ring's worth
 //!   during the replay, it reads the database again before going live (no
 //!   gaps); once live, falling that far behind closes it as a slow consumer.
-//!   It also sends what waits in the client's reply box (pongs, errors,
-//!   heartbeat pings): on its own when the feed is quiet, else with the next
-//!   burst, so a backlog never holds a reply back;
+//!   Every burst also carries what waits in the client's reply box (pongs,
+//!   errors, heartbeat pings), and a reply alone makes a burst of its own,
+//!   so a backlog never holds a reply back;
 //! * the **reader** answers pings, notes pongs, and replies to anything else
 //!   with `{"type":"error"}` (through the client's reply box, which the
 //!   writer sends) — keeping the connection. A message over
@@ -189,7 +189,11 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Flushes what was fed since the last flush, if anything.
     async fn flush(&mut self) -> Result<(), Ending> {
+        if self.unflushed == 0 {
+            return Ok(());
+        }
         self.sink.flush().await.map_err(|e| Ending::ClientGone(e.to_string()))?;
         self.metrics.messages_sent.fetch_add(self.unflushed, Ordering::Relaxed);
         self.sent += self.unflushed;
@@ -229,18 +233,15 @@ async fn write_loop(
         send_stored(writer, state, client, &mut last, None).await?;
     }
     loop {
-        let first = tokio::select! {
+        // Woken by the feed, or by replies alone (then no feed message).
+        let mut received = tokio::select! {
             biased;
-            received = feed.recv() => received,
-            () = client.replies_ready() => {
-                send_replies(writer, client).await?;
-                continue;
-            }
+            received = feed.recv() => Some(received),
+            () = client.replies_ready() => None,
         };
         client.writing(true);
         // Feed what is waiting, up to a burst, then flush once. Messages go
         // straight from the shared feed to the sink: no per-client buffer.
-        let mut received = Some(first);
         let mut fed = 0;
         while let Some(next) = received.take() {
             match next {
@@ -315,21 +316,6 @@ async fn send_live(
     *last = Some(seq);
     writer.feed(message.text).await?;
     Ok(1)
-}
-
-/// Sends the replies (pong, error) waiting for this client.
-async fn send_replies(writer: &mut Writer<'_>, client: &ClientHandle) -> Result<(), Ending> {
-    let replies = client.take_replies();
-    if replies.is_empty() {
-        return Ok(());
-    }
-    client.writing(true);
-    for reply in replies {
-        writer.feed(reply).await?;
-    }
-    writer.flush().await?;
-    client.writing(false);
-    Ok(())
 }
 
 /// Sends stored events after `last` (and below `before`, if given), page by
