@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use shared::config::{DATA_DIR_ENV, DEFAULT_DATA_DIR, DataDir, parse_seconds};
 use shared::model::validate_camera_id;
+use shared::redact::SecretUrl;
 use vision::episode::EpisodeConfig;
 use vision::motion::{MaskRect, MotionConfig};
 
@@ -222,7 +223,8 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CameraArg {
     pub id: String,
-    pub source: Option<String>,
+    /// Shown only redacted: a stream URL may hold a password.
+    pub source: Option<SecretUrl>,
 }
 
 fn parse_camera(text: &str) -> Result<CameraArg, String> {
@@ -230,7 +232,7 @@ fn parse_camera(text: &str) -> Result<CameraArg, String> {
         Some((id, "")) => {
             return Err(format!("camera {id:?} has an empty SOURCE after '='"));
         }
-        Some((id, source)) => (id, Some(source.to_owned())),
+        Some((id, source)) => (id, Some(SecretUrl::new(source))),
         None => (text, None),
     };
     validate_camera_id(id).map_err(|e| format!("invalid camera id {id:?}: {}", e.reason))?;

@@ -55,6 +55,7 @@ use crate::hub::{Hub, Publisher};
 use crate::manager::EventManager;
 use crate::simulate::{DEFAULT_CAMERAS, Pacer, SimCamera};
 use crate::stats::Stats;
+use shared::redact::SecretUrl;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -156,7 +157,7 @@ async fn real_cameras(args: &Args) -> anyhow::Result<Vec<CameraSpec>> {
     camera::source::check_ffmpeg(&args.ffmpeg).await.map_err(anyhow::Error::msg)?;
     let mut cameras = Vec::new();
     for camera in &args.cameras {
-        let source = SourceKind::parse(camera.source.as_deref().unwrap_or_default());
+        let source = SourceKind::parse(camera.source.as_ref().map(SecretUrl::expose).unwrap_or_default());
         source.check().map_err(|e| anyhow::anyhow!("camera {}: {e}", camera.id))?;
         cameras.push(CameraSpec { id: camera.id.clone(), source });
     }
@@ -294,10 +295,14 @@ impl std::fmt::Display for Summary {
         writeln!(f, "  events created  {events} ({:.2}/s)", events as f64 / secs.max(1e-9))?;
         let frames = s.frames_processed.load(Relaxed);
         writeln!(f, "  frames analysed {frames} ({:.2}/s)", frames as f64 / secs.max(1e-9))?;
-        for (camera, n, state) in s.cameras() {
+        for (camera, n, state, last_error) in s.cameras() {
+            let down = state.is_down();
             let state =
                 serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            writeln!(f, "    {camera:<14}{n:<8}{state}")?;
+            match last_error.filter(|_| down) {
+                Some(why) => writeln!(f, "    {camera:<14}{n:<8}{state}: {why}")?,
+                None => writeln!(f, "    {camera:<14}{n:<8}{state}")?,
+            }
         }
         for (camera, why) in &self.failed_cameras {
             writeln!(f, "  camera {camera} failed: {why}")?;

@@ -138,10 +138,12 @@ impl Stats {
     }
 
     /// A camera's source changed state; `error` says why it is not up.
+    /// Credentials in it are masked here, where every report of it starts
+    /// (heartbeats, health, metrics, the summary).
     pub fn set_camera_state(&self, camera: &str, state: CameraState, error: Option<String>) {
         self.with_camera(camera, |c| {
             c.state = state;
-            c.last_error = error;
+            c.last_error = error.map(|e| shared::redact::redact(&e).into_owned());
         });
     }
 
@@ -162,11 +164,11 @@ impl Stats {
         }
     }
 
-    /// Per camera: its id, events and source state.
-    pub fn cameras(&self) -> Vec<(String, u64, CameraState)> {
+    /// Per camera: its id, events, source state and why it last failed.
+    pub fn cameras(&self) -> Vec<(String, u64, CameraState, Option<String>)> {
         self.cameras
             .lock()
-            .map(|c| c.iter().map(|(id, c)| (id.clone(), c.events, c.state)).collect())
+            .map(|c| c.iter().map(|(id, c)| (id.clone(), c.events, c.state, c.last_error.clone())).collect())
             .unwrap_or_default()
     }
 
@@ -245,7 +247,10 @@ mod tests {
         assert_eq!((snap.commit_ms.count, snap.commit_ms.max), (2, 1.5));
         assert_eq!(snap.last_seq, Some(9));
         assert_eq!(snap.frames_processed, 10);
-        assert_eq!(stats.cameras(), vec![("a".into(), 2, CameraState::Up), ("b".into(), 0, CameraState::Up)]);
+        assert_eq!(
+            stats.cameras(),
+            vec![("a".into(), 2, CameraState::Up, None), ("b".into(), 0, CameraState::Up, None)]
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! * [`config`] — the defaults that let both binaries find the same data
 //!   directory, database and socket with no flags at all.
 //!
+//! * [`redact`] — camera credentials masked wherever a source or an
+//!   ffmpeg line is shown.
 //! * [`process`] — logging setup and shutdown signals for the binaries.
 //!
 //! This crate knows nothing of HTTP, WebSockets, cameras or command lines.
@@ -22,6 +24,7 @@
 pub mod config;
 pub mod model;
 pub mod process;
+pub mod redact;
 pub mod stats;
 pub mod store;
 pub mod wire;

@@ -153,13 +153,16 @@ test("a camera event's snapshot shows in the detail view, with its boxes on it",
   // A synthetic live camera: a white box crossing from t = 1 s.
   const graph = "lavfi:color=c=0x303030:s=640x360:r=25[bg];color=c=white:s=80x80:r=25[box];"
     + "[bg][box]overlay=x='(t-1)*150':y=120:enable='gte(t,1)'";
-  // And a network camera that is not there.
-  track(startCameraDetector(dir, ["--camera", `drive=${graph}`, "--camera", "road=rtsp://127.0.0.1:9/none",
+  // And a network camera that is not there, with a password in its URL.
+  track(startCameraDetector(dir, ["--camera", `drive=${graph}`, "--camera", "road=rtsp://admin:SuperSecretPw@127.0.0.1:9/none",
     "--episode-max-secs", "1.5", "--heartbeat-secs", "0.5"]));
   // The missing camera is listed, marked failed, with ffmpeg's reason.
   const road = page.locator('#cameras tr[data-camera="road"] .source--failed');
   await road.waitFor({ timeout: 30000 });
   assert.match(await road.getAttribute("title"), /ffmpeg exited/);
+  // The tooltip shows the URL with its password masked, and nothing on the page has it.
+  assert.match(await road.getAttribute("title"), /admin:\*\*\*@127\.0\.0\.1:9/);
+  assert.ok(!(await page.content()).includes("SuperSecretPw"), "the camera password is not on the page");
   await page.waitForSelector("#feed li.event", { timeout: 30000 });
   const item = page.locator("#feed li.event").first();
   const id = await item.getAttribute("data-event-id");

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
+use shared::redact::{SecretUrl, redact};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 use vision::RgbImage;
@@ -21,8 +22,8 @@ use vision::ppm::{self, Parsed};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceKind {
     /// A network stream (`rtsp://`, `http://`, ...): restarted when it fails
-    /// or ends.
-    Stream(String),
+    /// or ends. Its URL may hold a password, so it is shown only redacted.
+    Stream(SecretUrl),
     /// A capture device such as `/dev/video0`: restarted like a stream.
     Device(PathBuf),
     /// An ffmpeg filter graph (`lavfi:GRAPH`): a synthetic live camera,
@@ -37,7 +38,7 @@ impl SourceKind {
         if let Some(graph) = source.strip_prefix("lavfi:") {
             Self::FilterGraph(graph.to_owned())
         } else if source.contains("://") {
-            Self::Stream(source.to_owned())
+            Self::Stream(SecretUrl::new(source))
         } else if source.starts_with("/dev/") {
             Self::Device(PathBuf::from(source))
         } else {
@@ -66,10 +67,11 @@ impl SourceKind {
         let (options, input): (&[&str], String) = match self {
             // TCP survives lossy links; the socket timeout (µs) turns a
             // silent camera into an error instead of a hang.
-            Self::Stream(url) if url.starts_with("rtsp://") || url.starts_with("rtsps://") => {
-                (&["-rtsp_transport", "tcp", "-timeout", "10000000"], url.clone())
+            // The one place the real URL is used.
+            Self::Stream(url) if url.expose().starts_with("rtsp://") || url.expose().starts_with("rtsps://") => {
+                (&["-rtsp_transport", "tcp", "-timeout", "10000000"], url.expose().to_owned())
             }
-            Self::Stream(url) => (&[], url.clone()),
+            Self::Stream(url) => (&[], url.expose().to_owned()),
             Self::Device(path) => (&["-f", "v4l2"], path.display().to_string()),
             Self::FilterGraph(graph) => (&["-re", "-f", "lavfi"], graph.clone()),
             Self::File(path) => (&["-re"], path.display().to_string()),
@@ -173,6 +175,8 @@ impl FrameSource {
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
+                    // ffmpeg names the URL it failed on, password and all.
+                    let line = redact(&line).into_owned();
                     tracing::warn!(camera = %camera, "ffmpeg: {line}");
                     if let Ok(mut tail) = tail.lock() {
                         if tail.len() == STDERR_LINES {
@@ -281,6 +285,15 @@ mod tests {
         assert!(line.ends_with("-c:v ppm -f image2pipe pipe:1"), "{line}");
         let rtsp = settings.command_args(&SourceKind::parse("rtsp://cam/1")).join(" ");
         assert!(rtsp.contains("-rtsp_transport tcp") && !rtsp.contains("-re "), "{rtsp}");
+    }
+
+    #[test]
+    fn only_ffmpeg_gets_a_stream_password() {
+        let source = SourceKind::parse("rtsp://admin:SuperSecretPw@cam/1");
+        assert!(format!("{source:?}").contains("admin:***@cam/1"), "{source:?}");
+        assert!(!format!("{source:?}").contains("SuperSecretPw"));
+        let settings = DecodeSettings { ffmpeg: "ffmpeg".into(), fps: 5.0, width: 320 };
+        assert!(settings.command_args(&source).iter().any(|a| a == "rtsp://admin:SuperSecretPw@cam/1"));
     }
 
     #[test]
