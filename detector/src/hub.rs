@@ -32,8 +32,9 @@ use bytes::BytesMut;
 use interprocess::local_socket::tokio::prelude::*;
 use interprocess::local_socket::tokio::{Listener, Stream};
 use shared::Event;
+use shared::wire::connection::frame_kind;
 use shared::wire::frame::{self, Frame, Hello, Role};
-use shared::wire::{FrameReader, FrameWriter, WireError, handshake};
+use shared::wire::{FrameReader, FrameWriter, WireError, WireKey, handshake};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -64,6 +65,8 @@ pub struct Hub {
     /// Number of subscribers past the handshake, for `--wait-subscribers`.
     count_tx: watch::Sender<usize>,
     name: String,
+    /// Subscribers must prove they hold it (they can read the data directory).
+    key: WireKey,
 }
 
 #[derive(Debug)]
@@ -75,7 +78,7 @@ struct SubscriberSlot {
 }
 
 impl Hub {
-    pub fn new(name: String, queue_capacity: usize, stats: Arc<Stats>) -> Arc<Self> {
+    pub fn new(name: String, queue_capacity: usize, stats: Arc<Stats>, key: WireKey) -> Arc<Self> {
         Arc::new(Self {
             subscribers: Mutex::new(Vec::new()),
             queue_capacity,
@@ -83,6 +86,7 @@ impl Hub {
             stats,
             count_tx: watch::Sender::new(0),
             name,
+            key,
         })
     }
 
@@ -196,8 +200,8 @@ async fn run_subscriber(stream: Stream, hub: Arc<Hub>, shutdown: CancellationTok
     let (read, write) = tokio::io::split(stream);
     let mut reader = FrameReader::new(read);
     let mut writer = FrameWriter::new(write);
-    let peer = match handshake(&mut reader, &mut writer, Hello::new(Role::Publisher, &hub.name), Role::Subscriber).await
-    {
+    let ours = Hello::new(Role::Publisher, &hub.name);
+    let peer = match handshake(&mut reader, &mut writer, ours, Role::Subscriber, &hub.key).await {
         Ok(peer) => peer,
         Err(e) => {
             tracing::warn!(error = %e, "subscriber refused during handshake");
@@ -265,12 +269,10 @@ where
                 }
                 lane.written();
             }
-            // Subscribers send nothing after Hello except, perhaps, Bye.
+            // Subscribers send nothing after the handshake except, perhaps, Bye.
             frame = reader.read_frame() => return match frame {
                 Ok(None) | Ok(Some(Frame::Bye { .. })) => Ending::PeerClosed,
-                Ok(Some(Frame::Hello(_))) => Ending::UnexpectedFrame("Hello"),
-                Ok(Some(Frame::Event(_))) => Ending::UnexpectedFrame("Event"),
-                Ok(Some(Frame::Heartbeat(_))) => Ending::UnexpectedFrame("Heartbeat"),
+                Ok(Some(other)) => Ending::UnexpectedFrame(frame_kind(&other)),
                 Err(e) => Ending::Error(e),
             },
         }

@@ -97,7 +97,8 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
         tracing::warn!(socket = %socket.display(), "replaced a stale socket file left by an earlier run");
     }
     let listener = hub::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
-    let hub = Hub::new(producer.clone(), args.subscriber_queue as usize, stats.clone());
+    let key = shared::wire::WireKey::load_or_create(&data_dir.wire_key())?;
+    let hub = Hub::new(producer.clone(), args.subscriber_queue as usize, stats.clone(), key);
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {

@@ -24,6 +24,8 @@ pub const JSONL_FILE: &str = "events.jsonl";
 pub const TEXT_LOG_FILE: &str = "events.log";
 /// Detector socket file name inside the data directory.
 pub const SOCKET_FILE: &str = "detector.sock";
+/// The data directory's wire key (see `wire::key`), mode 0600.
+pub const WIRE_KEY_FILE: &str = "wire.key";
 /// Directory of event snapshots inside the data directory, one
 /// subdirectory per UTC day: `snapshots/YYYY-MM-DD/<event_id>.jpg`.
 pub const SNAPSHOTS_DIR: &str = "snapshots";
@@ -62,6 +64,10 @@ impl DataDir {
 
     pub fn default_socket(&self) -> PathBuf {
         self.root.join(SOCKET_FILE)
+    }
+
+    pub fn wire_key(&self) -> PathBuf {
+        self.root.join(WIRE_KEY_FILE)
     }
 
     /// The snapshot of an event, as stored in its `image_path` (relative to

@@ -52,7 +52,25 @@ impl Process {
     /// or `--log-level` says otherwise.
     pub fn start(name: &str, args: &[&str]) -> Self {
         let mut command = Command::new(bin(name));
-        command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command.args(args);
+        Self::spawn(name, command)
+    }
+
+    /// Like [`Process::start`], as user and group `uid` (needs root and
+    /// util-linux's `setpriv`): another local user's process.
+    pub fn start_as(uid: u32, name: &str, args: &[&str]) -> Self {
+        let mut command = Command::new("setpriv");
+        command
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={uid}"))
+            .arg("--clear-groups")
+            .arg(bin(name))
+            .args(args);
+        Self::spawn(name, command)
+    }
+
+    fn spawn(name: &str, mut command: Command) -> Self {
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         command.env_remove("LOOKOUT_DATA_DIR");
         let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         let (tx, lines) = mpsc::channel();
@@ -459,6 +477,35 @@ pub fn stored_events(data_dir: &Path) -> Vec<shared::Event> {
         }
         events.extend(page);
     }
+}
+
+/// A plausible committed event with this `seq`, for frames a test sends
+/// itself (e.g. a fake detector's).
+pub fn sample_event(seq: i64) -> shared::Event {
+    let now = shared::Timestamp::now();
+    shared::NewEvent {
+        event_id: shared::model::new_event_id(now),
+        camera_id: "door".into(),
+        timestamp: now,
+        motion_confidence: 0.5,
+        detected_objects: Vec::new(),
+        description: "Someone at the door.".into(),
+        image_path: None,
+        metadata: shared::model::EventMetadata {
+            source: shared::model::EventSource::Detector,
+            inference_ms: None,
+            frame_number: None,
+            producer: None,
+        },
+    }
+    .commit(seq, now)
+}
+
+/// What a subscriber of the detector in `data_dir` needs: its wire key
+/// (which the detector made at start).
+pub fn trust(data_dir: &Path) -> shared::wire::Trust {
+    let key = shared::wire::WireKey::load(&shared::config::DataDir::new(data_dir).wire_key()).expect("the wire key");
+    shared::wire::Trust::new(key)
 }
 
 /// A free loopback TCP port (for a server that must come back on it).

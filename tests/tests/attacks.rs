@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use e2e::{Process, Webserver, arg, health_until, temp_data_dir};
+use e2e::{Process, Webserver, arg, health_until, temp_data_dir, ws};
+use shared::wire::frame::{Frame, Hello, Role};
+use shared::wire::{FrameReader, FrameWriter, WireKey, handshake};
 
 const LONG: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "SuperSecretPw";
@@ -53,4 +55,181 @@ async fn camera_passwords_are_masked_on_every_surface() {
     assert!(!logs.contains(PASSWORD), "a log line shows the password:\n{logs}");
     assert!(!summary.contains(PASSWORD), "the exit summary shows the password:\n{summary}");
     assert!(!webserver.process.logs().join("\n").contains(PASSWORD));
+}
+
+/// A fake detector: serves `path`, and on each connection says `Hello`,
+/// proves itself with `key` and sends whatever `frames` yields; or, with no
+/// key, sends the frames queued so far right after `Hello`.
+/// Returns how many connections it served. (Tests using it run on a
+/// multi-threaded runtime: the harness blocks while waiting for log lines.)
+fn fake_publisher(
+    path: &std::path::Path,
+    key: Option<WireKey>,
+    mut frames: tokio::sync::mpsc::Receiver<Frame>,
+) -> tokio::task::JoinHandle<usize> {
+    let listener = tokio::net::UnixListener::bind(path).expect("bind the fake socket");
+    tokio::spawn(async move {
+        let mut served = 0;
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return served };
+            served += 1;
+            let (read, write) = stream.into_split();
+            let (mut reader, mut writer) = (FrameReader::new(read), FrameWriter::new(write));
+            let hello = Hello::new(Role::Publisher, "fake-detector");
+            let accepted = match &key {
+                Some(key) => handshake(&mut reader, &mut writer, hello, Role::Subscriber, key).await.is_ok(),
+                None => writer.write_frame(&Frame::Hello(hello)).await.is_ok(),
+            };
+            if key.is_some() && !accepted {
+                continue;
+            }
+            if key.is_none() {
+                while let Ok(frame) = frames.try_recv() {
+                    let _ = writer.write_frame(&frame).await;
+                }
+                // Hold on until the webserver hangs up.
+                while let Ok(Some(_)) = reader.read_frame().await {}
+                continue;
+            }
+            while let Some(frame) = frames.recv().await {
+                if writer.write_frame(&frame).await.is_err() {
+                    break;
+                }
+            }
+            if frames.is_closed() {
+                return served;
+            }
+        }
+    })
+}
+
+fn forged(seq: i64) -> Frame {
+    let mut event = e2e::sample_event(seq);
+    event.event_id = format!("evt_{}_dead", 1_700_000_000_000i64 + seq);
+    event.description = "FORGED".into();
+    Frame::Event(event)
+}
+
+async fn post_event(http: &reqwest::Client, url: &str, n: usize) -> serde_json::Value {
+    let body = serde_json::json!({"camera_id": "door", "motion_confidence": 0.5, "description": format!("real {n}")});
+    let response = http.post(format!("{url}/api/events")).json(&body).send().await.expect("POST");
+    assert_eq!(response.status(), 201);
+    response.json().await.expect("JSON")
+}
+
+async fn rejected_announcements(http: &reqwest::Client, url: &str) -> u64 {
+    let metrics: serde_json::Value =
+        http.get(format!("{url}/api/metrics")).send().await.expect("GET").json().await.expect("JSON");
+    metrics["events"]["rejected_announcements"].as_u64().expect("rejected_announcements")
+}
+
+/// A socket served by someone without the data directory's wire key is
+/// never heard: no forged event reaches a client, no real one is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_without_the_wire_key_injects_nothing() {
+    let dir = temp_data_dir();
+    for (name, key) in [("keyless", None), ("wrong-key", Some(WireKey::generate()))] {
+        let socket = dir.path().join(format!("{name}.sock"));
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        for seq in 1..=8 {
+            tx.send(forged(seq)).await.expect("queue");
+        }
+        let _fake = fake_publisher(&socket, key, rx);
+        let webserver = Webserver::start(dir.path(), &["--socket", arg(&socket)]);
+        let health = health_until(&webserver.url, "the link refused", |h| {
+            h["detectors"][0]["last_error"].as_str().is_some_and(|e| e.contains("wire") || e.contains("proof"))
+        })
+        .await;
+        assert_eq!(health["detectors"][0]["connected"], false, "{name}: {health:#}");
+        let mut client = ws::connect(&webserver.ws_url("?after_seq=0"), None).await.expect("connect");
+        let http = reqwest::Client::new();
+        let mut posted = Vec::new();
+        for n in 0..8 {
+            posted.push(post_event(&http, &webserver.url, n).await["event_id"].as_str().map(str::to_owned));
+        }
+        let received: Vec<_> = ws::events(&mut client, 8)
+            .await
+            .into_iter()
+            .map(|(e, _)| e["event_id"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(received, posted, "{name}: exactly the real events, in order");
+        drop(tx);
+        drop(webserver);
+        std::fs::remove_file(dir.path().join("events.db")).ok();
+        std::fs::remove_file(dir.path().join("events.db-wal")).ok();
+        std::fs::remove_file(dir.path().join("events.db-shm")).ok();
+    }
+}
+
+/// Even a publisher that holds the key cannot make clients see an event
+/// the database does not have, nor hide the real event of that `seq`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_frames_never_reach_clients_nor_hide_real_events() {
+    let dir = temp_data_dir();
+    let socket = dir.path().join("fake.sock");
+    let key = WireKey::load_or_create(&dir.path().join("wire.key")).expect("key");
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let _fake = fake_publisher(&socket, Some(key), rx);
+    let webserver = Webserver::start(dir.path(), &["--socket", arg(&socket)]);
+    webserver.wait_for_detector();
+    let mut client = ws::connect(&webserver.ws_url("?after_seq=0"), None).await.expect("connect");
+    let http = reqwest::Client::new();
+    let mut posted = Vec::new();
+    for n in 0..8 {
+        // The forgery claims the seq the next real event will take...
+        tx.send(forged(n as i64 + 1)).await.expect("send");
+        let deadline = std::time::Instant::now() + LONG;
+        while rejected_announcements(&http, &webserver.url).await < n as u64 + 1 {
+            assert!(std::time::Instant::now() < deadline, "forgery {n} was never examined");
+            tokio::task::yield_now().await;
+        }
+        // ...and the real one must still be delivered.
+        posted.push(post_event(&http, &webserver.url, n).await["event_id"].as_str().map(str::to_owned));
+    }
+    // A forgery of an existing seq changes nothing either.
+    tx.send(forged(3)).await.expect("send");
+    let received: Vec<_> =
+        ws::events(&mut client, 8).await.into_iter().map(|(e, _)| e["event_id"].as_str().map(str::to_owned)).collect();
+    assert_eq!(received, posted, "the real events, in order, and no forged one");
+    let mut resumed = ws::connect(&webserver.ws_url("?after_seq=0"), None).await.expect("connect");
+    let replayed: Vec<_> =
+        ws::events(&mut resumed, 8).await.into_iter().map(|(e, _)| e["event_id"].as_str().map(str::to_owned)).collect();
+    assert_eq!(replayed, posted, "a resuming client gets them too");
+    let logs = webserver.process.logs().join("\n");
+    assert!(logs.contains("not in the database; not broadcast"), "{logs}");
+}
+
+/// As root: a detector socket served by another user is not trusted,
+/// whether told by the file's owner or, once the file is chowned to us, by
+/// the uid of the process behind it (`SO_PEERCRED`).
+#[tokio::test]
+async fn a_socket_of_another_user_is_not_trusted() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to act as another user");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    const NOBODY: u32 = 65534;
+    let dir = temp_data_dir();
+    // Others may pass through (not list or read) our data directory.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
+    let theirs = dir.path().join("nobody");
+    std::fs::create_dir(&theirs).expect("mkdir");
+    nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(NOBODY)), None).expect("chown");
+    let socket = theirs.join("detector.sock");
+    let intruder = Process::start_as(NOBODY, "detector", &["--dry-run", "--rate", "20", "--data-dir", arg(&theirs)]);
+    intruder.wait_for_log("publishing events on the detector socket", LONG);
+    let webserver = Webserver::start(dir.path(), &["--socket", arg(&socket)]);
+    health_until(&webserver.url, "the socket's owner refused", |h| {
+        h["detectors"][0]["last_error"].as_str().is_some_and(|e| e.contains("belongs to uid 65534"))
+    })
+    .await;
+    // Make the file ours: now the peer's uid is what refuses it.
+    nix::unistd::chown(&socket, Some(nix::unistd::geteuid()), None).expect("chown");
+    let health = health_until(&webserver.url, "the peer's uid refused", |h| {
+        h["detectors"][0]["last_error"].as_str().is_some_and(|e| e.contains("runs as uid 65534"))
+    })
+    .await;
+    assert_eq!(health["detectors"][0]["connections"], 0, "never connected: {health:#}");
+    assert_eq!(e2e::stored_events(dir.path()).len(), 0);
 }

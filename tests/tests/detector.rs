@@ -7,7 +7,7 @@ use std::time::Duration;
 use e2e::{Process, arg, run_to_end, temp_data_dir};
 use shared::Event;
 use shared::wire::frame::{Frame, Hello, PROTOCOL_VERSION, Role};
-use shared::wire::{FrameWriter, Subscription};
+use shared::wire::{FrameReader, FrameWriter, Subscription, handshake};
 use tokio::io::AsyncWriteExt;
 
 const READY: &str = "publishing events on the detector socket";
@@ -67,7 +67,7 @@ async fn dry_run_persists_logs_and_publishes_every_event_in_order() {
         &["--dry-run", "--count", "20", "--rate", "200", "--wait-subscribers", "1", "--data-dir", arg(&data)],
     );
     detector.wait_for_log(READY, LONG);
-    let mut sub = Subscription::connect(&socket, "e2e").await.expect("subscribe");
+    let mut sub = Subscription::connect(&socket, "e2e", &e2e::trust(&data)).await.expect("subscribe");
     assert_eq!(sub.peer().role, Role::Publisher);
     let received = receive_events(&mut sub, 20).await;
 
@@ -111,11 +111,13 @@ async fn a_subscriber_that_never_reads_is_dropped_and_slows_nobody() {
     detector.wait_for_log(READY, LONG);
     // The stalled one: says Hello, then never reads a byte.
     let stalled = shared::wire::endpoint::connect(&socket).await.expect("connect");
-    let (_stalled_read, stalled_write) = tokio::io::split(stalled);
-    let mut stalled_write = FrameWriter::new(stalled_write);
-    stalled_write.write_frame(&Frame::Hello(Hello::new(Role::Subscriber, "stalled"))).await.expect("hello");
+    let (stalled_read, stalled_write) = tokio::io::split(stalled);
+    let (mut stalled_read, mut stalled_write) = (FrameReader::new(stalled_read), FrameWriter::new(stalled_write));
+    let hello = Hello::new(Role::Subscriber, "stalled");
+    let key = e2e::trust(dir.path()).key().clone();
+    handshake(&mut stalled_read, &mut stalled_write, hello, Role::Publisher, &key).await.expect("handshake");
 
-    let mut reader = Subscription::connect(&socket, "reader").await.expect("subscribe");
+    let mut reader = Subscription::connect(&socket, "reader", &e2e::trust(dir.path())).await.expect("subscribe");
     let received = receive_events(&mut reader, N).await;
 
     // The detector finished every event while the stalled subscriber still
@@ -151,7 +153,7 @@ async fn garbage_and_wrong_version_subscribers_are_dropped_others_continue() {
     let refusal = detector.wait_for_log("protocol version", LONG);
     assert!(refusal.contains("subscriber refused"), "{refusal}");
 
-    let mut good = Subscription::connect(&socket, "good").await.expect("subscribe");
+    let mut good = Subscription::connect(&socket, "good", &e2e::trust(dir.path())).await.expect("subscribe");
     let received = receive_events(&mut good, 10).await;
     let (status, _) = detector.wait(LONG);
     assert!(status.success());
@@ -196,7 +198,7 @@ async fn sigterm_mid_run_finishes_cleanly_and_loses_nothing() {
         &["--dry-run", "--rate", "200", "--wait-subscribers", "1", "--data-dir", arg(dir.path())],
     );
     detector.wait_for_log(READY, LONG);
-    let mut sub = Subscription::connect(&socket, "e2e").await.expect("subscribe");
+    let mut sub = Subscription::connect(&socket, "e2e", &e2e::trust(dir.path())).await.expect("subscribe");
     let mut received = receive_events(&mut sub, 10).await;
     detector.terminate();
 

@@ -5,6 +5,10 @@
 //! away), then forwards every event frame and records every heartbeat. When
 //! the detector is absent or goes away, it retries with capped exponential
 //! back-off plus jitter, and its state shows in `/api/health`.
+//!
+//! Only a detector that passes [`Trust`]'s checks (socket owner, peer
+//! uid, wire-key proof) is heard at all, and even then an event frame is
+//! only a hint: the sequencer broadcasts the database's row.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -13,7 +17,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde::Serialize;
 use shared::Timestamp;
-use shared::wire::{DetectorStats, Frame, Subscription};
+use shared::wire::{DetectorStats, Frame, Subscription, Trust};
 use tokio_util::sync::CancellationToken;
 
 use crate::sequencer::Sequencer;
@@ -79,14 +83,14 @@ impl Link {
 }
 
 /// Keeps one detector socket connected until `shutdown`.
-pub async fn run(socket: PathBuf, link: Arc<Link>, sequencer: Sequencer, shutdown: CancellationToken) {
+pub async fn run(socket: PathBuf, trust: Trust, link: Arc<Link>, sequencer: Sequencer, shutdown: CancellationToken) {
     let name = format!("webserver:{}", std::process::id());
     let mut backoff = FIRST_BACKOFF;
     let mut logged_absent = false;
     loop {
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return,
-            attempt = Subscription::connect(&socket, &name) => attempt,
+            attempt = Subscription::connect(&socket, &name, &trust) => attempt,
         };
         match attempt {
             Ok(subscription) => {
@@ -146,14 +150,16 @@ async fn forward(
         match frame {
             Ok(Some(Frame::Event(event))) => {
                 link.update(|s| s.last_event_at = Some(Timestamp::now()));
-                sequencer.offer(event).await;
+                sequencer.offer(&event).await;
             }
             Ok(Some(Frame::Heartbeat(stats))) => link.update(|s| {
                 s.last_heartbeat_at = Some(Timestamp::now());
                 s.stats = Some(stats);
             }),
             Ok(Some(Frame::Bye { reason })) => return Some(format!("detector said bye: {reason}")),
-            Ok(Some(Frame::Hello(_))) => return Some("protocol error: a second Hello".into()),
+            Ok(Some(Frame::Hello(_) | Frame::Proof { .. })) => {
+                return Some("protocol error: a handshake frame after the handshake".into());
+            }
             Ok(None) => return Some("detector closed the connection".into()),
             Err(e) => return Some(e.to_string()),
         }

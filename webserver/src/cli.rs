@@ -24,6 +24,12 @@ pub struct Args {
     #[arg(long = "socket", value_name = "PATH")]
     pub sockets: Vec<PathBuf>,
 
+    /// User id, besides this process's own, whose detector sockets are
+    /// trusted (a detector under its own service account); repeatable. The
+    /// detector must still prove it holds DATA_DIR/wire.key.
+    #[arg(long = "allowed-uid", value_name = "UID")]
+    pub allowed_uids: Vec<u32>,
+
     /// Seconds between WebSocket pings; a client silent for two intervals is closed.
     #[arg(long, value_name = "N", default_value = "30", value_parser = parse_seconds)]
     pub heartbeat_secs: Duration,

@@ -1,16 +1,21 @@
-//! Async access to the shared SQLite store.
+//! Async access to the shared SQLite store, on threads of its own.
 //!
-//! SQLite calls block, so each runs on tokio's blocking pool. One connection
-//! writes (`POST /api/events`); a few others read (REST, WebSocket catch-up,
-//! the sequencer), so a long catch-up never waits behind a write.
+//! SQLite calls block, so they never run on the async threads. A [`Db`] is
+//! a set of connections, each owned by its own OS thread, that take jobs
+//! from one queue. The webserver opens separate `Db`s for separate duties —
+//! REST (readers plus the one writer) and WebSocket catch-up — so no REST
+//! query, however heavy, shares a queue, a connection or a thread with the
+//! live path; the sequencer has a connection of its own besides (see
+//! [`crate::sequencer`]).
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use shared::Store;
 use shared::store::StoreError;
+use tokio::sync::oneshot;
 
 /// Why a database call did not return a result.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +24,58 @@ pub enum DbError {
     Store(#[from] StoreError),
     #[error("database worker failed: {0}")]
     Worker(String),
+    #[error("cannot start a database thread: {0}")]
+    Thread(std::io::Error),
+}
+
+type Job = Box<dyn FnOnce(&mut Store) + Send>;
+
+/// Connections that share one job queue, a thread each.
+#[derive(Debug)]
+struct Workers {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Workers {
+    fn start(path: &Path, name: &str, connections: usize) -> Result<Self, DbError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..connections.max(1) {
+            let mut store = Store::open(path)?;
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("db-{name}-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        // A panicking job drops its reply sender (its caller
+                        // gets an error); the connection lives on.
+                        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut store)));
+                    }
+                })
+                .map_err(DbError::Thread)?;
+        }
+        Ok(Self { jobs })
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, result) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move |store| {
+                let _ = reply.send(f(store));
+            }))
+            .map_err(|_| DbError::Worker("database workers stopped".into()))?;
+        Ok(result.await.map_err(|_| DbError::Worker("database call panicked".into()))??)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -30,24 +87,17 @@ pub struct Db {
 struct Inner {
     /// The most recent failure, for `/api/health`.
     last_error: Mutex<Option<(Instant, String)>>,
-    writer: Mutex<Store>,
-    readers: Vec<Mutex<Store>>,
-    next_reader: AtomicUsize,
+    readers: Workers,
+    writer: Option<Workers>,
 }
 
 impl Db {
-    /// Opens one writer and `readers` reader connections to `path`.
-    pub fn open(path: &Path, readers: usize) -> Result<Self, StoreError> {
-        let writer = Store::open(path)?;
-        let readers = (0..readers.max(1)).map(|_| Store::open(path).map(Mutex::new)).collect::<Result<_, _>>()?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                last_error: Mutex::new(None),
-                writer: Mutex::new(writer),
-                readers,
-                next_reader: AtomicUsize::new(0),
-            }),
-        })
+    /// Opens `readers` reader connections to `path` and, with `writer`, one
+    /// writer connection; `name` names their threads.
+    pub fn open(path: &Path, name: &str, readers: usize, writer: bool) -> Result<Self, DbError> {
+        let readers = Workers::start(path, name, readers)?;
+        let writer = writer.then(|| Workers::start(path, &format!("{name}-writer"), 1)).transpose()?;
+        Ok(Self { inner: Arc::new(Inner { last_error: Mutex::new(None), readers, writer }) })
     }
 
     /// The latest failed call within `window`, if any.
@@ -56,11 +106,17 @@ impl Db {
         last.as_ref().filter(|(at, _)| at.elapsed() < window).map(|(_, e)| e.clone())
     }
 
+    /// Records a failure that did not come through a call (e.g. the
+    /// background integrity check), for `/api/health`.
+    pub fn note_error(&self, error: String) {
+        if let Ok(mut last) = self.inner.last_error.lock() {
+            *last = Some((Instant::now(), error));
+        }
+    }
+
     fn note<T>(&self, result: Result<T, DbError>) -> Result<T, DbError> {
-        if let Err(e) = &result
-            && let Ok(mut last) = self.inner.last_error.lock()
-        {
-            *last = Some((Instant::now(), e.to_string()));
+        if let Err(e) = &result {
+            self.note_error(e.to_string());
         }
         result
     }
@@ -71,13 +127,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        let result = run_blocking(move || {
-            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
-            let store = inner.readers[i].lock().map_err(|_| DbError::Worker("reader lock poisoned".into()))?;
-            Ok(f(&store)?)
-        })
-        .await;
+        let result = self.inner.readers.run(move |store| f(store)).await;
         self.note(result)
     }
 
@@ -87,18 +137,28 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        let result = run_blocking(move || {
-            let mut store = inner.writer.lock().map_err(|_| DbError::Worker("writer lock poisoned".into()))?;
-            Ok(f(&mut store)?)
-        })
-        .await;
+        let result = match &self.inner.writer {
+            Some(writer) => writer.run(f).await,
+            None => Err(DbError::Worker("this database handle is read-only".into())),
+        };
         self.note(result)
     }
 }
 
-async fn run_blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, DbError> + Send + 'static,
-) -> Result<T, DbError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| DbError::Worker(e.to_string()))?
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn calls_run_on_their_own_threads_and_survive_a_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("events.db"), "test", 2, true).expect("open");
+        let thread = db.read(|_| Ok(std::thread::current().name().map(str::to_owned))).await.expect("read");
+        assert!(thread.is_some_and(|name| name.starts_with("db-test-")));
+        let panicked: Result<(), DbError> = db.read(|_| panic!("boom")).await;
+        assert!(matches!(panicked, Err(DbError::Worker(_))));
+        assert_eq!(db.read(|s| s.head_seq()).await.expect("still works"), 0);
+        let read_only = Db::open(&dir.path().join("events.db"), "ro", 1, false).expect("open");
+        assert!(read_only.write(|s| s.head_seq()).await.is_err());
+    }
 }

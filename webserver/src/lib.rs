@@ -83,7 +83,10 @@ pub struct AppState(Arc<Shared>);
 
 #[derive(Debug)]
 pub struct Shared {
+    /// REST reads and `POST /api/events`.
     pub db: Db,
+    /// WebSocket catch-up reads only: REST can never queue in front of them.
+    pub replay_db: Db,
     pub fanout: Arc<Fanout>,
     pub sequencer: Sequencer,
     pub metrics: Arc<Metrics>,

@@ -13,6 +13,7 @@ use anyhow::Context;
 use axum::serve::ListenerExt;
 use clap::{CommandFactory, Parser};
 use shared::Timestamp;
+use shared::wire::{Trust, WireKey};
 use tokio_util::sync::CancellationToken;
 use webserver::cli::{Args, LogFormat};
 use webserver::db::Db;
@@ -54,7 +55,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let max_clients = args.max_clients.unwrap_or(fd_limit.saturating_sub(RESERVED_FDS).max(1) as usize);
     tracing::info!(max_clients, open_file_limit = fd_limit, "WebSocket client capacity");
 
-    let db = Db::open(&data_dir.database(), 4)?;
+    let db = Db::open(&data_dir.database(), "rest", 4, true)?;
+    let replay_db = Db::open(&data_dir.database(), "replay", 2, false)?;
+    let mut trust = Trust::new(WireKey::load_or_create(&data_dir.wire_key())?);
+    for &uid in &args.allowed_uids {
+        trust = trust.allow_uid(uid);
+    }
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     let address = listener.local_addr().context("listener address")?;
@@ -63,13 +69,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let metrics = Arc::new(Metrics::default());
     let fanout = Fanout::new(args.client_queue as usize, max_clients);
-    let sequencer = Sequencer::start(db.clone(), fanout.clone(), metrics.clone(), stop.clone()).await?;
+    let sequencer = Sequencer::start(&data_dir.database(), fanout.clone(), metrics.clone(), stop.clone()).await?;
     let links: Vec<_> = args
         .socket_paths()
         .into_iter()
         .map(|socket| {
             let link = bridge::Link::new(&socket);
-            tokio::spawn(bridge::run(socket, link.clone(), sequencer.clone(), stop.clone()));
+            tokio::spawn(bridge::run(socket, trust.clone(), link.clone(), sequencer.clone(), stop.clone()));
             link
         })
         .collect();
@@ -80,6 +86,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let state = AppState::new(Shared {
         db,
+        replay_db,
         fanout: fanout.clone(),
         sequencer,
         metrics,

@@ -21,6 +21,9 @@ pub struct Metrics {
     pub started: Instant,
     pub messages_sent: AtomicU64,
     pub events_broadcast: AtomicU64,
+    /// Socket announcements the database contradicted (forged, or another
+    /// data directory's detector): never broadcast.
+    pub rejected_announcements: AtomicU64,
     broadcast_latency_ms: Mutex<SampleWindow>,
     recent_broadcasts: Mutex<VecDeque<Instant>>,
     /// CPU % of one core × 100 (fixed point), and resident bytes.
@@ -34,6 +37,7 @@ impl Default for Metrics {
             started: Instant::now(),
             messages_sent: AtomicU64::new(0),
             events_broadcast: AtomicU64::new(0),
+            rejected_announcements: AtomicU64::new(0),
             broadcast_latency_ms: Mutex::new(SampleWindow::new(4096)),
             recent_broadcasts: Mutex::new(VecDeque::new()),
             cpu_centi_percent: AtomicU64::new(0),

@@ -256,7 +256,7 @@ pub async fn create_event(
     tracing::info!(seq = event.seq, event_id = %event.event_id, camera = %event.camera_id, "event created via API");
     let json = event.to_json();
     let location = format!("/api/events/{}", event.event_id);
-    state.sequencer.offer(event).await;
+    state.sequencer.offer(&event).await;
     let mut response = json_response(StatusCode::CREATED, json);
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(LOCATION, value);
@@ -336,6 +336,9 @@ pub struct WebsocketMetrics {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventMetrics {
     pub broadcast: u64,
+    /// Detector announcements that did not match the database (forged, or
+    /// a detector of another data directory); none of them was broadcast.
+    pub rejected_announcements: u64,
     /// Over the last 10 s.
     pub per_second: f64,
     /// Commit → handed to every client's queue, in ms, over recent events.
@@ -380,6 +383,7 @@ impl MetricsReport {
             },
             events: EventMetrics {
                 broadcast: m.events_broadcast.load(std::sync::atomic::Ordering::Relaxed),
+                rejected_announcements: m.rejected_announcements.load(std::sync::atomic::Ordering::Relaxed),
                 per_second: m.events_per_second(),
                 broadcast_latency_ms: m.broadcast_latency(),
             },
@@ -455,6 +459,12 @@ fn prometheus_text(r: &MetricsReport) -> String {
         &one(r.websocket.messages_sent as f64),
     );
     metric("events_broadcast_total", "counter", "Events broadcast to clients.", &one(r.events.broadcast as f64));
+    metric(
+        "events_rejected_announcements_total",
+        "counter",
+        "Detector announcements the database contradicted; never broadcast.",
+        &one(r.events.rejected_announcements as f64),
+    );
     metric("events_per_second", "gauge", "Events broadcast per second over 10 s.", &one(r.events.per_second));
     let l = &r.events.broadcast_latency_ms;
     metric(

@@ -6,76 +6,101 @@
 //! resume from the highest `seq` they saw, so broadcasting 11 before 10 would
 //! lose 10 for good. The sequencer prevents that:
 //!
-//! * It broadcasts strictly in `seq` order, each event once: `last + 1` goes
-//!   out at once, anything at or below `last` is a duplicate and dropped.
-//! * A gap (`seq > last + 1`) is filled from the database before going on.
-//!   Because `seq` order is commit order, when event `n` exists every event
-//!   below it is already readable.
+//! * **The database is the truth; an announcement is only a wake-up.** What
+//!   is broadcast is always the stored row, read after the announcement.
+//!   A socket frame whose event is not the stored row of its `seq` (a
+//!   forgery, or a detector writing another data directory's database) is
+//!   counted and logged, and never reaches a client; nor can it make the
+//!   real event of that `seq` look like a duplicate.
+//! * It broadcasts strictly in `seq` order, each event once: everything
+//!   stored after `last`, in order; an announcement at or below `last` is a
+//!   duplicate. Because `seq` order is commit order, when event `n` exists
+//!   every event below it is already readable.
 //! * After a detector (re)connects, and every [`POLL_INTERVAL`], it also
-//!   reads anything newer than `last` from the database: events committed
-//!   while a detector was unreachable, or by a writer with no socket at all.
+//!   reads anything newer than `last`: events committed while a detector
+//!   was unreachable, or by a writer with no socket at all.
+//!
+//! It runs on a thread of its own with a connection of its own, so no other
+//! database work (REST, catch-up) can queue in front of the live path, and
+//! a frame costs one indexed read on a warm connection.
 //!
 //! It starts at the database's head, so a fresh webserver does not replay
 //! history to live clients (they ask for it with `?after_seq=`).
 
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use shared::Event;
 use shared::store::MAX_PAGE;
+use shared::{Event, Store};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::Db;
+use crate::db::DbError;
 use crate::fanout::{Fanout, Outgoing};
 use crate::messages;
 use crate::metrics::Metrics;
 
 /// How often the database is checked for events no socket announced.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a failed read waits before the next try.
+const RETRY: Duration = Duration::from_millis(200);
 
-#[expect(clippy::large_enum_variant, reason = "events are nearly every offer: boxing would cost an allocation each")]
+#[derive(Debug)]
 enum Offer {
-    Event(Event),
+    /// Someone says this `seq` was committed with this id.
+    Announced {
+        seq: i64,
+        event_id: String,
+    },
     CatchUp,
+    Stop,
 }
 
-/// A handle for offering events to the sequencer task.
+/// A handle for offering events to the sequencer.
 #[derive(Debug, Clone)]
 pub struct Sequencer {
     offers: mpsc::Sender<Offer>,
 }
 
-impl std::fmt::Debug for Offer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Offer::Event(e) => write!(f, "Event(seq={})", e.seq),
-            Offer::CatchUp => f.write_str("CatchUp"),
-        }
-    }
-}
-
 impl Sequencer {
-    /// Starts the sequencer task at the database's current head.
+    /// Starts the sequencer thread, with its own connection to `database`,
+    /// at the database's current head.
     pub async fn start(
-        db: Db,
+        database: &Path,
         fanout: Arc<Fanout>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
-    ) -> Result<Self, crate::db::DbError> {
-        let head = db.read(|s| s.head_seq()).await?;
+    ) -> Result<Self, DbError> {
+        let store = Store::open(database)?;
+        let head = store.head_seq()?;
         let (offers, rx) = mpsc::channel(1024);
-        let task = Task { db, fanout, metrics, last: head };
-        tokio::spawn(task.run(rx, shutdown));
+        let task = Task { store, fanout, metrics, last: head };
+        std::thread::Builder::new().name("sequencer".into()).spawn(move || task.run(rx)).map_err(DbError::Thread)?;
+        let ticker = offers.clone();
+        tokio::spawn(async move {
+            let mut poll = tokio::time::interval(POLL_INTERVAL);
+            poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        let _ = ticker.send(Offer::Stop).await;
+                        return;
+                    }
+                    _ = poll.tick() => { let _ = ticker.try_send(Offer::CatchUp); }
+                }
+            }
+        });
         tracing::info!(head_seq = head, "sequencer started at the database head");
         Ok(Self { offers })
     }
 
-    /// Offers a committed event. Waits only if the sequencer is backed up,
-    /// which pushes back on the socket reader (and so on the detector, which
-    /// drops us as slow; we then catch up from the database).
-    pub async fn offer(&self, event: Event) {
-        let _ = self.offers.send(Offer::Event(event)).await;
+    /// Announces a committed event. Waits only if the sequencer is backed
+    /// up, which pushes back on the socket reader (and so on the detector,
+    /// which drops us as slow; we then catch up from the database).
+    pub async fn offer(&self, event: &Event) {
+        let _ = self.offers.send(Offer::Announced { seq: event.seq, event_id: event.event_id.clone() }).await;
     }
 
     /// Asks for a catch-up from the database (after a detector reconnects).
@@ -85,7 +110,7 @@ impl Sequencer {
 }
 
 struct Task {
-    db: Db,
+    store: Store,
     fanout: Arc<Fanout>,
     metrics: Arc<Metrics>,
     /// Highest `seq` broadcast so far.
@@ -93,53 +118,68 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, mut offers: mpsc::Receiver<Offer>, shutdown: CancellationToken) {
-        let mut poll = tokio::time::interval(POLL_INTERVAL);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                offer = offers.recv() => match offer {
-                    Some(Offer::Event(event)) => self.on_event(event).await,
-                    Some(Offer::CatchUp) => self.fill_from_db().await,
-                    None => return,
-                },
-                _ = poll.tick() => self.fill_from_db().await,
+    fn run(mut self, mut offers: mpsc::Receiver<Offer>) {
+        while let Some(offer) = offers.blocking_recv() {
+            match offer {
+                Offer::Announced { seq, event_id } => self.on_announced(seq, &event_id),
+                Offer::CatchUp => {
+                    self.fill_from_db(None);
+                }
+                Offer::Stop => return,
             }
         }
     }
 
-    async fn on_event(&mut self, event: Event) {
-        if event.seq <= self.last {
-            return; // already broadcast (e.g. read from the database first)
+    fn on_announced(&mut self, seq: i64, event_id: &str) {
+        if seq <= self.last {
+            return; // already broadcast (read from the database first)
         }
-        if event.seq == self.last + 1 {
-            self.broadcast(&event);
-            return;
+        if seq > self.last + 1 {
+            tracing::debug!(last = self.last, seq, "gap before this event; reading it from the database");
         }
-        tracing::debug!(last = self.last, seq = event.seq, "gap before this event; reading it from the database");
-        // On a database error the event is held back, not broadcast past the
-        // gap: the next poll retries, and finds it in the database.
-        self.fill_from_db().await;
+        // On a database error nothing is skipped: the next poll retries.
+        if self.fill_from_db(Some((seq, event_id))) && self.last < seq {
+            self.metrics.rejected_announcements.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                seq,
+                event_id,
+                head = self.last,
+                "an announced event is not in the database; not broadcast (a forged frame, or a detector using another --data-dir)"
+            );
+        }
     }
 
-    /// Broadcasts every stored event after `last`, in order.
-    async fn fill_from_db(&mut self) {
+    /// Broadcasts every stored event after `last`, in order; checks the row
+    /// of an announced `seq` against its announced id. False if the
+    /// database could not be read.
+    fn fill_from_db(&mut self, announced: Option<(i64, &str)>) -> bool {
         loop {
-            let after = self.last;
-            let page = match self.db.read(move |s| s.after_seq(after, MAX_PAGE)).await {
+            let page = match self.store.after_seq(self.last, MAX_PAGE) {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read new events from the database; will retry");
-                    return;
+                    std::thread::sleep(RETRY);
+                    return false;
                 }
             };
             let full = page.len() == MAX_PAGE;
             for event in &page {
+                if let Some((seq, id)) = announced
+                    && seq == event.seq
+                    && id != event.event_id
+                {
+                    self.metrics.rejected_announcements.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        seq,
+                        announced = id,
+                        stored = %event.event_id,
+                        "an announced event differs from the stored one; broadcasting the stored one"
+                    );
+                }
                 self.broadcast(event);
             }
             if !full {
-                return;
+                return true;
             }
         }
     }

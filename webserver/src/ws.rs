@@ -329,7 +329,7 @@ async fn send_stored(
 ) -> Result<(), Ending> {
     loop {
         let after = last.unwrap_or(0);
-        let page = state.db.read(move |s| s.after_seq(after, MAX_PAGE)).await.map_err(|e| {
+        let page = state.replay_db.read(move |s| s.after_seq(after, MAX_PAGE)).await.map_err(|e| {
             tracing::warn!(error = %e, "catch-up read failed");
             Ending::DatabaseUnavailable
         })?;

@@ -12,6 +12,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::frame::{self, Decoded, Frame, FrameError, Hello, HelloError, Role};
+use super::key::WireKey;
 
 /// How long a peer has to send its `Hello`.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,12 +32,22 @@ pub enum WireError {
     TruncatedFrame,
     #[error("connection closed before the handshake completed")]
     ClosedDuringHandshake,
-    #[error("no Hello within {HANDSHAKE_TIMEOUT:?}")]
+    #[error("handshake not completed within {HANDSHAKE_TIMEOUT:?}")]
     HandshakeTimeout,
     #[error("peer has role {theirs:?}, expected {expected:?}")]
     WrongRole { theirs: Role, expected: Role },
     #[error("peer closed the connection: {0}")]
     PeerSaidBye(String),
+    #[error(
+        "the peer could not prove it holds this data directory's wire.key: it is another user's process, or uses another --data-dir"
+    )]
+    Unauthenticated,
+    #[error("peer sent {0} where its key proof was due")]
+    NoProof(&'static str),
+    #[error("the socket's peer runs as uid {uid}, which is not allowed (this process's own uid, or --allowed-uid)")]
+    ForeignPeer { uid: u32 },
+    #[error("{0}")]
+    UntrustedPath(String),
 }
 
 /// The receiving half: buffers bytes and yields whole frames.
@@ -119,31 +130,28 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 }
 
-/// Sends `ours`, then waits (bounded) for the peer's `Hello` and checks it.
+/// Sends `ours`, then waits (bounded) for the peer's `Hello` and checks it;
+/// then each side proves it holds `key` ([`super::key`]) and checks the
+/// other's proof.
 ///
-/// On a refused `Hello` the peer is told why with a `Bye` before the error
-/// is returned, so a mismatched peer logs something useful too.
+/// On a refused `Hello` or proof the peer is told why with a `Bye` before
+/// the error is returned, so a mismatched peer logs something useful too.
 pub async fn handshake<R, W>(
     reader: &mut FrameReader<R>,
     writer: &mut FrameWriter<W>,
     ours: Hello,
     expect: Role,
+    key: &WireKey,
 ) -> Result<Hello, WireError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let (our_role, our_nonce) = (ours.role, ours.nonce);
     writer.write_frame(&Frame::Hello(ours)).await?;
-    let payload = match tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.read_payload()).await {
-        Err(_) => return Err(WireError::HandshakeTimeout),
-        Ok(Err(e)) => {
-            if matches!(e, WireError::Frame(_)) {
-                writer.say_bye(&e.to_string()).await;
-            }
-            return Err(e);
-        }
-        Ok(Ok(None)) => return Err(WireError::ClosedDuringHandshake),
-        Ok(Ok(Some(payload))) => payload,
+    let payload = match next_payload(reader, writer).await? {
+        Some(payload) => payload,
+        None => return Err(WireError::ClosedDuringHandshake),
     };
     let theirs = match frame::decode_hello(&payload) {
         Ok(hello) => hello,
@@ -161,13 +169,77 @@ where
         writer.say_bye(&e.to_string()).await;
         return Err(e);
     }
+    let mac = key.proof(our_role, &theirs.nonce, &our_nonce);
+    // A peer that hung up may still have said what it sent instead of a
+    // proof; that says more than our failed write would.
+    let sent = writer.write_frame(&Frame::Proof { mac }).await;
+    let next = match next_payload(reader, writer).await {
+        Ok(next) => next,
+        Err(e) => return Err(sent.err().unwrap_or(e)),
+    };
+    let proof = match next.map(|p| frame::parse_payload(&p)) {
+        None => return Err(sent.err().unwrap_or(WireError::ClosedDuringHandshake)),
+        Some(Ok(Frame::Proof { mac })) => mac,
+        Some(Ok(Frame::Bye { reason })) => return Err(WireError::PeerSaidBye(reason)),
+        Some(Ok(other)) => {
+            let e = WireError::NoProof(frame_kind(&other));
+            writer.say_bye(&e.to_string()).await;
+            return Err(e);
+        }
+        Some(Err(e)) => {
+            writer.say_bye(&e.to_string()).await;
+            return Err(e.into());
+        }
+    };
+    if !key.verify(theirs.role, &our_nonce, &theirs.nonce, &proof) {
+        writer.say_bye("authentication failed: wrong wire key").await;
+        return Err(WireError::Unauthenticated);
+    }
     Ok(theirs)
+}
+
+/// The next payload of the handshake, within [`HANDSHAKE_TIMEOUT`].
+async fn next_payload<R, W>(
+    reader: &mut FrameReader<R>,
+    writer: &mut FrameWriter<W>,
+) -> Result<Option<Bytes>, WireError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.read_payload()).await {
+        Err(_) => Err(WireError::HandshakeTimeout),
+        Ok(Err(e)) => {
+            if matches!(e, WireError::Frame(_)) {
+                writer.say_bye(&e.to_string()).await;
+            }
+            Err(e)
+        }
+        Ok(Ok(payload)) => Ok(payload),
+    }
+}
+
+/// A frame's kind, for messages.
+pub fn frame_kind(frame: &Frame) -> &'static str {
+    match frame {
+        Frame::Hello(_) => "Hello",
+        Frame::Event(_) => "Event",
+        Frame::Heartbeat(_) => "Heartbeat",
+        Frame::Bye { .. } => "Bye",
+        Frame::Proof { .. } => "Proof",
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wire::frame::PROTOCOL_VERSION;
+
+    fn key() -> WireKey {
+        use std::sync::OnceLock;
+        static KEY: OnceLock<WireKey> = OnceLock::new();
+        KEY.get_or_init(WireKey::generate).clone()
+    }
 
     #[tokio::test]
     async fn handshake_both_ways_then_frames_flow() {
@@ -177,13 +249,13 @@ mod tests {
         let (mut ar, mut aw) = (FrameReader::new(ar), FrameWriter::new(aw));
         let (mut br, mut bw) = (FrameReader::new(br), FrameWriter::new(bw));
         let server = tokio::spawn(async move {
-            let peer = handshake(&mut ar, &mut aw, Hello::new(Role::Publisher, "pub"), Role::Subscriber)
+            let peer = handshake(&mut ar, &mut aw, Hello::new(Role::Publisher, "pub"), Role::Subscriber, &key())
                 .await
                 .expect("server handshake");
             aw.write_frame(&Frame::Bye { reason: "done".into() }).await.expect("write");
             peer
         });
-        let peer = handshake(&mut br, &mut bw, Hello::new(Role::Subscriber, "sub"), Role::Publisher)
+        let peer = handshake(&mut br, &mut bw, Hello::new(Role::Subscriber, "sub"), Role::Publisher, &key())
             .await
             .expect("client handshake");
         assert_eq!(peer.name, "pub");
@@ -208,16 +280,16 @@ mod tests {
         future.protocol_version = PROTOCOL_VERSION + 7;
         let client = tokio::spawn(async move {
             let (mut br, mut bw) = (FrameReader::new(br), FrameWriter::new(bw));
-            handshake(&mut br, &mut bw, future, Role::Publisher).await
+            handshake(&mut br, &mut bw, future, Role::Publisher, &key()).await
         });
         let (mut ar, mut aw) = (FrameReader::new(ar), FrameWriter::new(aw));
-        let err = handshake(&mut ar, &mut aw, Hello::new(Role::Publisher, "pub"), Role::Subscriber)
+        let err = handshake(&mut ar, &mut aw, Hello::new(Role::Publisher, "pub"), Role::Subscriber, &key())
             .await
             .expect_err("version mismatch");
         assert!(matches!(err, WireError::Hello(HelloError::WrongVersion { .. })), "{err}");
-        // The client got our Hello (same version as us → fine for it), then our Bye.
+        // The client got our Hello, then our Bye where our proof was due.
         let client_result = client.await.expect("join");
-        assert!(client_result.is_ok(), "client accepted the publisher's hello");
+        assert!(matches!(client_result, Err(WireError::PeerSaidBye(_))), "{client_result:?}");
     }
 
     #[tokio::test]
@@ -227,9 +299,28 @@ mod tests {
         let (_br, mut bw) = tokio::io::split(b);
         bw.write_all(b"\x00\x00\x00\x05junk!").await.expect("write");
         let (mut ar, mut aw) = (FrameReader::new(ar), FrameWriter::new(aw));
-        let err = handshake(&mut ar, &mut aw, Hello::new(Role::Publisher, "pub"), Role::Subscriber)
+        let err = handshake(&mut ar, &mut aw, Hello::new(Role::Publisher, "pub"), Role::Subscriber, &key())
             .await
             .expect_err("garbage");
         assert!(matches!(err, WireError::Hello(HelloError::NotHello)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_peer_with_another_key_is_refused_on_both_sides() {
+        let (a, b) = tokio::io::duplex(1024);
+        let (ar, aw) = tokio::io::split(a);
+        let (br, bw) = tokio::io::split(b);
+        let impostor = tokio::spawn(async move {
+            let (mut br, mut bw) = (FrameReader::new(br), FrameWriter::new(bw));
+            handshake(&mut br, &mut bw, Hello::new(Role::Publisher, "impostor"), Role::Subscriber, &WireKey::generate())
+                .await
+        });
+        let (mut ar, mut aw) = (FrameReader::new(ar), FrameWriter::new(aw));
+        let err = handshake(&mut ar, &mut aw, Hello::new(Role::Subscriber, "sub"), Role::Publisher, &key())
+            .await
+            .expect_err("wrong key");
+        assert!(matches!(err, WireError::Unauthenticated), "{err}");
+        let theirs = impostor.await.expect("join");
+        assert!(matches!(theirs, Err(WireError::Unauthenticated | WireError::PeerSaidBye(_))), "{theirs:?}");
     }
 }

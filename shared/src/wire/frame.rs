@@ -30,7 +30,7 @@ use crate::model::{Event, Timestamp};
 pub use crate::stats::Percentiles;
 
 /// Bumped on any incompatible change to [`Frame`].
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 /// First bytes of every `Hello`: tells a Lookout peer from anything else.
 pub const MAGIC: [u8; 4] = *b"LKWP";
 /// Largest payload accepted or sent (1 MiB).
@@ -49,6 +49,9 @@ pub enum Frame {
     Heartbeat(DetectorStats),
     /// The sender is about to close the connection, and why.
     Bye { reason: String },
+    /// Second frame from each side: proof that the sender holds the data
+    /// directory's wire key (see [`super::key`]).
+    Proof { mac: [u8; super::key::PROOF_LEN] },
 }
 
 /// The handshake frame. The first two fields are frozen across versions.
@@ -59,11 +62,14 @@ pub struct Hello {
     pub role: Role,
     /// Who is speaking, for logs: e.g. `detector@host:1234`.
     pub name: String,
+    /// Fresh per connection: what the peer's [`Frame::Proof`] must cover.
+    pub nonce: [u8; super::key::NONCE_LEN],
 }
 
 impl Hello {
+    /// A `Hello` with a fresh nonce.
     pub fn new(role: Role, name: impl Into<String>) -> Self {
-        Self { magic: MAGIC, protocol_version: PROTOCOL_VERSION, role, name: name.into() }
+        Self { magic: MAGIC, protocol_version: PROTOCOL_VERSION, role, name: name.into(), nonce: super::key::nonce() }
     }
 }
 
@@ -303,7 +309,7 @@ mod tests {
             store_errors: 0,
             backlog: 0,
         };
-        for frame in [hello(), Frame::Heartbeat(stats), Frame::Bye { reason: "shutdown".into() }] {
+        for frame in [hello(), Frame::Heartbeat(stats), Frame::Bye { reason: "shutdown".into() }, Frame::Proof { mac: [7; 32] }] {
             let bytes = encode(&frame).expect("encode");
             assert_eq!(complete(&bytes), (frame, bytes.len()));
         }
@@ -325,10 +331,11 @@ mod tests {
     #[test]
     fn two_frames_back_to_back() {
         let mut buf = BytesMut::new();
-        encode_into(&hello(), &mut buf).expect("encode");
+        let hello = hello();
+        encode_into(&hello, &mut buf).expect("encode");
         encode_into(&Frame::Bye { reason: "x".into() }, &mut buf).expect("encode");
         let (first, used) = complete(&buf);
-        assert_eq!(first, hello());
+        assert_eq!(first, hello);
         let (second, rest) = complete(&buf[used..]);
         assert_eq!(second, Frame::Bye { reason: "x".into() });
         assert_eq!(used + rest, buf.len());

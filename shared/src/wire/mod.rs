@@ -9,6 +9,8 @@
 //!   result, and a version-checked `Hello`. No I/O.
 //! * [`connection`] — frames over any async byte stream: a buffered reader,
 //!   a writer for pre-encoded frames, and the handshake.
+//! * [`key`] — the data directory's wire key and the handshake's proofs:
+//!   only a process that can read the data directory can take either end.
 //! * [`endpoint`] — socket naming (file on Unix, pipe on Windows) and the
 //!   subscriber's side of a connection.
 //!
@@ -18,7 +20,9 @@
 pub mod connection;
 pub mod endpoint;
 pub mod frame;
+pub mod key;
 
 pub use connection::{FrameReader, FrameWriter, WireError, handshake};
-pub use endpoint::Subscription;
+pub use endpoint::{Subscription, Trust};
 pub use frame::{CameraState, CameraStatus, DetectorStats, Frame, Hello, Percentiles, Role, StageTimes};
+pub use key::WireKey;
