@@ -233,3 +233,123 @@ async fn a_socket_of_another_user_is_not_trusted() {
     assert_eq!(health["detectors"][0]["connections"], 0, "never connected: {health:#}");
     assert_eq!(e2e::stored_events(dir.path()).len(), 0);
 }
+
+/// A page that rebinds its own name to 127.0.0.1 sends that name in
+/// `Host`: a loopback server refuses it (421) everywhere, WebSocket
+/// upgrades included, and serves its own names and `--allowed-host` ones.
+#[tokio::test]
+async fn dns_rebinding_hosts_are_refused() {
+    let dir = temp_data_dir();
+    let server = Webserver::start(dir.path(), &["--allowed-host", "nvr.home.arpa"]);
+    let http = reqwest::Client::new();
+    let port = server.url.rsplit(':').next().expect("port").to_owned();
+    for path in ["/", "/api/health", "/api/events", "/metrics", "/docs/", "/api/openapi.json"] {
+        let url = format!("{}{path}", server.url);
+        let evil = http.get(&url).header("host", format!("evil.com:{port}")).send().await.expect("GET");
+        assert_eq!(evil.status(), 421, "{path}");
+        let body: serde_json::Value = evil.json().await.expect("a JSON error");
+        assert_eq!(body["error"], "misdirected_request", "{path}");
+        for ok in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("nvr.home.arpa:{port}")] {
+            let response = http.get(&url).header("host", &ok).send().await.expect("GET");
+            assert_ne!(response.status(), 421, "{path} with Host {ok}");
+        }
+    }
+    let post = http
+        .post(format!("{}/api/events", server.url))
+        .header("host", "evil.com")
+        .json(&serde_json::json!({"camera_id": "door", "motion_confidence": 0.5, "description": "forged"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(post.status(), 421);
+    assert!(e2e::stored_events(dir.path()).is_empty(), "nothing was created");
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = server.ws_url("").into_client_request().expect("request");
+    request.headers_mut().insert("host", "evil.com".parse().expect("header"));
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 421),
+        other => panic!("an upgrade for evil.com should get 421, got {other:?}"),
+    }
+}
+
+/// Opens a TCP connection to `server` from `source` (a 127.0.0.x address).
+async fn connect_from(
+    source: std::net::Ipv4Addr,
+    server: std::net::SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind((source, 0).into())?;
+    socket.connect(server).await
+}
+
+/// Whether the server closes `stream` within `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {} // a 408 or similar before the close
+        }
+    }
+}
+
+/// Slowloris: connections that send half a request are closed within the
+/// header timeout, one address cannot hold more than its share, a normal
+/// client is served throughout, and memory comes back afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_are_timed_out_capped_and_do_not_starve_others() {
+    use tokio::io::AsyncWriteExt;
+    const PER_ADDRESS: usize = 800;
+    const ATTACKERS: u8 = 4;
+    const EACH: usize = 1000;
+    let dir = temp_data_dir();
+    let server = Webserver::start(
+        dir.path(),
+        &["--header-timeout-secs", "5", "--max-connections-per-address", &PER_ADDRESS.to_string()],
+    );
+    let address: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().expect("address");
+    let http = reqwest::Client::new();
+    let health = format!("{}/api/health", server.url);
+    assert_eq!(http.get(&health).send().await.expect("GET").status(), 200);
+    let idle_rss = e2e::rss_bytes(server.process.pid());
+
+    let mut held = Vec::new();
+    for a in 0..ATTACKERS {
+        let source = std::net::Ipv4Addr::new(127, 0, 0, 10 + a);
+        for _ in 0..EACH {
+            let mut stream = connect_from(source, address).await.expect("connect");
+            // Half a request: the head never ends.
+            let _ = stream.write_all(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1\r\n").await;
+            held.push(stream);
+        }
+        // Served while the attack holds its connections.
+        assert_eq!(http.get(&health).send().await.expect("GET during the attack").status(), 200);
+    }
+    let opened = std::time::Instant::now();
+    let during_rss = e2e::rss_bytes(server.process.pid());
+    // Beyond its cap, an address's connections were closed at once, and
+    // every other one by the header timeout (5 s).
+    for stream in &mut held {
+        assert!(closed_within(stream, Duration::from_secs(8)).await, "a half-sent request was left open");
+    }
+    assert!(opened.elapsed() < Duration::from_secs(8), "closed within the timeout: {:?}", opened.elapsed());
+    let metrics: serde_json::Value =
+        http.get(format!("{}/api/metrics", server.url)).send().await.expect("GET").json().await.expect("JSON");
+    let refused_by_cap = metrics["http"]["refused_per_address"].as_u64().expect("refused_per_address");
+    assert_eq!(refused_by_cap, u64::from(ATTACKERS) * (EACH - PER_ADDRESS) as u64, "{metrics:#}");
+    assert_eq!(http.get(&health).send().await.expect("GET after").status(), 200);
+    drop(held);
+    // The memory the attack took is given back.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut after_rss = e2e::rss_bytes(server.process.pid());
+    while after_rss > 2 * idle_rss && std::time::Instant::now() < deadline {
+        let _ = http.get(&health).send().await;
+        after_rss = e2e::rss_bytes(server.process.pid());
+    }
+    eprintln!("RSS idle {idle_rss} during {during_rss} after {after_rss}");
+    assert!(during_rss > idle_rss + (10 << 20), "the attack cost memory: idle {idle_rss}, during {during_rss}");
+    assert!(after_rss <= 2 * idle_rss, "RSS came back: idle {idle_rss}, during {during_rss}, after {after_rss}");
+}

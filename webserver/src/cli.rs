@@ -24,6 +24,12 @@ pub struct Args {
     #[arg(long = "socket", value_name = "PATH")]
     pub sockets: Vec<PathBuf>,
 
+    /// Host name this server may be reached by besides localhost,
+    /// 127.0.0.1 and [::1] (e.g. nvr.home.arpa); repeatable. On a loopback
+    /// bind any other `Host` gets 421, which stops DNS-rebinding pages.
+    #[arg(long = "allowed-host", value_name = "NAME", value_parser = parse_host)]
+    pub allowed_hosts: Vec<String>,
+
     /// User id, besides this process's own, whose detector sockets are
     /// trusted (a detector under its own service account); repeatable. The
     /// detector must still prove it holds DATA_DIR/wire.key.
@@ -51,6 +57,16 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value = "5", value_parser = parse_seconds)]
     pub send_timeout_secs: Duration,
 
+    /// Seconds a client has to send a request's headers, from connecting or
+    /// from its previous response; slower connections are closed.
+    #[arg(long, value_name = "N", default_value = "10", value_parser = parse_seconds)]
+    pub header_timeout_secs: Duration,
+
+    /// Most connections one source address may hold before their requests
+    /// are read (WebSocket clients stop counting once upgraded).
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_address: u32,
+
     /// Most WebSocket clients held at once; further ones get HTTP 503
     /// [default: what the open-file limit allows].
     #[arg(long, value_name = "N")]
@@ -75,6 +91,16 @@ pub struct Args {
     /// Log line format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+}
+
+/// A host name for `--allowed-host`: letters, digits, `-` and `.`, no port.
+fn parse_host(text: &str) -> Result<String, String> {
+    let name = text.trim().to_ascii_lowercase();
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
+        && !name.starts_with(['.', '-']);
+    if valid { Ok(name) } else { Err(format!("{text:?} is not a host name (no scheme or port), e.g. nvr.home.arpa")) }
 }
 
 impl Args {

@@ -21,7 +21,10 @@
 //! * [`rest`] — events, health and metrics endpoints; [`error`] — their one
 //!   error type.
 //! * [`dashboard`] — the embedded page and its assets.
-//! * [`auth`] — the optional access token.
+//! * [`auth`] — the optional access token; [`host`] — the `Host` rule
+//!   against DNS rebinding.
+//! * [`serve`] — the HTTP listener: header timeout, per-address and global
+//!   connection caps, accept back-off, graceful stop.
 //! * [`origin`], [`metrics`], [`db`], [`cli`] — small supporting pieces.
 //!
 //! [`app`] builds the whole HTTP surface from an [`AppState`], so tests can
@@ -34,11 +37,13 @@ pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod fanout;
+pub mod host;
 pub mod messages;
 pub mod metrics;
 pub mod origin;
 pub mod rest;
 pub mod sequencer;
+pub mod serve;
 pub mod ws;
 
 use std::ops::Deref;
@@ -75,6 +80,8 @@ pub struct Config {
     pub token: Option<String>,
     /// Where event snapshots (`image_path`) are found.
     pub data_dir: shared::config::DataDir,
+    /// Which `Host` names are served.
+    pub hosts: host::HostRule,
 }
 
 /// Everything request handlers share. Cheap to clone.
@@ -91,6 +98,7 @@ pub struct Shared {
     pub sequencer: Sequencer,
     pub metrics: Arc<Metrics>,
     pub links: Vec<Arc<Link>>,
+    pub listener: Arc<serve::ListenerStats>,
     pub config: Config,
 }
 
@@ -136,6 +144,7 @@ pub struct ApiDoc;
 
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
+    let hosts = axum::middleware::from_fn_with_state(state.clone(), host::check_host);
     let api = Router::new()
         .route("/", get(dashboard::index))
         .route("/static/{name}", get(dashboard::asset))
@@ -153,6 +162,7 @@ pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     api.merge(SwaggerUi::new("/docs").url("/api/openapi.json", ApiDoc::openapi()))
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
+        .layer(hosts)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");

@@ -321,6 +321,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 pub struct MetricsReport {
     pub uptime_seconds: f64,
     pub websocket: WebsocketMetrics,
+    pub http: HttpMetrics,
     pub events: EventMetrics,
     pub process: ProcessMetrics,
     pub detectors: Vec<DetectorMetrics>,
@@ -331,6 +332,14 @@ pub struct WebsocketMetrics {
     pub connections: FanoutStats,
     pub max_clients: u64,
     pub messages_sent: u64,
+}
+
+/// Connections the listener refused (see `--max-connections-per-address`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HttpMetrics {
+    pub refused_per_address: u64,
+    pub refused_full: u64,
+    pub accept_errors: u64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -380,6 +389,11 @@ impl MetricsReport {
                 connections: state.fanout.stats(),
                 max_clients: state.fanout.max_clients() as u64,
                 messages_sent: m.messages_sent.load(std::sync::atomic::Ordering::Relaxed),
+            },
+            http: HttpMetrics {
+                refused_per_address: state.listener.refused_per_address.load(std::sync::atomic::Ordering::Relaxed),
+                refused_full: state.listener.refused_full.load(std::sync::atomic::Ordering::Relaxed),
+                accept_errors: state.listener.accept_errors.load(std::sync::atomic::Ordering::Relaxed),
             },
             events: EventMetrics {
                 broadcast: m.events_broadcast.load(std::sync::atomic::Ordering::Relaxed),
@@ -458,6 +472,14 @@ fn prometheus_text(r: &MetricsReport) -> String {
         "Messages written to WebSocket clients.",
         &one(r.websocket.messages_sent as f64),
     );
+    metric(
+        "http_connections_refused_total",
+        "counter",
+        "HTTP connections refused by the per-address or global cap.",
+        &[("per_address", r.http.refused_per_address), ("full", r.http.refused_full)]
+            .map(|(why, n)| (format!("{{reason=\"{why}\"}}"), n as f64)),
+    );
+    metric("http_accept_errors_total", "counter", "Failed accept calls.", &one(r.http.accept_errors as f64));
     metric("events_broadcast_total", "counter", "Events broadcast to clients.", &one(r.events.broadcast as f64));
     metric(
         "events_rejected_announcements_total",

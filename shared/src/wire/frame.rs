@@ -309,7 +309,9 @@ mod tests {
             store_errors: 0,
             backlog: 0,
         };
-        for frame in [hello(), Frame::Heartbeat(stats), Frame::Bye { reason: "shutdown".into() }, Frame::Proof { mac: [7; 32] }] {
+        for frame in
+            [hello(), Frame::Heartbeat(stats), Frame::Bye { reason: "shutdown".into() }, Frame::Proof { mac: [7; 32] }]
+        {
             let bytes = encode(&frame).expect("encode");
             assert_eq!(complete(&bytes), (frame, bytes.len()));
         }
