@@ -353,3 +353,58 @@ async fn half_sent_requests_are_timed_out_capped_and_do_not_starve_others() {
     assert!(during_rss > idle_rss + (10 << 20), "the attack cost memory: idle {idle_rss}, during {during_rss}");
     assert!(after_rss <= 2 * idle_rss, "RSS came back: idle {idle_rss}, during {during_rss}, after {after_rss}");
 }
+
+/// Snapshot serving does not trust the file system: links (to
+/// `/etc/passwd`, the database, `/dev/zero`), a linked day directory, a
+/// FIFO, a hard link and an oversize file are all refused quickly, a real
+/// snapshot is served, and the server still stops at once afterwards.
+#[tokio::test]
+async fn snapshot_serving_refuses_links_devices_fifos_and_giants() {
+    let dir = temp_data_dir();
+    let day = dir.path().join("snapshots/2026-11-25");
+    std::fs::create_dir_all(&day).expect("mkdir");
+    let server = Webserver::start(dir.path(), &[]);
+    let good: Vec<u8> = [0xFF, 0xD8, 0xFF, 0xE0].into_iter().chain((0..5000).map(|i| (i % 251) as u8)).collect();
+    std::fs::write(day.join("good.jpg"), &good).expect("write");
+    std::os::unix::fs::symlink("/etc/passwd", day.join("passwd.jpg")).expect("symlink");
+    std::os::unix::fs::symlink(dir.path().join("events.db"), day.join("db.jpg")).expect("symlink");
+    std::os::unix::fs::symlink("/dev/zero", day.join("zero.jpg")).expect("symlink");
+    std::os::unix::fs::symlink("/etc", dir.path().join("snapshots/etc")).expect("symlink");
+    std::fs::hard_link(dir.path().join("events.db"), day.join("hard.jpg")).expect("hard link");
+    nix::unistd::mkfifo(&day.join("fifo.jpg"), nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    std::fs::File::create(day.join("giant.jpg")).and_then(|f| f.set_len(11 << 20)).expect("giant");
+
+    let http = reqwest::Client::new();
+    let mut image = |path: &str| {
+        let http = http.clone();
+        let url = server.url.clone();
+        let path = path.to_owned();
+        async move {
+            let body = serde_json::json!({"camera_id": "door", "motion_confidence": 0.5, "description": "x", "image_path": path});
+            let created: serde_json::Value =
+                http.post(format!("{url}/api/events")).json(&body).send().await.expect("POST").json().await.expect("JSON");
+            let id = created["event_id"].as_str().expect("created").to_owned();
+            tokio::time::timeout(Duration::from_secs(5), http.get(format!("{url}/api/events/{id}/image")).send())
+                .await
+                .expect("answered promptly")
+                .expect("GET")
+        }
+    };
+    let served = image("snapshots/2026-11-25/good.jpg").await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.headers()["content-length"], good.len().to_string().as_str());
+    assert_eq!(served.bytes().await.expect("body").as_ref(), good.as_slice());
+    for hostile in ["passwd", "db", "zero", "hard", "fifo", "giant"] {
+        let response = image(&format!("snapshots/2026-11-25/{hostile}.jpg")).await;
+        assert_eq!(response.status(), 404, "{hostile}");
+    }
+    assert_eq!(image("snapshots/etc/passwd.jpg").await.status(), 404, "a linked directory");
+    let logs = server.process.logs().join("\n");
+    assert!(logs.contains("refusing to serve a snapshot"), "{logs}");
+    server.process.terminate();
+    let started = std::time::Instant::now();
+    let Webserver { process, .. } = server;
+    let (status, _) = process.wait(LONG);
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(4), "stopped promptly: {:?}", started.elapsed());
+}

@@ -20,6 +20,8 @@
 //! * [`messages`] — the WebSocket message formats.
 //! * [`rest`] — events, health and metrics endpoints; [`error`] — their one
 //!   error type.
+//! * [`snapshot`] — opening snapshot files without following links or
+//!   blocking on odd files, and streaming them.
 //! * [`dashboard`] — the embedded page and its assets.
 //! * [`auth`] — the optional access token; [`host`] — the `Host` rule
 //!   against DNS rebinding.
@@ -44,6 +46,7 @@ pub mod origin;
 pub mod rest;
 pub mod sequencer;
 pub mod serve;
+pub mod snapshot;
 pub mod ws;
 
 use std::ops::Deref;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,7 @@ use crate::AppState;
 use crate::bridge::LinkStatus;
 use crate::error::ApiError;
 use crate::fanout::FanoutStats;
+use crate::snapshot::Snapshot;
 
 /// How long a failed database call keeps `/api/health` degraded.
 const RECENT_DB_ERROR: Duration = Duration::from_secs(30);
@@ -161,15 +162,14 @@ pub async fn event_image(State(state): State<AppState>, Path(event_id): Path<Str
     let event = find_event(&state, &event_id).await?;
     let no_snapshot = || ApiError::NotFound(format!("event {event_id:?} has no snapshot"));
     let image_path = event.image_path.ok_or_else(no_snapshot)?;
-    // Only files inside DATA_DIR/snapshots are ever served, whatever a row says.
-    let Some(path) = state.config.data_dir.resolve_snapshot(&image_path) else {
-        tracing::warn!(event_id, image_path, "refusing to serve an image_path outside the snapshots directory");
-        return Err(no_snapshot());
-    };
-    match tokio::fs::read(&path).await {
-        Ok(jpeg) => Ok(([(CONTENT_TYPE, "image/jpeg"), (CACHE_CONTROL, IMMUTABLE)], jpeg).into_response()),
+    match Snapshot::open(state.config.data_dir.root(), &image_path).await {
+        Ok(snapshot) => {
+            let len = snapshot.len.to_string();
+            Ok(([(CONTENT_TYPE, "image/jpeg"), (CACHE_CONTROL, IMMUTABLE), (CONTENT_LENGTH, len.as_str())], snapshot.into_body())
+                .into_response())
+        }
         Err(e) => {
-            tracing::warn!(event_id, path = %path.display(), error = %e, "snapshot file unreadable");
+            tracing::warn!(event_id, image_path, error = %e, "refusing to serve a snapshot");
             Err(no_snapshot())
         }
     }
