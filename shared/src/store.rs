@@ -44,7 +44,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_PAGE: usize = 1000;
 
 /// Schema migrations, in order; entry `i` takes `user_version` from `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE events (
         seq               INTEGER PRIMARY KEY AUTOINCREMENT,
         event_id          TEXT    NOT NULL UNIQUE,
@@ -59,7 +60,23 @@ const MIGRATIONS: &[&str] = &[r#"
     ) STRICT;
     CREATE INDEX events_by_camera ON events (camera_id, seq);
     CREATE INDEX events_by_time ON events (timestamp);
-"#];
+"#,
+    r#"
+    -- Text search (`q`) through an index instead of a scan of every row:
+    -- trigrams match any substring of 3+ characters, in any case.
+    CREATE VIRTUAL TABLE events_text USING fts5(
+        description, camera_id, content = 'events', content_rowid = 'seq', tokenize = 'trigram'
+    );
+    CREATE TRIGGER events_text_insert AFTER INSERT ON events BEGIN
+        INSERT INTO events_text (rowid, description, camera_id) VALUES (new.seq, new.description, new.camera_id);
+    END;
+    CREATE TRIGGER events_text_delete AFTER DELETE ON events BEGIN
+        INSERT INTO events_text (events_text, rowid, description, camera_id)
+            VALUES ('delete', old.seq, old.description, old.camera_id);
+    END;
+    INSERT INTO events_text (events_text) VALUES ('rebuild');
+"#,
+];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -259,7 +276,15 @@ impl Store {
             );
         }
         if let Some(text) = &filter.text {
-            bind("instr(lower(description || ' ' || camera_id), lower(?)) > 0", Value::Text(text.clone()));
+            if text.chars().count() >= 3 {
+                // A quoted phrase: the text is matched literally, never as
+                // FTS query syntax.
+                let phrase = format!("\"{}\"", text.replace('"', "\"\""));
+                bind("seq IN (SELECT rowid FROM events_text WHERE events_text MATCH ?)", Value::Text(phrase));
+            } else {
+                // Too short for trigrams: a scan, which the webserver bounds.
+                bind("instr(lower(description || ' ' || camera_id), lower(?)) > 0", Value::Text(text.clone()));
+            }
         }
         let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
         // One extra row tells whether another page exists.
@@ -517,6 +542,39 @@ mod tests {
         assert_eq!(seqs(EventFilter { text: Some("wall".into()), ..Default::default() }), vec![1]);
         // '%' and '_' are plain characters, not patterns.
         assert_eq!(seqs(EventFilter { text: Some("%".into()), ..Default::default() }), Vec::<i64>::new());
+        // Through the index: any substring of 3+ characters, any case; FTS
+        // syntax in the text is taken literally.
+        assert_eq!(seqs(EventFilter { text: Some("CAT ON".into()), ..Default::default() }), vec![1]);
+        assert_eq!(seqs(EventFilter { text: Some("isit".into()), ..Default::default() }), vec![2]);
+        assert_eq!(seqs(EventFilter { text: Some("wind?".into()), ..Default::default() }), vec![3]);
+        for syntax in ["\"wall", "wall OR wind", "NEAR(a b)", "*cat*", "c:a"] {
+            assert_eq!(
+                seqs(EventFilter { text: Some(syntax.into()), ..Default::default() }),
+                Vec::<i64>::new(),
+                "{syntax}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_version_1_database_gains_the_text_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(MIGRATIONS[0]).expect("v1 schema");
+            conn.execute_batch(
+                "INSERT INTO events (event_id, camera_id, timestamp, motion_confidence, detected_objects, \
+                 description, image_path, metadata, created_at) VALUES ('evt_1_abcd', 'door', \
+                 '2026-11-25T17:03:16.123Z', 0.5, '[]', 'A parcel was left', NULL, \
+                 '{\"source\":\"api\",\"inference_ms\":null,\"frame_number\":null,\"producer\":null}', \
+                 '2026-11-25T17:03:16.200Z'); PRAGMA user_version = 1;",
+            )
+            .expect("an old row");
+        }
+        let store = Store::open(&path).expect("migrates");
+        let found = store.list(&EventFilter { text: Some("parcel".into()), ..Default::default() }, 10).expect("list");
+        assert_eq!(found.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1]);
     }
 
     #[test]

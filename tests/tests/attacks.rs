@@ -375,14 +375,21 @@ async fn snapshot_serving_refuses_links_devices_fifos_and_giants() {
     std::fs::File::create(day.join("giant.jpg")).and_then(|f| f.set_len(11 << 20)).expect("giant");
 
     let http = reqwest::Client::new();
-    let mut image = |path: &str| {
+    let image = |path: &str| {
         let http = http.clone();
         let url = server.url.clone();
         let path = path.to_owned();
         async move {
             let body = serde_json::json!({"camera_id": "door", "motion_confidence": 0.5, "description": "x", "image_path": path});
-            let created: serde_json::Value =
-                http.post(format!("{url}/api/events")).json(&body).send().await.expect("POST").json().await.expect("JSON");
+            let created: serde_json::Value = http
+                .post(format!("{url}/api/events"))
+                .json(&body)
+                .send()
+                .await
+                .expect("POST")
+                .json()
+                .await
+                .expect("JSON");
             let id = created["event_id"].as_str().expect("created").to_owned();
             tokio::time::timeout(Duration::from_secs(5), http.get(format!("{url}/api/events/{id}/image")).send())
                 .await
@@ -407,4 +414,83 @@ async fn snapshot_serving_refuses_links_devices_fifos_and_giants() {
     let (status, _) = process.wait(LONG);
     assert!(status.success(), "{status}");
     assert!(started.elapsed() < Duration::from_secs(4), "stopped promptly: {:?}", started.elapsed());
+}
+
+/// Costly searches are bounded: beyond the permits they get 503 with
+/// `Retry-After` at once, text search goes through the index, and the live
+/// feed keeps flowing while they run (it reads through its own connections).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_searches_is_bounded_and_does_not_stall_the_feed() {
+    let dir = temp_data_dir();
+    {
+        let _schema = shared::Store::open(dir.path().join("events.db")).expect("schema");
+        let mut conn = rusqlite::Connection::open(dir.path().join("events.db")).expect("open");
+        let tx = conn.transaction().expect("tx");
+        let metadata = r#"{"source":"api","inference_ms":null,"frame_number":null,"producer":null}"#;
+        for i in 0..40_000 {
+            tx.execute(
+                "INSERT INTO events (event_id, camera_id, timestamp, motion_confidence, detected_objects, \
+                 description, image_path, metadata, created_at) VALUES (?1, 'yard', '2026-11-25T17:03:16.123Z', \
+                 0.5, '[]', ?2, NULL, ?3, '2026-11-25T17:03:16.200Z')",
+                rusqlite::params![
+                    format!("evt_{}_{:04x}", 1_700_000_000_000i64 + i, i % 65536),
+                    format!("Motion number {i} at the yard"),
+                    metadata
+                ],
+            )
+            .expect("insert");
+        }
+        tx.commit().expect("commit");
+    }
+    let server = Webserver::start(dir.path(), &[]);
+    let http = reqwest::Client::new();
+    // Through the index: one hit among 40,000.
+    let hit: serde_json::Value = http
+        .get(format!("{}/api/events?q=number%2012345%20at", server.url))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(hit["events"].as_array().map(Vec::len), Some(1), "{hit}");
+
+    let mut client = ws::connect(&server.ws_url(""), None).await.expect("connect");
+    // Eight loops of the costliest search there is (too short for the
+    // index: a scan), as in the attack.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut loops = Vec::new();
+    for _ in 0..8 {
+        let (http, url, stop) = (http.clone(), format!("{}/api/events?q=zz&limit=1000", server.url), stop.clone());
+        loops.push(tokio::spawn(async move {
+            let (mut ok, mut busy) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let response = http.get(&url).send().await.expect("GET");
+                match response.status().as_u16() {
+                    200 => ok += 1,
+                    503 => {
+                        assert_eq!(response.headers()["retry-after"], "1");
+                        busy += 1;
+                    }
+                    other => panic!("search answered {other}"),
+                }
+            }
+            (ok, busy)
+        }));
+    }
+    let mut posted = Vec::new();
+    for n in 0..10 {
+        posted.push(post_event(&http, &server.url, n).await["event_id"].as_str().map(str::to_owned));
+    }
+    let received: Vec<_> =
+        ws::events(&mut client, 10).await.into_iter().map(|(e, _)| e["event_id"].as_str().map(str::to_owned)).collect();
+    assert_eq!(received, posted, "the feed kept flowing during the searches");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut busy) = (0, 0);
+    for l in loops {
+        let (o, b) = l.await.expect("loop");
+        ok += o;
+        busy += b;
+    }
+    assert!(ok > 0 && busy > 0, "some searches ran, the excess was refused: {ok} ok, {busy} busy");
 }

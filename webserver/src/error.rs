@@ -31,6 +31,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     MisdirectedRequest(String),
+    /// Too many costly queries at once: 503 with `Retry-After`.
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// The JSON body of every error response.
@@ -54,6 +57,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::MisdirectedRequest(_) => (StatusCode::MISDIRECTED_REQUEST, "misdirected_request"),
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
         }
     }
 }
@@ -61,7 +65,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error) = self.status_and_kind();
+        let busy = matches!(self, ApiError::Busy(_));
         let mut response = (status, Json(ErrorBody { error, message: self.to_string() })).into_response();
+        if busy {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

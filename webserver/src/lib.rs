@@ -102,8 +102,14 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub links: Vec<Arc<Link>>,
     pub listener: Arc<serve::ListenerStats>,
+    /// Permits for costly REST queries (text and label search, per-camera
+    /// totals): beyond them a request gets 503 at once instead of queueing.
+    pub heavy_queries: Arc<tokio::sync::Semaphore>,
     pub config: Config,
 }
+
+/// Costly REST queries allowed at once.
+pub const HEAVY_QUERIES: usize = 2;
 
 impl AppState {
     pub fn new(shared: Shared) -> Self {

@@ -98,6 +98,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         metrics,
         links,
         listener: listener_stats.clone(),
+        heavy_queries: Arc::new(tokio::sync::Semaphore::new(webserver::HEAVY_QUERIES)),
         config: Config {
             heartbeat: args.heartbeat_secs,
             allowed_origins: args.allowed_origins.clone(),

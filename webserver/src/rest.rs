@@ -111,6 +111,7 @@ pub async fn list_events(
         label: text("label", &q.label, shared::model::MAX_LABEL_LEN)?,
         text: text("q", &q.q, 200)?,
     };
+    let _permit = if filter.text.is_some() || filter.label.is_some() { Some(heavy_permit(&state)?) } else { None };
     let page = state.db.read(move |s| s.list(&filter, limit)).await?;
     // Built by hand so each event is exactly its canonical JSON.
     let events: Vec<String> = page.events.iter().map(Event::to_json).collect();
@@ -165,7 +166,10 @@ pub async fn event_image(State(state): State<AppState>, Path(event_id): Path<Str
     match Snapshot::open(state.config.data_dir.root(), &image_path).await {
         Ok(snapshot) => {
             let len = snapshot.len.to_string();
-            Ok(([(CONTENT_TYPE, "image/jpeg"), (CACHE_CONTROL, IMMUTABLE), (CONTENT_LENGTH, len.as_str())], snapshot.into_body())
+            Ok((
+                [(CONTENT_TYPE, "image/jpeg"), (CACHE_CONTROL, IMMUTABLE), (CONTENT_LENGTH, len.as_str())],
+                snapshot.into_body(),
+            )
                 .into_response())
         }
         Err(e) => {
@@ -183,7 +187,16 @@ pub async fn event_image(State(state): State<AppState>, Path(event_id): Path<Str
     tag = "events"
 )]
 pub async fn cameras(State(state): State<AppState>) -> Result<Json<Vec<shared::store::CameraSummary>>, ApiError> {
+    let _permit = heavy_permit(&state)?;
     Ok(Json(state.db.read(|s| s.camera_summary()).await?))
+}
+
+/// A permit for a costly query, or 503 now: a flood of searches must not
+/// tie up the REST connections, let alone the live path.
+fn heavy_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state.heavy_queries.clone().try_acquire_owned().map_err(|_| {
+        ApiError::Busy(format!("{} searches are already running; retry in a second", crate::HEAVY_QUERIES))
+    })
 }
 
 /// The body of `POST /api/events`.
