@@ -25,14 +25,14 @@
 //! size is in each heartbeat, which turns the webserver's health `degraded`.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use shared::config::DataDir;
+use shared::eventlog::{EventLogs, Repair};
 use shared::store::StoreError;
 use shared::{Event, NewEvent, Store};
 use tokio::sync::mpsc;
@@ -59,8 +59,7 @@ pub enum ManagerError {
 
 pub struct EventManager {
     store: Store,
-    jsonl: File,
-    text_log: File,
+    logs: EventLogs,
     pending_path: PathBuf,
     backlog: VecDeque<NewEvent>,
     publishers: Vec<Arc<dyn Publisher>>,
@@ -89,8 +88,8 @@ impl EventManager {
         }
         stats.backlog.store(backlog.len() as u64, Ordering::Relaxed);
         Ok(Self {
-            jsonl: open_log(&data_dir.jsonl_log())?,
-            text_log: open_log(&data_dir.text_log())?,
+            logs: EventLogs::open(data_dir, Repair::Truncate)
+                .map_err(|e| ManagerError::File { path: e.file.to_owned(), source: e.source })?,
             store,
             pending_path,
             backlog,
@@ -207,51 +206,10 @@ impl EventManager {
     }
 
     fn append_logs(&mut self, event: &Event) {
-        let json = event.to_json() + "\n";
-        // One write per line: a line is either whole in the file or absent
-        // (or torn by a crash mid-write, which the next start repairs).
-        for (file, line, name) in
-            [(&mut self.jsonl, json, "events.jsonl"), (&mut self.text_log, text_line(event), "events.log")]
-        {
-            if let Err(e) = file.write_all(line.as_bytes()) {
-                self.stats.log_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, seq = event.seq, file = name, "cannot append to log (event is safe in the database)");
-            }
+        for e in self.logs.append(event) {
+            self.stats.log_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e.source, seq = event.seq, file = e.file, "cannot append to log (event is safe in the database)");
         }
-    }
-}
-
-/// Opens a log for appending, first cutting off a partial last line that a
-/// crash mid-write may have left (its event is in the database).
-fn open_log(path: &Path) -> Result<File, ManagerError> {
-    let err = |source| ManagerError::File { path: path.display().to_string(), source };
-    let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(err)?;
-    let torn = torn_tail_len(&mut file).map_err(err)?;
-    if torn > 0 {
-        let len = file.metadata().map_err(err)?.len();
-        file.set_len(len - torn).map_err(err)?;
-        tracing::warn!(file = %path.display(), bytes = torn, "removed a partial last line left by a crash (the event is in the database)");
-    }
-    Ok(file)
-}
-
-/// Bytes after the last newline (0 when the file ends with one or is empty).
-fn torn_tail_len(file: &mut File) -> std::io::Result<u64> {
-    let len = file.metadata()?.len();
-    let mut tail = Vec::new();
-    let mut window = 4096u64;
-    loop {
-        let start = len.saturating_sub(window);
-        file.seek(SeekFrom::Start(start))?;
-        tail.clear();
-        file.read_to_end(&mut tail)?;
-        if let Some(newline) = tail.iter().rposition(|&b| b == b'\n') {
-            return Ok((tail.len() - newline - 1) as u64);
-        }
-        if start == 0 {
-            return Ok(len); // no newline at all: everything is one torn line
-        }
-        window *= 4;
     }
 }
 
@@ -274,59 +232,9 @@ fn load_pending(path: &Path) -> Result<VecDeque<NewEvent>, ManagerError> {
         .collect()
 }
 
-/// The human line for `events.log`.
-pub fn text_line(event: &Event) -> String {
-    let objects = if event.detected_objects.is_empty() {
-        "no objects".to_owned()
-    } else {
-        event.detected_objects.iter().map(|o| format!("{} {:.2}", o.label, o.confidence)).collect::<Vec<_>>().join(", ")
-    };
-    let inference = event.metadata.inference_ms.map(|ms| format!(" inference={ms:.1}ms")).unwrap_or_default();
-    format!(
-        "{} seq={} {} camera={} motion={:.2} [{}]{} source={} | {}\n",
-        event.timestamp,
-        event.seq,
-        event.event_id,
-        event.camera_id,
-        event.motion_confidence,
-        objects,
-        inference,
-        event.metadata.source.as_str(),
-        event.description.replace(['\n', '\r'], " "),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn torn(content: &[u8]) -> u64 {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("log");
-        std::fs::write(&path, content).expect("write");
-        let mut file = OpenOptions::new().read(true).append(true).open(&path).expect("open");
-        torn_tail_len(&mut file).expect("scan")
-    }
-
-    #[test]
-    fn finds_a_torn_last_line() {
-        assert_eq!(torn(b""), 0);
-        assert_eq!(torn(b"{\"a\":1}\n"), 0);
-        assert_eq!(torn(b"{\"a\":1}\n{\"b\""), 4);
-        assert_eq!(torn(b"no newline at all"), 17);
-        let long = [vec![b'x'; 10_000], b"\n".to_vec(), vec![b'y'; 9_000]].concat();
-        assert_eq!(torn(&long), 9_000, "a torn line longer than the first window");
-    }
-
-    #[test]
-    fn open_log_repairs_and_keeps_whole_lines() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("events.jsonl");
-        std::fs::write(&path, "line one\nline tw").expect("write");
-        let mut file = open_log(&path).expect("open");
-        file.write_all(b"line three\n").expect("append");
-        assert_eq!(std::fs::read_to_string(&path).expect("read"), "line one\nline three\n");
-    }
 
     #[test]
     fn pending_events_round_trip_and_bad_lines_are_reported() {

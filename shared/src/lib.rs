@@ -17,11 +17,16 @@
 //!
 //! * [`redact`] — camera credentials masked wherever a source or an
 //!   ffmpeg line is shown.
+//! * [`eventlog`] — `events.jsonl` and `events.log`, appended by every
+//!   process that commits events.
+//! * [`durable`] — files and directories that survive a power cut.
 //! * [`process`] — logging setup and shutdown signals for the binaries.
 //!
 //! This crate knows nothing of HTTP, WebSockets, cameras or command lines.
 
 pub mod config;
+pub mod durable;
+pub mod eventlog;
 pub mod model;
 pub mod process;
 pub mod redact;

@@ -128,6 +128,11 @@ impl NewEvent {
     }
 }
 
+/// Largest box coordinate or size, in pixels: beyond any camera's frame.
+pub const MAX_COORDINATE: f64 = 100_000.0;
+/// Longest inference time taken seriously (an hour).
+pub const MAX_INFERENCE_MS: f64 = 3_600_000.0;
+
 /// One thing seen in the frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -146,8 +151,11 @@ impl DetectedObject {
         check_unit_interval("confidence", self.confidence)?;
         let b = &self.bbox;
         for (field, value) in [("bbox.x", b.x), ("bbox.y", b.y), ("bbox.width", b.width), ("bbox.height", b.height)] {
-            if !value.is_finite() || value < 0.0 {
-                return Err(ValidationError::new(field, "must be a finite number ≥ 0"));
+            if !(0.0..=MAX_COORDINATE).contains(&value) || value.is_sign_negative() {
+                return Err(ValidationError::new(
+                    field,
+                    format!("must be a number of pixels from 0 to {MAX_COORDINATE}"),
+                ));
             }
         }
         Ok(())
@@ -181,9 +189,12 @@ pub struct EventMetadata {
 impl EventMetadata {
     fn validate(&self) -> Result<(), ValidationError> {
         if let Some(ms) = self.inference_ms
-            && (!ms.is_finite() || ms < 0.0)
+            && (!(0.0..=MAX_INFERENCE_MS).contains(&ms) || ms.is_sign_negative())
         {
-            return Err(ValidationError::new("metadata.inference_ms", "must be a finite number ≥ 0"));
+            return Err(ValidationError::new(
+                "metadata.inference_ms",
+                format!("must be a number of milliseconds from 0 to {MAX_INFERENCE_MS}"),
+            ));
         }
         if let Some(producer) = &self.producer {
             check_text("metadata.producer", producer, MAX_LABEL_LEN * 2)?;
@@ -302,7 +313,8 @@ pub fn validate_camera_id(id: &str) -> Result<(), ValidationError> {
 }
 
 fn check_unit_interval(field: &str, value: f64) -> Result<(), ValidationError> {
-    if (0.0..=1.0).contains(&value) {
+    // -0.0 is "in" [0, 1] for IEEE comparison, but no meaningful value.
+    if (0.0..=1.0).contains(&value) && value.is_sign_positive() {
         Ok(())
     } else {
         Err(ValidationError::new(field, "must be a number between 0 and 1"))
@@ -480,5 +492,18 @@ pub(crate) mod tests {
         event.image_path = None;
         event.motion_confidence = f64::NAN;
         assert_eq!(event.validate().expect_err("NaN").field, "motion_confidence");
+        event.motion_confidence = -0.0;
+        assert_eq!(event.validate().expect_err("negative zero").field, "motion_confidence");
+        event.motion_confidence = 0.0;
+        event.validate().expect("zero is fine");
+        let object = |x: f64| DetectedObject {
+            label: "person".into(),
+            confidence: 0.5,
+            bbox: BoundingBox { x, y: 0.0, width: 1.0, height: 1.0 },
+        };
+        for (x, ok) in [(1e308, false), (100_001.0, false), (-0.0, false), (100_000.0, true), (0.0, true)] {
+            event.detected_objects = vec![object(x)];
+            assert_eq!(event.validate().is_ok(), ok, "x = {x}");
+        }
     }
 }

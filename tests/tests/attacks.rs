@@ -494,3 +494,240 @@ async fn a_flood_of_searches_is_bounded_and_does_not_stall_the_feed() {
     }
     assert!(ok > 0 && busy > 0, "some searches ran, the excess was refused: {ok} ok, {busy} busy");
 }
+
+/// A raw WebSocket connection past its handshake, for frames no client
+/// library would send. `key` is sent as `Sec-WebSocket-Key`; returns the
+/// stream and the status line.
+async fn raw_upgrade(server: &Webserver, key: &str) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = server.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let request = format!(
+        "GET /ws/events HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).await.expect("response"), 1, "closed before the response ended");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    (stream, head.lines().next().unwrap_or_default().to_owned())
+}
+
+/// Reads frames until a close frame; returns its status code.
+async fn close_code(stream: &mut tokio::net::TcpStream) -> Option<u16> {
+    use tokio::io::AsyncReadExt;
+    loop {
+        let mut header = [0u8; 2];
+        tokio::time::timeout(LONG, stream.read_exact(&mut header)).await.expect("a frame in time").ok()?;
+        let len = match header[1] & 0x7F {
+            126 => {
+                let mut n = [0u8; 2];
+                stream.read_exact(&mut n).await.ok()?;
+                u64::from(u16::from_be_bytes(n))
+            }
+            127 => {
+                let mut n = [0u8; 8];
+                stream.read_exact(&mut n).await.ok()?;
+                u64::from_be_bytes(n)
+            }
+            n => u64::from(n),
+        };
+        let mut payload = vec![0u8; len as usize];
+        stream.read_exact(&mut payload).await.ok()?;
+        if header[0] & 0x0F == 0x8 {
+            return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+        }
+    }
+}
+
+/// A masked client frame (the mask is zeros: the payload goes as is).
+fn client_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    [&[first_byte, 0x80 | payload.len() as u8, 0, 0, 0, 0][..], payload].concat()
+}
+
+/// RFC 6455 is enforced: a key that is not 16 bytes of base64 gets 400;
+/// a reserved opcode or a bad control frame closes with 1002, invalid
+/// UTF-8 in a text message with 1007.
+#[tokio::test]
+async fn websocket_protocol_violations_get_the_rfc_answers() {
+    use tokio::io::AsyncWriteExt;
+    let dir = temp_data_dir();
+    let server = Webserver::start(dir.path(), &[]);
+    let (_, status) = raw_upgrade(&server, "abc").await;
+    assert!(status.contains(" 400 "), "a 3-byte key: {status}");
+    for (name, frame, code) in [
+        ("reserved opcode", client_frame(0x83, b"x"), 1002),
+        ("fragmented ping", client_frame(0x09, b"x"), 1002),
+        ("invalid UTF-8", client_frame(0x81, &[0xC3, 0x28]), 1007),
+    ] {
+        let (mut stream, status) = raw_upgrade(&server, "dGhlIHNhbXBsZSBub25jZQ==").await;
+        assert!(status.contains(" 101 "), "{status}");
+        stream.write_all(&frame).await.expect("frame");
+        assert_eq!(close_code(&mut stream).await, Some(code), "{name}");
+    }
+}
+
+/// A client that pipelines far more pings than the reply box holds, while
+/// reading, gets every pong and stays connected.
+#[tokio::test]
+async fn pipelined_pings_from_a_reading_client_are_all_answered() {
+    use futures_util::SinkExt;
+    let dir = temp_data_dir();
+    let server = Webserver::start(dir.path(), &[]);
+    let mut client = ws::connect(&server.ws_url(""), None).await.expect("connect");
+    for _ in 0..256 {
+        client.feed(ws::Message::text(r#"{"type":"ping"}"#)).await.expect("feed");
+    }
+    client.flush().await.expect("flush");
+    let mut pongs = 0;
+    while pongs < 256 {
+        match ws::next(&mut client).await {
+            Ok((value, _)) if value["type"] == "pong" => pongs += 1,
+            Ok((value, _)) if value["type"] == "ping" => {}
+            Ok((value, _)) => panic!("unexpected {value}"),
+            Err(close) => panic!("closed after {pongs} pongs: {close:?}"),
+        }
+    }
+    let metrics: serde_json::Value =
+        reqwest::get(format!("{}/api/metrics", server.url)).await.expect("GET").json().await.expect("JSON");
+    assert_eq!(metrics["websocket"]["connections"]["slow_consumer_closes"], 0, "{metrics:#}");
+}
+
+/// Fills `dir`'s database with `n` events in one transaction.
+fn seed_events(dir: &std::path::Path, n: usize) {
+    let _schema = shared::Store::open(dir.join("events.db")).expect("schema");
+    let mut conn = rusqlite::Connection::open(dir.join("events.db")).expect("open");
+    let tx = conn.transaction().expect("tx");
+    let metadata = r#"{"source":"api","inference_ms":null,"frame_number":null,"producer":null}"#;
+    for i in 0..n {
+        tx.execute(
+            "INSERT INTO events (event_id, camera_id, timestamp, motion_confidence, detected_objects, \
+             description, image_path, metadata, created_at) VALUES (?1, 'yard', '2026-11-25T17:03:16.123Z', \
+             0.5, '[]', ?2, NULL, ?3, '2026-11-25T17:03:16.200Z')",
+            rusqlite::params![
+                format!("evt_{}_{:04x}", 1_700_000_000_000i64 + i as i64, i % 65536),
+                format!("Motion number {i} at the yard"),
+                metadata
+            ],
+        )
+        .expect("insert");
+    }
+    tx.commit().expect("commit");
+}
+
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// A flood of upgrades that all ask for the whole history queues for a few
+/// catch-up permits: no thread per client, and every client still gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_catch_ups_is_bounded() {
+    let dir = temp_data_dir();
+    seed_events(dir.path(), 2000);
+    let server = Webserver::start(dir.path(), &[]);
+    let before = threads(server.process.pid());
+    // Each read from the start, so no client is closed for not reading.
+    let mut readers = Vec::new();
+    for _ in 0..200 {
+        let mut client = ws::connect(&server.ws_url("?after_seq=0"), None).await.expect("connect");
+        readers.push(tokio::spawn(async move {
+            let seqs: Vec<i64> =
+                ws::events(&mut client, 2000).await.iter().filter_map(|(e, _)| e["seq"].as_i64()).collect();
+            seqs == (1..=2000).collect::<Vec<i64>>()
+        }));
+    }
+    let during = threads(server.process.pid());
+    assert!(during <= before + 2, "threads grew from {before} to {during}");
+    // Every one of them still gets the whole history, in order.
+    for reader in readers {
+        assert!(reader.await.expect("reader"), "a client got the history whole and in order");
+    }
+}
+
+/// Damage in the middle of the file is found at start (in the background)
+/// and shown in health, not only when a catch-up happens upon it.
+#[tokio::test]
+async fn damage_in_the_middle_of_the_database_is_reported() {
+    let dir = temp_data_dir();
+    seed_events(dir.path(), 20_000);
+    {
+        // Fold the WAL into the file, then scribble over a page in the middle.
+        let conn = rusqlite::Connection::open(dir.path().join("events.db")).expect("open");
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).expect("checkpoint");
+    }
+    let path = dir.path().join("events.db");
+    let len = std::fs::metadata(&path).expect("db").len();
+    let mut bytes = std::fs::read(&path).expect("read");
+    let middle = (len / 2 / 4096 * 4096) as usize;
+    bytes[middle..middle + 4096].fill(0xA5);
+    std::fs::write(&path, bytes).expect("write");
+    let server = Webserver::start(dir.path(), &[]);
+    let health = health_until(&server.url, "the damage reported", |h| h["database"]["integrity"] == "damaged").await;
+    assert_eq!(health["status"], "degraded", "{health:#}");
+    assert!(health["database"]["error"].as_str().is_some_and(|e| e.contains("quick_check")), "{health:#}");
+}
+
+/// The smaller holes: the bearer scheme in any case, bounds on what POST
+/// accepts, and API-created events in both logs like a detector's.
+#[tokio::test]
+async fn api_events_are_bounded_logged_and_bearer_is_case_insensitive() {
+    let dir = temp_data_dir();
+    let token = "s3cret-token_0123456789";
+    let server = Webserver::start(dir.path(), &["--token", token]);
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/events", server.url);
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let response = http.get(&url).header("authorization", format!("{scheme} {token}")).send().await.expect("GET");
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+    let post = |body: serde_json::Value| {
+        let (http, url) = (http.clone(), url.clone());
+        async move { http.post(url).bearer_auth(token).json(&body).send().await.expect("POST") }
+    };
+    let object = |x: f64| serde_json::json!([{"label": "cat", "confidence": 0.5, "bbox": {"x": x, "y": 0, "width": 1, "height": 1}}]);
+    for (why, body, field) in [
+        (
+            "negative zero",
+            serde_json::json!({"camera_id": "door", "motion_confidence": -0.0, "description": "x"}),
+            "motion_confidence",
+        ),
+        (
+            "a huge box",
+            serde_json::json!({"camera_id": "door", "motion_confidence": 0.5, "description": "x", "detected_objects": object(1e308)}),
+            "bbox.x",
+        ),
+        (
+            "the year 9999",
+            serde_json::json!({"camera_id": "door", "motion_confidence": 0.5, "description": "x", "timestamp": "9999-01-01T00:00:00Z"}),
+            "timestamp",
+        ),
+    ] {
+        let response = post(body).await;
+        assert_eq!(response.status(), 422, "{why}");
+        assert!(response.text().await.expect("body").contains(field), "{why} names {field}");
+    }
+    let old = post(serde_json::json!({"camera_id": "door", "motion_confidence": 0.5, "description": "imported",
+        "timestamp": "2020-01-01T00:00:00Z", "backfill": true}))
+    .await;
+    assert_eq!(old.status(), 201, "backfill allows an old time");
+    let created: serde_json::Value =
+        post(serde_json::json!({"camera_id": "door", "motion_confidence": 0.5, "description": "Doorbell pressed"}))
+            .await
+            .json()
+            .await
+            .expect("JSON");
+    let id = created["event_id"].as_str().expect("id");
+    let stored =
+        http.get(format!("{url}/{id}")).bearer_auth(token).send().await.expect("GET").text().await.expect("body");
+    let jsonl = std::fs::read_to_string(dir.path().join("events.jsonl")).expect("events.jsonl");
+    assert!(jsonl.lines().any(|line| line == stored), "the JSON line is the stored event:\n{jsonl}");
+    let text = std::fs::read_to_string(dir.path().join("events.log")).expect("events.log");
+    assert!(text.lines().any(|line| line.contains(id) && line.contains("source=api")), "{text}");
+    assert_eq!(jsonl.lines().count(), 2);
+}

@@ -38,7 +38,7 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .or_else(|| query_token(request.uri().query()));
     match presented {
         Some(token) if matches(token, expected) => next.run(request).await,
@@ -55,6 +55,13 @@ pub fn matches(presented: &str, expected: &str) -> bool {
     presented.len() == expected.len() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
 }
 
+/// The token of an `Authorization: Bearer TOKEN` value; the scheme is
+/// case-insensitive (RFC 7235 §2.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim_start())
+}
+
 /// `token=…` from a query string. Tokens are URL-safe, so no decoding.
 fn query_token(query: Option<&str>) -> Option<&str> {
     query?.split('&').find_map(|pair| pair.strip_prefix("token="))
@@ -69,6 +76,11 @@ mod tests {
         assert_eq!(query_token(Some("after_seq=4&token=abc")), Some("abc"));
         assert_eq!(query_token(Some("xtoken=abc")), None);
         assert_eq!(query_token(None), None);
+        for value in ["Bearer abc", "bearer abc", "BEARER  abc", " Bearer abc "] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value:?}");
+        }
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
         assert!(matches("0123456789abcdef", "0123456789abcdef"));
         assert!(!matches("0123456789abcdeX", "0123456789abcdef"));
         assert!(!matches("0123456789abcde", "0123456789abcdef"));

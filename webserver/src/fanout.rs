@@ -76,8 +76,10 @@ impl CloseReason {
     }
 }
 
-/// Most replies (ping, pong, error) waiting for one client; a client that
-/// leaves more unread is closed as a slow consumer.
+/// Most replies (ping, pong, error) waiting for one client. A client's own
+/// requests then wait for room (the reader stops reading, which pushes back
+/// on the client); a heartbeat ping that finds no room means the client is
+/// not reading at all, and closes it as a slow consumer.
 pub const MAX_PENDING_REPLIES: usize = 64;
 const REPLIES_UNREAD: &str = "its replies are not being read";
 
@@ -94,6 +96,8 @@ pub struct ClientControl {
     /// Replies to this client alone, and the bell the writer waits on.
     replies: Mutex<VecDeque<Utf8Bytes>>,
     reply_ready: Notify,
+    /// Rung when the writer takes the replies: room in the box again.
+    replies_taken: Notify,
 }
 
 impl ClientControl {
@@ -165,12 +169,20 @@ pub struct ClientHandle {
 }
 
 impl ClientHandle {
-    /// Queues a reply to this client only. A client with
-    /// [`MAX_PENDING_REPLIES`] unanswered is not reading: it is closed as a
-    /// slow consumer.
-    pub fn reply(&self, text: String) {
-        if !self.control.push_reply(text.into()) {
-            self.too_slow(REPLIES_UNREAD);
+    /// Queues a reply to this client only, waiting while
+    /// [`MAX_PENDING_REPLIES`] are unsent: a client that asks faster than it
+    /// reads is slowed down, not closed.
+    pub async fn reply(&self, text: String) {
+        let text: Utf8Bytes = text.into();
+        loop {
+            let taken = self.control.replies_taken.notified();
+            let mut taken = std::pin::pin!(taken);
+            // Registered before the check, so a take in between is not missed.
+            taken.as_mut().enable();
+            if self.control.push_reply(text.clone()) {
+                return;
+            }
+            taken.await;
         }
     }
 
@@ -181,7 +193,9 @@ impl ClientHandle {
 
     /// Takes the replies waiting for this client.
     pub fn take_replies(&self) -> VecDeque<Utf8Bytes> {
-        self.control.replies.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default()
+        let taken = self.control.replies.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
+        self.control.replies_taken.notify_waiters();
+        taken
     }
 
     /// Closes this client as a slow consumer (once, however often called),
@@ -259,6 +273,7 @@ impl Fanout {
             writing_since_ms: AtomicU64::new(0),
             replies: Mutex::new(VecDeque::new()),
             reply_ready: Notify::new(),
+            replies_taken: Notify::new(),
         });
         clients.insert(id, control.clone());
         self.total.fetch_add(1, Ordering::Relaxed);
@@ -495,22 +510,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn replies_wait_in_order_and_too_many_unread_kick() {
+    async fn replies_wait_in_order_and_a_full_box_waits_for_room() {
         let fanout = Fanout::new(8, 10);
         let (client, _feed) = fanout.register().expect("client");
-        client.reply("one".into());
-        client.reply("two".into());
+        client.reply("one".into()).await;
+        client.reply("two".into()).await;
         client.replies_ready().await;
         let replies: Vec<_> = client.take_replies().into_iter().map(|r| r.as_str().to_owned()).collect();
         assert_eq!(replies, ["one", "two"]);
         assert!(client.take_replies().is_empty());
         for _ in 0..MAX_PENDING_REPLIES {
-            client.reply("unread".into());
+            client.reply("unread".into()).await;
         }
-        assert!(!client.control.is_kicked());
-        client.reply("one too many".into());
-        assert_eq!(client.control.reason.get(), Some(&CloseReason::SlowConsumer));
-        assert_eq!(fanout.stats().slow_consumer_closes, 1);
+        let client = Arc::new(client);
+        let asker = client.clone();
+        let waiting = tokio::spawn(async move { asker.reply("one more".into()).await });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "a full box makes the asker wait");
+        assert!(!client.control.is_kicked(), "and does not close the client");
+        assert_eq!(client.take_replies().len(), MAX_PENDING_REPLIES);
+        waiting.await.expect("the reply went in once there was room");
+        assert_eq!(client.take_replies().into_iter().map(|r| r.as_str().to_owned()).collect::<Vec<_>>(), ["one more"]);
+        assert_eq!(fanout.stats().slow_consumer_closes, 0);
     }
 
     #[test]

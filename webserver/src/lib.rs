@@ -105,8 +105,18 @@ pub struct Shared {
     /// Permits for costly REST queries (text and label search, per-camera
     /// totals): beyond them a request gets 503 at once instead of queueing.
     pub heavy_queries: Arc<tokio::sync::Semaphore>,
+    /// Permits for WebSocket catch-up reads: a flood of `after_seq=0`
+    /// upgrades waits its turn instead of piling up pages in memory.
+    pub catch_up_reads: tokio::sync::Semaphore,
+    /// `events.jsonl` and `events.log`, for API-created events.
+    pub logs: Arc<std::sync::Mutex<shared::eventlog::EventLogs>>,
+    /// The result of the `quick_check` run at start: `None` while it runs.
+    pub integrity: std::sync::Mutex<Option<Result<(), String>>>,
     pub config: Config,
 }
+
+/// WebSocket catch-up reads in flight at once.
+pub const CATCH_UP_READS: usize = 4;
 
 /// Costly REST queries allowed at once.
 pub const HEAVY_QUERIES: usize = 2;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use shared::Timestamp;
+use shared::eventlog::{EventLogs, Repair};
 use shared::wire::{Trust, WireKey};
 use tokio_util::sync::CancellationToken;
 use webserver::cli::{Args, LogFormat};
@@ -99,6 +100,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         links,
         listener: listener_stats.clone(),
         heavy_queries: Arc::new(tokio::sync::Semaphore::new(webserver::HEAVY_QUERIES)),
+        catch_up_reads: tokio::sync::Semaphore::new(webserver::CATCH_UP_READS),
+        integrity: std::sync::Mutex::new(None),
+        logs: Arc::new(std::sync::Mutex::new(EventLogs::open(&data_dir, Repair::Terminate)?)),
         config: Config {
             heartbeat: args.heartbeat_secs,
             allowed_origins: args.allowed_origins.clone(),
@@ -110,6 +114,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             },
         },
     });
+    tokio::spawn(check_integrity(state.clone()));
     tracing::info!(%address, "webserver listening");
     println!("Lookout dashboard: http://{address}/   (API docs: http://{address}/docs)");
 
@@ -133,6 +138,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     tracing::info!("webserver stopped");
     Ok(())
+}
+
+/// Damage in the middle of the file shows only when a read reaches it, so
+/// the whole file is checked once, in the background, and the result shown
+/// in `/api/health`.
+async fn check_integrity(state: AppState) {
+    let started = std::time::Instant::now();
+    let result = match state.db.read(|s| s.quick_check()).await {
+        Ok(result) => result,
+        Err(e) => Err(e.to_string()),
+    };
+    match &result {
+        Ok(()) => tracing::info!(secs = started.elapsed().as_secs_f64(), "database check passed"),
+        Err(problems) => tracing::error!(%problems, "the database is damaged; restore it from a backup"),
+    }
+    if let Ok(mut integrity) = state.integrity.lock() {
+        *integrity = Some(result);
+    }
 }
 
 /// How many slices the clients are pinged in, one slice per

@@ -221,7 +221,13 @@ pub struct CreateEvent {
     pub inference_ms: Option<f64>,
     #[serde(default)]
     pub frame_number: Option<u64>,
+    /// Allow a `timestamp` more than a day from now (importing history).
+    #[serde(default)]
+    pub backfill: bool,
 }
+
+/// How far a `POST`ed timestamp may be from now without `backfill`.
+const TIMESTAMP_SLACK_MS: i64 = 24 * 3600 * 1000;
 
 /// Create an event (`metadata.source = "api"`); it is stored and broadcast
 /// like a detector's.
@@ -248,7 +254,13 @@ pub async fn create_event(
         }
         other => ApiError::Unprocessable(other.body_text()),
     })?;
-    let timestamp = body.timestamp.unwrap_or_else(Timestamp::now);
+    let now = Timestamp::now();
+    let timestamp = body.timestamp.unwrap_or(now);
+    if !body.backfill && (timestamp.unix_ms() - now.unix_ms()).abs() > TIMESTAMP_SLACK_MS {
+        return Err(ApiError::Unprocessable(
+            "timestamp: must be within a day of now; set \"backfill\": true to import older events".into(),
+        ));
+    }
     let new = NewEvent {
         event_id: new_event_id(timestamp),
         camera_id: body.camera_id,
@@ -265,7 +277,20 @@ pub async fn create_event(
         },
     };
     new.validate().map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    let event = state.db.write(move |s| s.insert(&new)).await?;
+    let logs = state.logs.clone();
+    let event = state
+        .db
+        .write(move |s| {
+            let event = s.insert(&new)?;
+            // Like a detector's: a line in each log after the commit.
+            if let Ok(mut logs) = logs.lock() {
+                for e in logs.append(&event) {
+                    tracing::error!(error = %e.source, seq = event.seq, file = e.file, "cannot append to log (event is safe in the database)");
+                }
+            }
+            Ok(event)
+        })
+        .await?;
     tracing::info!(seq = event.seq, event_id = %event.event_id, camera = %event.camera_id, "event created via API");
     let json = event.to_json();
     let location = format!("/api/events/{}", event.event_id);
@@ -292,8 +317,12 @@ pub struct Health {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DatabaseHealth {
-    /// `ok`, `degraded` (a call failed in the last 30 s) or `unavailable`.
+    /// `ok`, `degraded` (a call failed in the last 30 s, or the start-up
+    /// check found damage) or `unavailable`.
     pub status: &'static str,
+    /// The start-up `quick_check` of the whole file: `checking`, `ok` or
+    /// `damaged`.
+    pub integrity: &'static str,
     /// Highest committed `seq`.
     pub head_seq: Option<i64>,
     pub error: Option<String>,
@@ -303,14 +332,23 @@ pub struct DatabaseHealth {
 #[utoipa::path(get, path = "/api/health", responses((status = 200, body = Health)), tag = "system")]
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
     let head = tokio::time::timeout(Duration::from_secs(2), state.db.read(|s| s.head_seq())).await;
+    let (integrity, damage) = match state.integrity.lock().ok().and_then(|i| i.clone()) {
+        None => ("checking", None),
+        Some(Ok(())) => ("ok", None),
+        Some(Err(problems)) => ("damaged", Some(format!("quick_check: {problems}"))),
+    };
+    // Reads for catch-up go through connections of their own: their
+    // failures count too.
+    let recent = damage
+        .or_else(|| state.db.recent_error(RECENT_DB_ERROR))
+        .or_else(|| state.replay_db.recent_error(RECENT_DB_ERROR));
     let database = match head {
-        Ok(Ok(head)) => match state.db.recent_error(RECENT_DB_ERROR) {
-            // Reads work, but a recent call (e.g. a write) failed.
-            Some(error) => DatabaseHealth { status: "degraded", head_seq: Some(head), error: Some(error) },
-            None => DatabaseHealth { status: "ok", head_seq: Some(head), error: None },
+        Ok(Ok(head)) => match recent {
+            Some(error) => DatabaseHealth { status: "degraded", integrity, head_seq: Some(head), error: Some(error) },
+            None => DatabaseHealth { status: "ok", integrity, head_seq: Some(head), error: None },
         },
-        Ok(Err(e)) => DatabaseHealth { status: "unavailable", head_seq: None, error: Some(e.to_string()) },
-        Err(_) => DatabaseHealth { status: "unavailable", head_seq: None, error: Some("timed out".into()) },
+        Ok(Err(e)) => DatabaseHealth { status: "unavailable", integrity, head_seq: None, error: Some(e.to_string()) },
+        Err(_) => DatabaseHealth { status: "unavailable", integrity, head_seq: None, error: Some("timed out".into()) },
     };
     let detectors: Vec<LinkStatus> = state.links.iter().filter_map(|l| l.status()).collect();
     // A detector holding events it cannot commit is as unhealthy as a lost

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::http::header::{ORIGIN, USER_AGENT};
+use axum::http::header::{ORIGIN, SEC_WEBSOCKET_KEY, USER_AGENT};
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::Ordering;
 
@@ -97,6 +97,9 @@ pub async fn ws_events(
         ))
         .into_response();
     }
+    if !headers.get(SEC_WEBSOCKET_KEY).is_some_and(|key| is_valid_key(key.as_bytes())) {
+        return ApiError::BadRequest("Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455)".into()).into_response();
+    }
     let after_seq = match query {
         Ok(Query(q)) => q.after_seq,
         Err(e) => {
@@ -121,6 +124,13 @@ pub async fn ws_events(
         .on_upgrade(move |socket| serve(socket, client, feed, state, after_seq))
 }
 
+/// RFC 6455 §4.1: the key is 16 random bytes in base64, so exactly 24
+/// characters, the last two `=`, and the 22nd carrying 2 bits only.
+fn is_valid_key(key: &[u8]) -> bool {
+    let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/');
+    key.len() == 24 && key[..21].iter().all(base64) && b"AQgw".contains(&key[21]) && &key[22..] == b"=="
+}
+
 /// How a connection ended.
 #[derive(Debug)]
 enum Ending {
@@ -129,6 +139,8 @@ enum Ending {
     ClientGone(String),
     Kicked(CloseReason),
     TooBig,
+    /// A frame RFC 6455 forbids: close with this code (1002 or 1007).
+    ProtocolError(u16),
     DatabaseUnavailable,
 }
 
@@ -155,6 +167,8 @@ async fn serve(socket: WebSocket, client: ClientHandle, mut feed: Feed, state: A
     let close = match &ending {
         Ending::Kicked(reason) => Some((reason.code(), reason.text())),
         Ending::TooBig => Some((1009, "message too big")),
+        Ending::ProtocolError(1007) => Some((1007, "invalid UTF-8 in a text message")),
+        Ending::ProtocolError(code) => Some((*code, "protocol error")),
         Ending::DatabaseUnavailable => Some((1011, "database unavailable; reconnect with after_seq")),
         Ending::ClientClosed | Ending::ClientGone(_) => None,
     };
@@ -329,10 +343,13 @@ async fn send_stored(
 ) -> Result<(), Ending> {
     loop {
         let after = last.unwrap_or(0);
+        // A flood of catch-ups queues here, not in threads or memory.
+        let permit = state.catch_up_reads.acquire().await.map_err(|_| Ending::DatabaseUnavailable)?;
         let page = state.replay_db.read(move |s| s.after_seq(after, MAX_PAGE)).await.map_err(|e| {
             tracing::warn!(error = %e, "catch-up read failed");
             Ending::DatabaseUnavailable
         })?;
+        drop(permit);
         let mut reached = page.len() < MAX_PAGE;
         client.writing(true);
         for event in &page {
@@ -366,36 +383,63 @@ async fn read_messages(stream: &mut SplitStream<WebSocket>, client: &ClientHandl
         match message {
             Ok(Message::Text(text)) => match messages::parse_client(&text) {
                 Ok(ClientMessage::Pong) => {}
-                Ok(ClientMessage::Ping) => client.reply(messages::pong(Timestamp::now())),
+                Ok(ClientMessage::Ping) => client.reply(messages::pong(Timestamp::now())).await,
                 Err(problem) => {
                     tracing::warn!(conn = client.id, %problem, "bad client message");
-                    client.reply(messages::error(&problem));
+                    client.reply(messages::error(&problem)).await;
                 }
             },
             Ok(Message::Binary(_)) => {
                 tracing::warn!(conn = client.id, "binary client message");
-                client.reply(messages::error("Binary messages are not supported; send JSON text"));
+                client.reply(messages::error("Binary messages are not supported; send JSON text")).await;
             }
             Ok(Message::Close(_)) => return Ending::ClientClosed,
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
-            Err(e) if is_too_big(&e) => {
-                tracing::warn!(conn = client.id, "client message over {MAX_CLIENT_MESSAGE} bytes");
-                return Ending::TooBig;
+            Err(e) => {
+                return match tungstenite_error(&e) {
+                    Some(tungstenite::Error::Capacity(_)) => {
+                        tracing::warn!(conn = client.id, "client message over {MAX_CLIENT_MESSAGE} bytes");
+                        Ending::TooBig
+                    }
+                    Some(tungstenite::Error::Utf8(why)) => {
+                        tracing::warn!(conn = client.id, %why, "client sent invalid UTF-8");
+                        Ending::ProtocolError(1007)
+                    }
+                    Some(tungstenite::Error::Protocol(why)) => {
+                        tracing::warn!(conn = client.id, %why, "client broke the WebSocket protocol");
+                        Ending::ProtocolError(1002)
+                    }
+                    _ => Ending::ClientGone(e.to_string()),
+                };
             }
-            Err(e) => return Ending::ClientGone(e.to_string()),
         }
     }
     Ending::ClientClosed
 }
 
-/// Whether a read failed because the message exceeded our size limit.
-fn is_too_big(e: &axum::Error) -> bool {
+/// The WebSocket-level error behind a failed read, if there is one.
+fn tungstenite_error(e: &axum::Error) -> Option<&tungstenite::Error> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
-        if let Some(tungstenite::Error::Capacity(_)) = err.downcast_ref::<tungstenite::Error>() {
-            return true;
+        if let Some(found) = err.downcast_ref::<tungstenite::Error>() {
+            return Some(found);
         }
         source = err.source();
     }
-    false
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_keys_must_be_16_bytes_of_base64() {
+        assert!(is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "RFC 6455's example");
+        for bad in
+            [&b"abc"[..], b"dGhlIHNhbXBsZSBub25jZQ", b"dGhlIHNhbXBsZSBub25jZR==", b"dGhlIHNhbXBsZSBub25j!Q==", b""]
+        {
+            assert!(!is_valid_key(bad), "{}", String::from_utf8_lossy(bad));
+        }
+    }
 }

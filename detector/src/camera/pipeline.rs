@@ -13,7 +13,6 @@
 //! Everything here is synchronous and CPU-bound: the camera task runs it off
 //! the async runtime, on the blocking pool.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -224,7 +223,7 @@ impl Pipeline {
         let relative = DataDir::snapshot_relative_path(seen, event_id);
         let written = vision::snapshot::encode_jpeg(&key.image, &boxes).map_err(|e| e.to_string()).and_then(|jpeg| {
             let path = self.data_dir.resolve_snapshot(&relative).ok_or("snapshot path refused")?;
-            write_durably(&path, &jpeg).map_err(|e| format!("{}: {e}", path.display()))
+            shared::durable::write_file(&path, &jpeg).map_err(|e| format!("{}: {e}", path.display()))
         });
         self.stats.record_stage(&self.camera_id, SNAPSHOT_STAGE, elapsed_ms(started));
         match written {
@@ -237,21 +236,6 @@ impl Pipeline {
     }
 }
 
-/// Writes `bytes` to a hidden temporary name, syncs, then renames into
-/// place: a crash leaves either no snapshot or a whole one, never a torn
-/// JPEG an event points at. The event is committed after this returns.
-fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().ok_or_else(|| std::io::Error::other("no parent directory"))?;
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().ok_or_else(|| std::io::Error::other("no file name"))?;
-    let temporary = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_data()?;
-    std::fs::rename(&temporary, path)
-}
-
 fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
@@ -259,6 +243,7 @@ fn round3(value: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     /// A flat grey frame with an optional bright square at `x`.
     fn frame(index: u64, square_x: Option<u32>) -> Frame {

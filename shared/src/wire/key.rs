@@ -94,7 +94,7 @@ impl WireKey {
         match linked {
             Ok(()) => {
                 if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+                    let _ = crate::durable::sync_dir(dir);
                 }
                 tracing::info!(path = %path.display(), "created the data directory's wire key");
                 Ok(key)
