@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -226,10 +227,57 @@ def idle_cpu(kind, clients=100, seconds=20.0):
         server.stop()
 
 
-def latency(kind, clients, rate, duration=15.0, stalled=0, payload=0):
+def seed(data_dir, n):
+    """Stores `n` old events straight into Lookout's database (the webserver
+    made the schema), for the search scenario."""
+    import sqlite3
+    db = sqlite3.connect(os.path.join(data_dir, "events.db"), timeout=30)
+    meta = '{"source":"api","inference_ms":null,"frame_number":null,"producer":null}'
+    with db:
+        db.executemany(
+            "INSERT INTO events (event_id, camera_id, timestamp, motion_confidence, detected_objects, description, "
+            "image_path, metadata, created_at) VALUES (?, 'yard', '2026-11-25T17:03:16.123Z', 0.5, '[]', ?, NULL, ?, "
+            "'2026-11-25T17:03:16.200Z')",
+            ((f"evt_{1_700_000_000_000 + i}_{i % 65536:04x}", f"Motion number {i} at the yard", meta)
+             for i in range(n)))
+    db.close()
+
+
+def search_loops(port, n, stop):
+    """`n` threads, each asking the costliest search (too short for the
+    index: a scan of every event) again and again until `stop` is set."""
+    counts = {"ok": 0, "busy": 0, "other": 0}
+
+    def loop():
+        url = f"http://127.0.0.1:{port}/api/events?q=zz&limit=1000"
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    response.read()
+                    counts["ok"] += 1
+            except urllib.error.HTTPError as e:
+                counts["busy" if e.code == 503 else "other"] += 1
+                if e.code == 503:
+                    # As a client honouring Retry-After would, scaled down
+                    # to keep the pressure on.
+                    stop.wait(0.05)
+
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    return threads, counts
+
+
+def latency(kind, clients, rate, duration=15.0, stalled=0, payload=0, searches=0, seeded=0):
     server = make(kind, payload, rate)
+    stop_searches = threading.Event()
+    loops = []
     try:
         sample = {}
+        if seeded:
+            seed(server.dir, seeded)
+        if searches:
+            loops, counts = search_loops(server.port, searches, stop_searches)
         # Both servers produce from the start, while clients connect; the
         # load generator measures only once all are connected.
         if kind == "lookout":
@@ -242,10 +290,15 @@ def latency(kind, clients, rate, duration=15.0, stalled=0, payload=0):
         result["server_cpu_percent"] = (cpu_seconds(server.pid) - sample["c0"]) / (time.time() - sample["t0"]) * 100
         result["server_rss_bytes"] = rss_bytes(server.pid)
         result["rate"] = rate
+        if searches:
+            result["searches"] = dict(counts)
         if kind == "lookout":
             result.update(server.pipeline())
         return result
     finally:
+        stop_searches.set()
+        for t in loops:
+            t.join(timeout=35)
         server.stop()
 
 
@@ -312,7 +365,7 @@ def ratio(a, b):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="50 clients, 5 s, Lookout only; fails on any loss")
-    parser.add_argument("--only", help="comma-separated scenarios (idle,cpu,latency,throughput,slow) and servers "
+    parser.add_argument("--only", help="comma-separated scenarios (idle,cpu,latency,throughput,slow,search) and servers "
                         "(lookout,baseline); prints results instead of writing docs/bench/")
     parser.add_argument("--latency", help="with --only latency: the CLIENTSxRATE scenarios to run, comma-separated "
                         "(default: all four, e.g. 100x10,1000x10)")
@@ -374,6 +427,8 @@ def partial(only, scenarios=LATENCY_SCENARIOS, seconds=None):
             pair = latency_pairs(clients, rate, kinds=kinds, duration=seconds)
             print(f"{clients}x{rate}/s, {pair['seconds']:g} s per run, median p99: " + ", ".join(
                 f"{k} {median_run(pair[k])['latency_ms']['p99']} ms" for k in kinds), flush=True)
+    if "search" in only:
+        print(search_scenario(), flush=True)
     for kind in kinds:
         if "idle" in only:
             for n in (1000, 10000):
@@ -390,6 +445,28 @@ def partial(only, scenarios=LATENCY_SCENARIOS, seconds=None):
             print(f"{kind} slow: p99 with {w['latency_ms']['p99']} / without {wo['latency_ms']['p99']} ms, "
                   f"stalled closed: {bool(w['stalled_closed'])}, lost {w['lost']}", flush=True)
     return 0
+
+
+SEARCH_SEEDED = 200_000
+SEARCH_LOOPS = 8
+
+
+def search_scenario(clients=1000, rate=10, repeats=LATENCY_REPEATS, duration=15.0):
+    """Lookout at 1,000 clients x 10 events/s on a database of
+    SEARCH_SEEDED events, with and without SEARCH_LOOPS loops of a scanning
+    search, alternating; the target is a with/without p99 ratio <= 1.3."""
+    runs = {"without": [], "with": []}
+    for _ in range(repeats):
+        for name, loops in (("without", 0), ("with", SEARCH_LOOPS)):
+            x = latency("lookout", clients, rate, duration=duration, searches=loops, seeded=SEARCH_SEEDED)
+            runs[name].append(x)
+            log(f"  search loops {loops}: p50 {x['latency_ms']['p50']} p99 {x['latency_ms']['p99']} ms, "
+                f"lost {x['lost']}, searches {x.get('searches')}")
+    w, wo = median_run(runs["with"]), median_run(runs["without"])
+    return (f"search: {clients}x{rate}/s on {SEARCH_SEEDED:,} events, median p99 without "
+            f"{wo['latency_ms']['p99']} ms, with {SEARCH_LOOPS} search loops {w['latency_ms']['p99']} ms "
+            f"(ratio {ratio(w['latency_ms']['p99'], wo['latency_ms']['p99']):.2f}; searches {w.get('searches')}); "
+            f"lost {sum(r['lost'] for r in runs['with'] + runs['without'])}")
 
 
 def report(res):

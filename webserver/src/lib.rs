@@ -7,7 +7,7 @@
 //! ```text
 //!  detector socket(s) ─► bridge ─┐
 //!  POST /api/events ─────────────┼─► sequencer ─► fanout ─► one shared ring ─► ws writers
-//!  database poll ────────────────┘   (seq order,   (try_send,
+//!  database poll ────────────────┘   (seq order,   (one send,
 //!                                     no gaps)      never waits)
 //! ```
 //!
@@ -139,7 +139,9 @@ impl Deref for AppState {
     info(
         title = "Lookout API",
         description = "Camera events: REST history and live streaming. The WebSocket \
-                       messages of /ws/events are described in /api/asyncapi.json."
+                       messages of /ws/events are described in /api/asyncapi.json. On a \
+                       loopback bind, a request whose Host is not a loopback name (or an \
+                       --allowed-host) gets 421 misdirected_request."
     ),
     paths(
         rest::list_events,

@@ -67,6 +67,7 @@ pub struct EventPage {
     responses(
         (status = 200, description = "A page of events", body = EventPage),
         (status = 400, description = "Bad parameter", body = crate::error::ErrorBody),
+        (status = 503, description = "Too many costly searches at once; retry after `Retry-After` seconds", body = crate::error::ErrorBody),
     ),
     tag = "events"
 )]

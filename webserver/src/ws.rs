@@ -76,7 +76,7 @@ pub struct WsQuery {
     params(WsQuery),
     responses(
         (status = 101, description = "Switching protocols: the event stream starts"),
-        (status = 400, description = "Bad query parameter", body = crate::error::ErrorBody),
+        (status = 400, description = "Bad query parameter, or a Sec-WebSocket-Key that is not 16 bytes of base64", body = crate::error::ErrorBody),
         (status = 403, description = "Origin not allowed", body = crate::error::ErrorBody),
         (status = 503, description = "Server at its client limit", body = crate::error::ErrorBody),
     ),
