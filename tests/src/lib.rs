@@ -479,6 +479,15 @@ pub fn stored_events(data_dir: &Path) -> Vec<shared::Event> {
     }
 }
 
+/// Camera `id` as the first detector link of a `/api/health` body reports
+/// it (null when absent).
+pub fn camera_status(health: &serde_json::Value, id: &str) -> serde_json::Value {
+    health["detectors"][0]["stats"]["cameras"]
+        .as_array()
+        .and_then(|cameras| cameras.iter().find(|c| c["camera_id"] == id).cloned())
+        .unwrap_or_default()
+}
+
 /// A plausible committed event with this `seq`, for frames a test sends
 /// itself (e.g. a fake detector's).
 pub fn sample_event(seq: i64) -> shared::Event {

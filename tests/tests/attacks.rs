@@ -25,12 +25,7 @@ async fn camera_passwords_are_masked_on_every_surface() {
         &["--data-dir", arg(dir.path()), "--camera", &door, "--camera", &snap, "--heartbeat-secs", "0.5"],
     );
     webserver.wait_for_detector();
-    let camera = |health: &serde_json::Value, id: &str| -> serde_json::Value {
-        health["detectors"][0]["stats"]["cameras"]
-            .as_array()
-            .and_then(|cameras| cameras.iter().find(|c| c["camera_id"] == id).cloned())
-            .unwrap_or_default()
-    };
+    let camera = e2e::camera_status;
     let health = health_until(&webserver.url, "both cameras failed twice", |h| {
         ["door", "snap"].iter().all(|id| camera(h, id)["restarts"].as_u64() >= Some(2))
     })
@@ -422,26 +417,7 @@ async fn snapshot_serving_refuses_links_devices_fifos_and_giants() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_searches_is_bounded_and_does_not_stall_the_feed() {
     let dir = temp_data_dir();
-    {
-        let _schema = shared::Store::open(dir.path().join("events.db")).expect("schema");
-        let mut conn = rusqlite::Connection::open(dir.path().join("events.db")).expect("open");
-        let tx = conn.transaction().expect("tx");
-        let metadata = r#"{"source":"api","inference_ms":null,"frame_number":null,"producer":null}"#;
-        for i in 0..40_000 {
-            tx.execute(
-                "INSERT INTO events (event_id, camera_id, timestamp, motion_confidence, detected_objects, \
-                 description, image_path, metadata, created_at) VALUES (?1, 'yard', '2026-11-25T17:03:16.123Z', \
-                 0.5, '[]', ?2, NULL, ?3, '2026-11-25T17:03:16.200Z')",
-                rusqlite::params![
-                    format!("evt_{}_{:04x}", 1_700_000_000_000i64 + i, i % 65536),
-                    format!("Motion number {i} at the yard"),
-                    metadata
-                ],
-            )
-            .expect("insert");
-        }
-        tx.commit().expect("commit");
-    }
+    seed_events(dir.path(), 40_000);
     let server = Webserver::start(dir.path(), &[]);
     let http = reqwest::Client::new();
     // Through the index: one hit among 40,000.

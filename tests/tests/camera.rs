@@ -188,12 +188,7 @@ async fn a_failing_camera_is_reported_and_retried_while_the_other_keeps_producin
         ],
     );
     webserver.wait_for_detector();
-    let camera = |health: &serde_json::Value, id: &str| -> serde_json::Value {
-        health["detectors"][0]["stats"]["cameras"]
-            .as_array()
-            .and_then(|cameras| cameras.iter().find(|c| c["camera_id"] == id).cloned())
-            .unwrap_or_default()
-    };
+    let camera = e2e::camera_status;
     let health = health_until(&webserver.url, "gate retried twice while porch produced 2 events", |h| {
         camera(h, "gate")["restarts"].as_u64() >= Some(2) && camera(h, "porch")["events"].as_u64() >= Some(2)
     })

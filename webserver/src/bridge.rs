@@ -150,7 +150,7 @@ async fn forward(
         match frame {
             Ok(Some(Frame::Event(event))) => {
                 link.update(|s| s.last_event_at = Some(Timestamp::now()));
-                sequencer.offer(&event).await;
+                sequencer.offer(event).await;
             }
             Ok(Some(Frame::Heartbeat(stats))) => link.update(|s| {
                 s.last_heartbeat_at = Some(Timestamp::now());

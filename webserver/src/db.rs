@@ -3,10 +3,9 @@
 //! SQLite calls block, so they never run on the async threads. A [`Db`] is
 //! a set of connections, each owned by its own OS thread, that take jobs
 //! from one queue. The webserver opens separate `Db`s for separate duties —
-//! REST (readers plus the one writer) and WebSocket catch-up — so no REST
-//! query, however heavy, shares a queue, a connection or a thread with the
-//! live path; the sequencer has a connection of its own besides (see
-//! [`crate::sequencer`]).
+//! REST (readers plus the one writer), WebSocket catch-up, and the
+//! sequencer's single connection — so no REST query, however heavy, shares
+//! a queue, a connection or a thread with the live path.
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;

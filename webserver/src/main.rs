@@ -115,6 +115,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
     });
     tokio::spawn(check_integrity(state.clone()));
+    tokio::spawn(keep_text_index(state.db.clone(), stop.clone()));
     tracing::info!(%address, "webserver listening");
     println!("Lookout dashboard: http://{address}/   (API docs: http://{address}/docs)");
 
@@ -155,6 +156,36 @@ async fn check_integrity(state: AppState) {
     }
     if let Ok(mut integrity) = state.integrity.lock() {
         *integrity = Some(result);
+    }
+}
+
+/// How often new events are added to the text index, and how many per
+/// write transaction: each batch holds the database's write lock (and so
+/// a detector's next commit) for a millisecond or two at most.
+const TEXT_INDEX_INTERVAL: Duration = Duration::from_secs(2);
+const TEXT_INDEX_BATCH: usize = 200;
+
+/// Keeps the text index close behind the events (see
+/// `shared::store::Store::index_text`; searches scan what it has not
+/// reached yet, so it is never wrong, only slower while behind).
+async fn keep_text_index(db: Db, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(TEXT_INDEX_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        loop {
+            match db.write(|s| s.index_text(TEXT_INDEX_BATCH)).await {
+                Ok(n) if n == TEXT_INDEX_BATCH && !stop.is_cancelled() => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot update the text index; searches scan instead");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -295,7 +295,7 @@ pub async fn create_event(
     tracing::info!(seq = event.seq, event_id = %event.event_id, camera = %event.camera_id, "event created via API");
     let json = event.to_json();
     let location = format!("/api/events/{}", event.event_id);
-    state.sequencer.offer(&event).await;
+    state.sequencer.offer(event).await;
     let mut response = json_response(StatusCode::CREATED, json);
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(LOCATION, value);

@@ -6,12 +6,15 @@
 //! resume from the highest `seq` they saw, so broadcasting 11 before 10 would
 //! lose 10 for good. The sequencer prevents that:
 //!
-//! * **The database is the truth; an announcement is only a wake-up.** What
-//!   is broadcast is always the stored row, read after the announcement.
-//!   A socket frame whose event is not the stored row of its `seq` (a
-//!   forgery, or a detector writing another data directory's database) is
-//!   counted and logged, and never reaches a client; nor can it make the
-//!   real event of that `seq` look like a duplicate.
+//! * **The database is the truth.** An announced event (socket frame,
+//!   `POST`) is broadcast only if the database holds it at its `seq`: the
+//!   stored `event_id` there is checked first. One whose `seq` holds
+//!   another event or none (a forgery, or a detector writing another data
+//!   directory's database) is counted and logged and never reaches a
+//!   client, and what is stored is read and broadcast instead, so a
+//!   forgery cannot make the real event of its `seq` look like a
+//!   duplicate. (Frames reach the sequencer only from a publisher that
+//!   proved it holds the data directory's key, see `shared::wire::key`.)
 //! * It broadcasts strictly in `seq` order, each event once: everything
 //!   stored after `last`, in order; an announcement at or below `last` is a
 //!   duplicate. Because `seq` order is commit order, when event `n` exists
@@ -20,9 +23,14 @@
 //!   reads anything newer than `last`: events committed while a detector
 //!   was unreachable, or by a writer with no socket at all.
 //!
-//! It runs on a thread of its own with a connection of its own, so no other
-//! database work (REST, catch-up) can queue in front of the live path, and
-//! a frame costs one indexed read on a warm connection.
+//! It is a task on the runtime, so the broadcast wakes the writers from a
+//! worker thread (into its local run queue, in a batch). The id check is a
+//! point read on a connection of its own, made inline: about 10 µs, within
+//! what a task may spend between awaits, and with a short busy timeout; if
+//! it cannot answer at once, the announcement takes the slow path. Page
+//! reads (gaps, polls, that slow path) go to a [`Db`] of its own, one
+//! connection on one thread, so no other database work (REST, catch-up)
+//! can queue in front of the live path.
 //!
 //! It starts at the database's head, so a fresh webserver does not replay
 //! history to live clients (they ask for it with `?after_seq=`).
@@ -37,61 +45,56 @@ use shared::{Event, Store};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::DbError;
+use crate::db::{Db, DbError};
 use crate::fanout::{Fanout, Outgoing};
 use crate::messages;
 use crate::metrics::Metrics;
 
 /// How often the database is checked for events no socket announced.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// How long a failed read waits before the next try.
-const RETRY: Duration = Duration::from_millis(200);
 
-#[derive(Debug)]
+/// How long the inline id check may wait for a lock before the
+/// announcement takes the slow path.
+const CHECK_BUSY_TIMEOUT: Duration = Duration::from_millis(5);
+
+#[expect(clippy::large_enum_variant, reason = "events are nearly every offer: boxing would cost an allocation each")]
 enum Offer {
-    /// Someone says this `seq` was committed with this id.
-    Announced {
-        seq: i64,
-        event_id: String,
-    },
+    /// Someone says this event was committed.
+    Announced(Event),
     CatchUp,
-    Stop,
 }
 
-/// A handle for offering events to the sequencer.
+impl std::fmt::Debug for Offer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Offer::Announced(e) => write!(f, "Announced(seq={})", e.seq),
+            Offer::CatchUp => f.write_str("CatchUp"),
+        }
+    }
+}
+
+/// A handle for offering events to the sequencer task.
 #[derive(Debug, Clone)]
 pub struct Sequencer {
     offers: mpsc::Sender<Offer>,
 }
 
 impl Sequencer {
-    /// Starts the sequencer thread, with its own connection to `database`,
-    /// at the database's current head.
+    /// Starts the sequencer task at the database's current head, with its
+    /// own connections to `database`.
     pub async fn start(
         database: &Path,
         fanout: Arc<Fanout>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Result<Self, DbError> {
-        let store = Store::open(database)?;
-        let head = store.head_seq()?;
+        let check = Store::open(database)?;
+        check.set_busy_timeout(CHECK_BUSY_TIMEOUT)?;
+        let db = Db::open(database, "sequencer", 1, false)?;
+        let head = db.read(|s| s.head_seq()).await?;
         let (offers, rx) = mpsc::channel(1024);
-        let task = Task { store, fanout, metrics, last: head };
-        std::thread::Builder::new().name("sequencer".into()).spawn(move || task.run(rx)).map_err(DbError::Thread)?;
-        let ticker = offers.clone();
-        tokio::spawn(async move {
-            let mut poll = tokio::time::interval(POLL_INTERVAL);
-            poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => {
-                        let _ = ticker.send(Offer::Stop).await;
-                        return;
-                    }
-                    _ = poll.tick() => { let _ = ticker.try_send(Offer::CatchUp); }
-                }
-            }
-        });
+        let task = Task { check, db, fanout, metrics, last: head };
+        tokio::spawn(task.run(rx, shutdown));
         tracing::info!(head_seq = head, "sequencer started at the database head");
         Ok(Self { offers })
     }
@@ -99,8 +102,8 @@ impl Sequencer {
     /// Announces a committed event. Waits only if the sequencer is backed
     /// up, which pushes back on the socket reader (and so on the detector,
     /// which drops us as slow; we then catch up from the database).
-    pub async fn offer(&self, event: &Event) {
-        let _ = self.offers.send(Offer::Announced { seq: event.seq, event_id: event.event_id.clone() }).await;
+    pub async fn offer(&self, event: Event) {
+        let _ = self.offers.send(Offer::Announced(event)).await;
     }
 
     /// Asks for a catch-up from the database (after a detector reconnects).
@@ -110,7 +113,9 @@ impl Sequencer {
 }
 
 struct Task {
-    store: Store,
+    /// For the inline id check only.
+    check: Store,
+    db: Db,
     fanout: Arc<Fanout>,
     metrics: Arc<Metrics>,
     /// Highest `seq` broadcast so far.
@@ -118,27 +123,44 @@ struct Task {
 }
 
 impl Task {
-    fn run(mut self, mut offers: mpsc::Receiver<Offer>) {
-        while let Some(offer) = offers.blocking_recv() {
-            match offer {
-                Offer::Announced { seq, event_id } => self.on_announced(seq, &event_id),
-                Offer::CatchUp => {
-                    self.fill_from_db(None);
-                }
-                Offer::Stop => return,
+    async fn run(mut self, mut offers: mpsc::Receiver<Offer>, shutdown: CancellationToken) {
+        let mut poll = tokio::time::interval(POLL_INTERVAL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                offer = offers.recv() => match offer {
+                    Some(Offer::Announced(event)) => self.on_announced(event).await,
+                    Some(Offer::CatchUp) => { self.fill_from_db(None).await; }
+                    None => return,
+                },
+                _ = poll.tick() => { self.fill_from_db(None).await; }
             }
         }
     }
 
-    fn on_announced(&mut self, seq: i64, event_id: &str) {
-        if seq <= self.last {
+    async fn on_announced(&mut self, event: Event) {
+        if event.seq <= self.last {
             return; // already broadcast (read from the database first)
         }
-        if seq > self.last + 1 {
-            tracing::debug!(last = self.last, seq, "gap before this event; reading it from the database");
+        if event.seq == self.last + 1 {
+            match self.check.event_id_at(event.seq) {
+                // The common case: the next event, as stored.
+                Ok(Some(stored)) if stored == event.event_id => {
+                    self.broadcast(&event);
+                    return;
+                }
+                Ok(_) => {} // contradicted: the slow path says how, and sends what is stored
+                Err(e) => {
+                    tracing::debug!(error = %e, seq = event.seq, "inline check unavailable; reading the database")
+                }
+            }
+        } else {
+            tracing::debug!(last = self.last, seq = event.seq, "gap before this event; reading it from the database");
         }
         // On a database error nothing is skipped: the next poll retries.
-        if self.fill_from_db(Some((seq, event_id))) && self.last < seq {
+        let (seq, event_id) = (event.seq, event.event_id.as_str());
+        if self.fill_from_db(Some((seq, event_id))).await && self.last < seq {
             self.metrics.rejected_announcements.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 seq,
@@ -152,13 +174,13 @@ impl Task {
     /// Broadcasts every stored event after `last`, in order; checks the row
     /// of an announced `seq` against its announced id. False if the
     /// database could not be read.
-    fn fill_from_db(&mut self, announced: Option<(i64, &str)>) -> bool {
+    async fn fill_from_db(&mut self, announced: Option<(i64, &str)>) -> bool {
         loop {
-            let page = match self.store.after_seq(self.last, MAX_PAGE) {
+            let after = self.last;
+            let page = match self.db.read(move |s| s.after_seq(after, MAX_PAGE)).await {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read new events from the database; will retry");
-                    std::thread::sleep(RETRY);
                     return false;
                 }
             };
