@@ -356,6 +356,23 @@ impl Store {
         Ok(stmt.query_row([seq], |r| r.get(0)).optional()?)
     }
 
+    /// Commits of this connection no longer wait for the disk flush
+    /// (`synchronous = NORMAL`): for writing what can be rebuilt, like the
+    /// text index. In WAL mode they stay atomic, and the next full commit of
+    /// any connection makes them durable too.
+    pub fn without_flush(&self) -> Result<(), StoreError> {
+        Ok(self.conn.pragma_update(None, "synchronous", "NORMAL")?)
+    }
+
+    /// How many events the text index has not reached yet.
+    pub fn text_index_lag(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE((SELECT MAX(seq) FROM events), 0) - indexed_seq FROM text_index",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Replaces the [`BUSY_TIMEOUT`] of this connection (e.g. shorter, for a
     /// caller that must not wait and has a slower path to fall back on).
     pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), StoreError> {

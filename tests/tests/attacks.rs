@@ -469,6 +469,13 @@ async fn a_flood_of_searches_is_bounded_and_does_not_stall_the_feed() {
         busy += b;
     }
     assert!(ok > 0 && busy > 0, "some searches ran, the excess was refused: {ok} ok, {busy} busy");
+    // The webserver brings the text index up to date by itself (searches
+    // scanned the rows it had not reached meanwhile).
+    server.process.wait_for_log("text index caught up", LONG);
+    let store = shared::Store::open(dir.path().join("events.db")).expect("open");
+    // Within a batch (500) of the head: events posted meanwhile may wait.
+    let lag = store.text_index_lag().expect("lag");
+    assert!(lag < 500, "40,000 events were indexed, {lag} left");
 }
 
 /// A raw WebSocket connection past its handshake, for frames no client
@@ -706,4 +713,28 @@ async fn api_events_are_bounded_logged_and_bearer_is_case_insensitive() {
     let text = std::fs::read_to_string(dir.path().join("events.log")).expect("events.log");
     assert!(text.lines().any(|line| line.contains(id) && line.contains("source=api")), "{text}");
     assert_eq!(jsonl.lines().count(), 2);
+}
+
+/// An idle keep-alive connection is closed too: the header timeout runs
+/// again from each response, so a client cannot park connections between
+/// requests either.
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = temp_data_dir();
+    let server = Webserver::start(dir.path(), &["--header-timeout-secs", "1"]);
+    let address = server.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    stream.write_all(format!("GET /api/health HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes()).await.expect("request");
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&response).contains("\"websocket_clients\"") {
+        let n = stream.read(&mut buf).await.expect("response");
+        assert!(n > 0, "closed before the response: {}", String::from_utf8_lossy(&response));
+        response.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&response).starts_with("HTTP/1.1 200"));
+    let idle = std::time::Instant::now();
+    assert!(closed_within(&mut stream, Duration::from_secs(5)).await, "an idle keep-alive connection stayed open");
+    assert!(idle.elapsed() >= Duration::from_millis(900), "closed by the timeout, not at once: {:?}", idle.elapsed());
 }

@@ -1,9 +1,12 @@
 //! `webserver`: the binary around [`webserver::app`].
 //!
-//! It opens the database, raises the open-file limit, starts the background
-//! tasks (sequencer, one bridge per detector socket, heartbeat, process
-//! sampler), serves HTTP, and on Ctrl-C/SIGTERM closes every WebSocket with
-//! 1001 and exits within two seconds.
+//! It opens the database (one set of connections per duty, see
+//! [`webserver::db`]) and the data directory's wire key, raises the
+//! open-file limit, starts the background tasks (sequencer, one bridge per
+//! detector socket, heartbeat, process sampler, the start-up integrity
+//! check, the text indexer), serves HTTP through [`webserver::serve`], and
+//! on Ctrl-C/SIGTERM closes every WebSocket with 1001 and exits within two
+//! seconds.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -115,7 +118,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
     });
     tokio::spawn(check_integrity(state.clone()));
-    tokio::spawn(keep_text_index(state.db.clone(), stop.clone()));
+    tokio::spawn(keep_text_index(data_dir.database(), stop.clone()));
     tracing::info!(%address, "webserver listening");
     println!("Lookout dashboard: http://{address}/   (API docs: http://{address}/docs)");
 
@@ -159,32 +162,61 @@ async fn check_integrity(state: AppState) {
     }
 }
 
-/// How often new events are added to the text index, and how many per
-/// write transaction: each batch holds the database's write lock (and so
-/// a detector's next commit) for a millisecond or two at most.
-const TEXT_INDEX_INTERVAL: Duration = Duration::from_secs(2);
-const TEXT_INDEX_BATCH: usize = 200;
+/// The text indexer looks every [`TEXT_INDEX_CHECK`] and catches up once
+/// [`TEXT_INDEX_BATCH`] events wait, or any have waited
+/// [`TEXT_INDEX_MAX_WAIT`]. Each batch holds the database's write lock (and
+/// so a detector's next commit) for about a millisecond, and does not wait
+/// for the disk flush (the index can be rebuilt), so it seldom touches an
+/// event's latency; searches scan the rows it has not reached.
+const TEXT_INDEX_CHECK: Duration = Duration::from_secs(5);
+const TEXT_INDEX_MAX_WAIT: Duration = Duration::from_secs(60);
+const TEXT_INDEX_BATCH: usize = 500;
 
 /// Keeps the text index close behind the events (see
-/// `shared::store::Store::index_text`; searches scan what it has not
-/// reached yet, so it is never wrong, only slower while behind).
-async fn keep_text_index(db: Db, stop: CancellationToken) {
-    let mut ticker = tokio::time::interval(TEXT_INDEX_INTERVAL);
+/// `shared::store::Store::index_text`), on a connection of its own.
+async fn keep_text_index(database: std::path::PathBuf, stop: CancellationToken) {
+    let db = match Db::open(&database, "text-index", 1, true) {
+        Ok(db) => db,
+        Err(e) => {
+            tracing::warn!(error = %e, "no text indexer; searches scan instead");
+            return;
+        }
+    };
+    if let Err(e) = db.write(|s| s.without_flush()).await {
+        tracing::warn!(error = %e, "the text indexer flushes every batch");
+    }
+    let mut ticker = tokio::time::interval(TEXT_INDEX_CHECK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
+        let lag = db.read(|s| s.text_index_lag()).await.unwrap_or(0);
+        if lag < TEXT_INDEX_BATCH as i64 && (lag == 0 || last.elapsed() < TEXT_INDEX_MAX_WAIT) {
+            continue;
+        }
+        last = std::time::Instant::now();
+        let mut indexed = 0;
         loop {
             match db.write(|s| s.index_text(TEXT_INDEX_BATCH)).await {
-                Ok(n) if n == TEXT_INDEX_BATCH && !stop.is_cancelled() => continue,
-                Ok(_) => break,
+                Ok(n) => {
+                    indexed += n;
+                    if n < TEXT_INDEX_BATCH || stop.is_cancelled() {
+                        break;
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot update the text index; searches scan instead");
                     break;
                 }
             }
+        }
+        if indexed >= TEXT_INDEX_BATCH {
+            tracing::info!(events = indexed, "text index caught up");
+        } else {
+            tracing::debug!(events = indexed, "text index caught up");
         }
     }
 }
