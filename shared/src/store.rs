@@ -295,10 +295,12 @@ impl Store {
                 // above it. A quoted phrase: the text is matched literally,
                 // never as FTS query syntax.
                 let phrase = format!("\"{}\"", text.replace('"', "\"\""));
+                // One subquery (UNION ALL), not an OR of two: with an OR,
+                // SQLite scans every event instead of looking up the hits.
                 bind_all(
-                    "(seq IN (SELECT rowid FROM events_text WHERE events_text MATCH ?) \
-                     OR (seq > (SELECT indexed_seq FROM text_index) \
-                         AND instr(lower(description || ' ' || camera_id), lower(?)) > 0))",
+                    "seq IN (SELECT rowid FROM events_text WHERE events_text MATCH ? \
+                     UNION ALL SELECT seq FROM events WHERE seq > (SELECT indexed_seq FROM text_index) \
+                         AND instr(lower(description || ' ' || camera_id), lower(?)) > 0)",
                     vec![Value::Text(phrase), Value::Text(text.clone())],
                 );
             } else {
