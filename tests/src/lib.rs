@@ -479,6 +479,14 @@ pub fn stored_events(data_dir: &Path) -> Vec<shared::Event> {
     }
 }
 
+/// `POST /api/events` with `body` to the webserver at `url`; the created
+/// event (panics unless the answer is 201).
+pub async fn create_event(http: &reqwest::Client, url: &str, body: &serde_json::Value) -> serde_json::Value {
+    let response = http.post(format!("{url}/api/events")).json(body).send().await.expect("POST /api/events");
+    assert_eq!(response.status(), 201, "POST /api/events {body}");
+    response.json().await.expect("JSON")
+}
+
 /// Camera `id` as the first detector link of a `/api/health` body reports
 /// it (null when absent).
 pub fn camera_status(health: &serde_json::Value, id: &str) -> serde_json::Value {

@@ -107,9 +107,7 @@ fn forged(seq: i64) -> Frame {
 
 async fn post_event(http: &reqwest::Client, url: &str, n: usize) -> serde_json::Value {
     let body = serde_json::json!({"camera_id": "door", "motion_confidence": 0.5, "description": format!("real {n}")});
-    let response = http.post(format!("{url}/api/events")).json(&body).send().await.expect("POST");
-    assert_eq!(response.status(), 201);
-    response.json().await.expect("JSON")
+    e2e::create_event(http, url, &body).await
 }
 
 async fn rejected_announcements(http: &reqwest::Client, url: &str) -> u64 {
@@ -376,15 +374,7 @@ async fn snapshot_serving_refuses_links_devices_fifos_and_giants() {
         let path = path.to_owned();
         async move {
             let body = serde_json::json!({"camera_id": "door", "motion_confidence": 0.5, "description": "x", "image_path": path});
-            let created: serde_json::Value = http
-                .post(format!("{url}/api/events"))
-                .json(&body)
-                .send()
-                .await
-                .expect("POST")
-                .json()
-                .await
-                .expect("JSON");
+            let created = e2e::create_event(&http, &url, &body).await;
             let id = created["event_id"].as_str().expect("created").to_owned();
             tokio::time::timeout(Duration::from_secs(5), http.get(format!("{url}/api/events/{id}/image")).send())
                 .await

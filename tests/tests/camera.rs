@@ -268,15 +268,7 @@ async fn create_event(url: &str, fields: serde_json::Value) -> String {
     if let (Some(body), Some(fields)) = (body.as_object_mut(), fields.as_object()) {
         body.extend(fields.clone());
     }
-    let created: serde_json::Value = reqwest::Client::new()
-        .post(format!("{url}/api/events"))
-        .json(&body)
-        .send()
-        .await
-        .expect("POST /api/events")
-        .json()
-        .await
-        .expect("JSON");
+    let created = e2e::create_event(&reqwest::Client::new(), url, &body).await;
     created["event_id"].as_str().unwrap_or_else(|| panic!("no event_id in {created}")).to_owned()
 }
 

@@ -67,6 +67,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let db = Db::open(&data_dir.database(), "rest", 4, true)?;
     let replay_db = Db::open(&data_dir.database(), "replay", 2, false)?;
+    let index_db = Db::open(&data_dir.database(), "text-index", 1, true)?;
     let mut trust = Trust::new(WireKey::load_or_create(&data_dir.wire_key())?);
     for &uid in &args.allowed_uids {
         trust = trust.allow_uid(uid);
@@ -118,7 +119,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
     });
     tokio::spawn(check_integrity(state.clone()));
-    tokio::spawn(keep_text_index(data_dir.database(), stop.clone()));
+    tokio::spawn(keep_text_index(index_db, stop.clone()));
     tracing::info!(%address, "webserver listening");
     println!("Lookout dashboard: http://{address}/   (API docs: http://{address}/docs)");
 
@@ -173,15 +174,8 @@ const TEXT_INDEX_MAX_WAIT: Duration = Duration::from_secs(60);
 const TEXT_INDEX_BATCH: usize = 500;
 
 /// Keeps the text index close behind the events (see
-/// `shared::store::Store::index_text`), on a connection of its own.
-async fn keep_text_index(database: std::path::PathBuf, stop: CancellationToken) {
-    let db = match Db::open(&database, "text-index", 1, true) {
-        Ok(db) => db,
-        Err(e) => {
-            tracing::warn!(error = %e, "no text indexer; searches scan instead");
-            return;
-        }
-    };
+/// `shared::store::Store::index_text`), through `db`, its own connections.
+async fn keep_text_index(db: Db, stop: CancellationToken) {
     if let Err(e) = db.write(|s| s.without_flush()).await {
         tracing::warn!(error = %e, "the text indexer flushes every batch");
     }
