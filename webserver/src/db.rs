@@ -3,9 +3,9 @@
 //! SQLite calls block, so they never run on the async threads. A [`Db`] is
 //! a set of connections, each owned by its own OS thread, that take jobs
 //! from one queue. The webserver opens separate `Db`s for separate duties —
-//! REST (readers plus the one writer), WebSocket catch-up, and the
-//! sequencer's single connection — so no REST query, however heavy, shares
-//! a queue, a connection or a thread with the live path.
+//! REST (readers plus the one writer), WebSocket catch-up, the sequencer's
+//! page reads and the text indexer — so no REST query, however heavy,
+//! shares a queue, a connection or a thread with the live path.
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -105,17 +105,11 @@ impl Db {
         last.as_ref().filter(|(at, _)| at.elapsed() < window).map(|(_, e)| e.clone())
     }
 
-    /// Records a failure that did not come through a call (e.g. the
-    /// background integrity check), for `/api/health`.
-    pub fn note_error(&self, error: String) {
-        if let Ok(mut last) = self.inner.last_error.lock() {
-            *last = Some((Instant::now(), error));
-        }
-    }
-
     fn note<T>(&self, result: Result<T, DbError>) -> Result<T, DbError> {
-        if let Err(e) = &result {
-            self.note_error(e.to_string());
+        if let Err(e) = &result
+            && let Ok(mut last) = self.inner.last_error.lock()
+        {
+            *last = Some((Instant::now(), e.to_string()));
         }
         result
     }

@@ -104,7 +104,7 @@ pub struct Shared {
     pub listener: Arc<serve::ListenerStats>,
     /// Permits for costly REST queries (text and label search, per-camera
     /// totals): beyond them a request gets 503 at once instead of queueing.
-    pub heavy_queries: Arc<tokio::sync::Semaphore>,
+    pub heavy_queries: tokio::sync::Semaphore,
     /// Permits for WebSocket catch-up reads: a flood of `after_seq=0`
     /// upgrades waits its turn instead of piling up pages in memory.
     pub catch_up_reads: tokio::sync::Semaphore,

@@ -103,7 +103,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         metrics,
         links,
         listener: listener_stats.clone(),
-        heavy_queries: Arc::new(tokio::sync::Semaphore::new(webserver::HEAVY_QUERIES)),
+        heavy_queries: tokio::sync::Semaphore::new(webserver::HEAVY_QUERIES),
         catch_up_reads: tokio::sync::Semaphore::new(webserver::CATCH_UP_READS),
         integrity: std::sync::Mutex::new(None),
         logs: Arc::new(std::sync::Mutex::new(EventLogs::open(&data_dir, Repair::Terminate)?)),

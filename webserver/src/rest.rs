@@ -194,8 +194,8 @@ pub async fn cameras(State(state): State<AppState>) -> Result<Json<Vec<shared::s
 
 /// A permit for a costly query, or 503 now: a flood of searches must not
 /// tie up the REST connections, let alone the live path.
-fn heavy_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-    state.heavy_queries.clone().try_acquire_owned().map_err(|_| {
+fn heavy_permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    state.heavy_queries.try_acquire().map_err(|_| {
         ApiError::Busy(format!("{} searches are already running; retry in a second", crate::HEAVY_QUERIES))
     })
 }

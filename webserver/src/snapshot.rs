@@ -65,7 +65,6 @@ impl Snapshot {
 fn open_beneath(root: &Path, relative: &Path) -> Result<(std::fs::File, u64), SnapshotError> {
     use nix::fcntl::{OFlag, openat};
     use nix::sys::stat::Mode;
-    use std::os::unix::fs::MetadataExt;
     let io = |e: nix::Error| SnapshotError::Open(e.into());
     let parts: Vec<_> = relative.components().collect();
     let Some((file, dirs)) = parts.split_last() else {
@@ -77,26 +76,27 @@ fn open_beneath(root: &Path, relative: &Path) -> Result<(std::fs::File, u64), Sn
         dir = openat(&dir, part.as_os_str(), directory | OFlag::O_NOFOLLOW, Mode::empty()).map_err(io)?;
     }
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-    let file: std::fs::File = openat(&dir, file.as_os_str(), flags, Mode::empty()).map_err(io)?.into();
-    let meta = file.metadata().map_err(SnapshotError::Open)?;
-    if !meta.is_file() {
-        return Err(SnapshotError::NotAFile);
-    }
-    if meta.nlink() != 1 {
-        return Err(SnapshotError::Linked(meta.nlink()));
-    }
-    if meta.len() > MAX_SNAPSHOT {
-        return Err(SnapshotError::TooLarge(meta.len()));
-    }
-    Ok((file, meta.len()))
+    checked(openat(&dir, file.as_os_str(), flags, Mode::empty()).map_err(io)?.into())
 }
 
 #[cfg(not(unix))]
 fn open_beneath(root: &Path, relative: &Path) -> Result<(std::fs::File, u64), SnapshotError> {
-    let file = std::fs::File::open(root.join(relative)).map_err(SnapshotError::Open)?;
+    checked(std::fs::File::open(root.join(relative)).map_err(SnapshotError::Open)?)
+}
+
+/// `file` with its length, if it is a regular file, singly linked (on
+/// Unix) and not too large.
+fn checked(file: std::fs::File) -> Result<(std::fs::File, u64), SnapshotError> {
     let meta = file.metadata().map_err(SnapshotError::Open)?;
     if !meta.is_file() {
         return Err(SnapshotError::NotAFile);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() != 1 {
+            return Err(SnapshotError::Linked(meta.nlink()));
+        }
     }
     if meta.len() > MAX_SNAPSHOT {
         return Err(SnapshotError::TooLarge(meta.len()));
