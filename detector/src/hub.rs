@@ -312,3 +312,14 @@ pub fn bind(path: &Path) -> std::io::Result<Listener> {
     }
     options.create_tokio()
 }
+/// Publishes detector statistics every `interval` until `stop`.
+pub async fn heartbeat(hub: Arc<Hub>, stats: Arc<Stats>, interval: Duration, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => hub.publish(&Frame::Heartbeat(stats.snapshot())),
+        }
+    }
+}

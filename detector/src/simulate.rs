@@ -14,7 +14,13 @@ use rand::seq::IndexedRandom;
 use shared::Timestamp;
 use shared::model::{BoundingBox, DetectedObject, EventMetadata, EventSource, NewEvent, new_event_id};
 
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::Args;
 use crate::describe::{describe_objects, place_name};
+use crate::hub::Hub;
+use crate::stats::Stats;
 
 /// Frames per second each simulated camera "decodes".
 pub const SIMULATED_FPS: f64 = 5.0;
@@ -137,6 +143,57 @@ impl Pacer {
     pub async fn tick(&mut self) {
         tokio::time::sleep_until(self.next).await;
         self.next += self.interval;
+    }
+}
+
+/// Produces dry-run events from `cameras` until `--count`, or until
+/// shutdown is asked for, handing each to the event manager.
+pub async fn run(
+    args: &Args,
+    cameras: &[SimCamera],
+    hub: &Hub,
+    stats: &Stats,
+    producer: &str,
+    events: mpsc::Sender<NewEvent>,
+    shutdown: &CancellationToken,
+) {
+    if args.wait_subscribers > 0 {
+        tracing::info!(n = args.wait_subscribers, "waiting for subscribers before producing events");
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = hub.wait_for_subscribers(args.wait_subscribers as usize) => {}
+        }
+    }
+    let mut pacer = Pacer::new(args.rate);
+    let mut frames_seen = vec![0u64; cameras.len()];
+    let mut produced = 0u64;
+    while args.count.is_none_or(|n| produced < n) {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            _ = pacer.tick() => {}
+        }
+        let (index, new) = {
+            let mut rng = rand::rng();
+            let index = rng.random_range(0..cameras.len());
+            let mut new = cameras[index].event(producer, &mut rng);
+            if args.payload_bytes > 0 {
+                pad_to(&mut new, args.payload_bytes as usize, &mut rng);
+            }
+            (index, new)
+        };
+        let frames = cameras[index].frame_number();
+        let inference = new.metadata.inference_ms.unwrap_or_default();
+        stats.record_frames(&cameras[index].id, frames.saturating_sub(frames_seen[index]).max(1), inference);
+        frames_seen[index] = frames;
+        // Waits while the manager's backlog is full (the database refuses
+        // writes): the simulation pauses rather than drop an event.
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            sent = events.send(new) => if sent.is_err() { break },
+        }
+        produced += 1;
     }
 }
 

@@ -9,8 +9,8 @@
 //! `snapshot`): the "inference times" the webserver shows.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use shared::Timestamp;
@@ -229,6 +229,55 @@ fn camera_status(id: &str, c: &CameraCounters) -> CameraStatus {
             .iter()
             .map(|(name, window)| StageTimes { stage: (*name).to_owned(), ms: window.percentiles() })
             .collect(),
+    }
+}
+
+/// What the detector prints on exit.
+pub struct Summary {
+    pub stats: Arc<Stats>,
+    pub elapsed: std::time::Duration,
+    pub data_dir: String,
+    /// Cameras whose file could not be played, and why.
+    pub failed_cameras: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = &self.stats;
+        let secs = self.elapsed.as_secs_f64();
+        let events = s.events_created.load(Relaxed);
+        writeln!(f, "Lookout detector session summary")?;
+        writeln!(f, "  duration        {secs:.1} s")?;
+        writeln!(f, "  events created  {events} ({:.2}/s)", events as f64 / secs.max(1e-9))?;
+        let frames = s.frames_processed.load(Relaxed);
+        writeln!(f, "  frames analysed {frames} ({:.2}/s)", frames as f64 / secs.max(1e-9))?;
+        for (camera, n, state, last_error) in s.cameras() {
+            let down = state.is_down();
+            let state =
+                serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            match last_error.filter(|_| down) {
+                Some(why) => writeln!(f, "    {camera:<14}{n:<8}{state}: {why}")?,
+                None => writeln!(f, "    {camera:<14}{n:<8}{state}")?,
+            }
+        }
+        for (camera, why) in &self.failed_cameras {
+            writeln!(f, "  camera {camera} failed: {why}")?;
+        }
+        writeln!(
+            f,
+            "  subscribers     {} served, {} dropped as too slow",
+            s.subscribers_served.load(Relaxed),
+            s.slow_subscribers_dropped.load(Relaxed)
+        )?;
+        writeln!(
+            f,
+            "  errors          {} refused commits, {} log write failures, {} events kept in pending.jsonl",
+            s.store_errors.load(Relaxed),
+            s.log_errors.load(Relaxed),
+            s.backlog.load(Relaxed)
+        )?;
+        writeln!(f, "  data            {} (events.db, events.jsonl, events.log)", self.data_dir)
     }
 }
 

@@ -33,11 +33,16 @@ async fn get_json(url: &str) -> Value {
 /// few events for it, so as soon as it stops reading, the server's writes
 /// back up.
 async fn small_buffer_client(server: &Webserver) -> ws::Socket {
+    small_buffer_client_with(server, "").await
+}
+
+/// [`small_buffer_client`] with a query (`"?after_seq=N"`).
+async fn small_buffer_client_with(server: &Webserver, query: &str) -> ws::Socket {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("rcvbuf");
     let stream = socket.connect(server.url.trim_start_matches("http://").parse().expect("addr")).await.expect("tcp");
     let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
-    tokio_tungstenite::client_async(server.ws_url(""), stream).await.expect("upgrade").0
+    tokio_tungstenite::client_async(server.ws_url(query), stream).await.expect("upgrade").0
 }
 
 #[tokio::test]
@@ -583,4 +588,54 @@ async fn at_a_low_rate_a_client_whose_writes_stay_stuck_is_closed_by_the_send_ti
     ws::events(&mut reader, 5).await;
     det.terminate();
     assert!(det.wait(LONG).0.success());
+}
+
+/// Regression: the stuck-write mark was also cleared by the database read
+/// that fills a gap, so a burst with a gap at its head was written
+/// unwatched, and a client that stopped reading right then was never
+/// closed as slow. Here 64 large events land in one transaction after a
+/// hole (`seq` 1 is never stored), so the writer sees the gap, reads the
+/// database, then feeds the whole burst into a socket nobody reads.
+#[tokio::test]
+async fn a_client_that_stops_reading_during_a_burst_after_a_gap_is_closed_by_the_send_timeout() {
+    let dir = temp_data_dir();
+    let server = Webserver::start(dir.path(), &["--send-timeout-secs", "1"]);
+    // Resumes from 0, so the first live `seq`, 2, is a gap.
+    let _stalled = small_buffer_client_with(&server, "?after_seq=0").await;
+    server.process.wait_for_log("websocket connected", LONG);
+    let mut db = rusqlite::Connection::open(dir.path().join("events.db")).expect("open the database");
+    let tx = db.transaction().expect("begin");
+    for seq in 2..=65 {
+        let mut event = e2e::sample_event(seq);
+        event.event_id = format!("evt_{}_{:04x}", event.timestamp.unix_ms(), seq);
+        event.description = format!("{} {}", "A long description.".repeat(50), seq);
+        event.detected_objects = (0..100)
+            .map(|i| shared::model::DetectedObject {
+                label: format!("object{i}"),
+                confidence: 0.5,
+                bbox: shared::model::BoundingBox { x: 1.0, y: 2.0, width: 3.0, height: 4.0 },
+            })
+            .collect();
+        tx.execute(
+            "INSERT INTO events (seq, event_id, camera_id, timestamp, motion_confidence, detected_objects, \
+             description, image_path, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9)",
+            rusqlite::params![
+                seq,
+                event.event_id,
+                event.camera_id,
+                event.timestamp.to_string(),
+                event.motion_confidence,
+                serde_json::to_string(&event.detected_objects).expect("objects"),
+                event.description,
+                serde_json::to_string(&event.metadata).expect("metadata"),
+                event.created_at.to_string(),
+            ],
+        )
+        .expect("insert");
+    }
+    tx.commit().expect("commit");
+    let line = server.process.wait_for_log("slow consumer: a write is stuck", LONG);
+    assert!(line.contains("conn=1"), "{line}");
+    let metrics = get_json(&format!("{}/api/metrics", server.url)).await;
+    assert_eq!(metrics["websocket"]["connections"]["slow_consumer_closes"], 1, "{metrics}");
 }

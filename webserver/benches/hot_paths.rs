@@ -10,8 +10,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use shared::model::{BoundingBox, DetectedObject, EventMetadata, EventSource};
 use shared::wire::frame::{self, Decoded, Frame};
 use shared::{Event, NewEvent, Timestamp};
-use webserver::fanout::{Fanout, Outgoing};
-use webserver::messages;
+use webserver::stream::fanout::{Fanout, Outgoing};
+use webserver::stream::messages;
 
 fn event() -> Event {
     let now = Timestamp::from_unix_ms(1_795_626_196_123);

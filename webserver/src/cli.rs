@@ -151,7 +151,7 @@ fn parse_token(text: &str) -> Result<String, String> {
 }
 
 fn parse_origin(text: &str) -> Result<String, String> {
-    crate::origin::normalize(text).ok_or_else(|| {
+    crate::http::origin::normalize(text).ok_or_else(|| {
         format!("{text:?} is not an origin like https://host[:port] (scheme, host, optional port, nothing else)")
     })
 }

@@ -4,7 +4,7 @@
 //! [`webserver::db`]) and the data directory's wire key, raises the
 //! open-file limit, starts the background tasks (sequencer, one bridge per
 //! detector socket, heartbeat, process sampler, the start-up integrity
-//! check, the text indexer), serves HTTP through [`webserver::serve`], and
+//! check, the text indexer), serves HTTP through [`webserver::http::serve`], and
 //! on Ctrl-C/SIGTERM closes every WebSocket with 1001 and exits within two
 //! seconds.
 
@@ -20,11 +20,12 @@ use shared::wire::{Trust, WireKey};
 use tokio_util::sync::CancellationToken;
 use webserver::cli::{Args, LogFormat};
 use webserver::db::Db;
-use webserver::fanout::{CloseReason, Fanout};
+use webserver::http::serve::{Limits, ListenerStats, serve};
 use webserver::metrics::Metrics;
-use webserver::sequencer::Sequencer;
-use webserver::serve::{Limits, ListenerStats, serve};
-use webserver::{AppState, Config, Shared, bridge, messages};
+use webserver::state::{AppState, CATCH_UP_READS, Config, HEAVY_QUERIES, Shared};
+use webserver::stream::fanout::{CloseReason, Fanout};
+use webserver::stream::sequencer::Sequencer;
+use webserver::stream::{bridge, messages};
 
 /// mimalloc gives freed memory back to the system within moments; glibc's
 /// malloc kept ~180 MB after a burst of 12,000 half-sent requests had been
@@ -103,8 +104,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         metrics,
         links,
         listener: listener_stats.clone(),
-        heavy_queries: tokio::sync::Semaphore::new(webserver::HEAVY_QUERIES),
-        catch_up_reads: tokio::sync::Semaphore::new(webserver::CATCH_UP_READS),
+        heavy_queries: tokio::sync::Semaphore::new(HEAVY_QUERIES),
+        catch_up_reads: tokio::sync::Semaphore::new(CATCH_UP_READS),
         integrity: std::sync::Mutex::new(None),
         logs: Arc::new(std::sync::Mutex::new(EventLogs::open(&data_dir, Repair::Terminate)?)),
         config: Config {
@@ -112,7 +113,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             allowed_origins: args.allowed_origins.clone(),
             token: args.token.clone(),
             data_dir: data_dir.clone(),
-            hosts: webserver::host::HostRule {
+            hosts: webserver::http::host::HostRule {
                 enforce: args.bind.ip().is_loopback() || !args.allowed_hosts.is_empty(),
                 allowed: args.allowed_hosts.clone(),
             },

@@ -30,8 +30,11 @@ use shared::{NewEvent, Timestamp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use self::pipeline::{Frame, Pipeline};
+use shared::redact::SecretUrl;
+
+use self::pipeline::{Frame, MotionStage, Pipeline, Stage};
 use self::source::{DecodeSettings, FrameSource, SourceKind};
+use crate::cli::Args;
 use crate::stats::{Stats, elapsed_ms};
 
 /// First delay before restarting a failed live source.
@@ -64,6 +67,67 @@ enum RunEnd {
     Closed(Result<(), String>),
     /// The frame stream broke (bad data, read error).
     Broken(String),
+}
+
+/// The cameras to watch, checked before anything starts: ffmpeg runs and
+/// every file source opens. Empty with `--dry-run`.
+pub async fn check_all(args: &Args) -> anyhow::Result<Vec<CameraSpec>> {
+    if args.dry_run {
+        for camera in args.cameras.iter().filter(|c| c.source.is_some()) {
+            tracing::warn!(camera = %camera.id, "--dry-run ignores camera sources; simulating it");
+        }
+        return Ok(Vec::new());
+    }
+    source::check_ffmpeg(&args.ffmpeg).await.map_err(anyhow::Error::msg)?;
+    let mut cameras = Vec::new();
+    for camera in &args.cameras {
+        let source = SourceKind::parse(camera.source.as_ref().map(SecretUrl::expose).unwrap_or_default());
+        source.check().map_err(|e| anyhow::anyhow!("camera {}: {e}", camera.id))?;
+        cameras.push(CameraSpec { id: camera.id.clone(), source });
+    }
+    Ok(cameras)
+}
+
+/// Runs one task per camera until every camera has ended (files) or
+/// shutdown. Returns the cameras that failed, with why.
+pub async fn watch_all(
+    args: &Args,
+    cameras: Vec<CameraSpec>,
+    data_dir: &shared::config::DataDir,
+    stats: &Arc<Stats>,
+    producer: &str,
+    events: mpsc::Sender<NewEvent>,
+    shutdown: &CancellationToken,
+) -> Vec<(String, String)> {
+    let decode =
+        Arc::new(DecodeSettings { ffmpeg: args.ffmpeg.clone(), fps: args.detect_fps, width: args.detect_width });
+    let mut tasks = tokio::task::JoinSet::new();
+    for camera in cameras {
+        let stages: Vec<Box<dyn Stage>> = vec![Box::new(MotionStage::new(args.motion.motion_config(&camera.id)))];
+        let pipeline = Pipeline::new(
+            &camera.id,
+            producer,
+            args.detect_fps,
+            data_dir.clone(),
+            stages,
+            args.motion.episode_config(args.detect_fps),
+            stats.clone(),
+        );
+        let id = camera.id.clone();
+        let watch =
+            watch(camera, decode.clone(), args.loop_files, pipeline, events.clone(), stats.clone(), shutdown.clone());
+        tasks.spawn(async move { (id, watch.await) });
+    }
+    drop(events);
+    let mut failed = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((id, CameraEnd::Failed(why))) => failed.push((id, why)),
+            Ok(_) => {}
+            Err(e) => failed.push(("?".to_owned(), format!("camera task panicked: {e}"))),
+        }
+    }
+    failed
 }
 
 /// Watches one camera until its file ends or shutdown.

@@ -10,10 +10,11 @@
 //!
 //! * the **writer** replays stored events with `seq > after_seq` page by page,
 //!   then sends live messages from the shared feed at its own cursor, feeding
-//!   a burst and flushing once. It tracks the last `seq` sent and skips older
-//!   ones (no duplicates). If the feed moved on more than a ring's worth
-//!   during the replay, it reads the database again before going live (no
-//!   gaps); once live, falling that far behind closes it as a slow consumer.
+//!   a burst and flushing once. Its [`SeqCursor`] holds the last `seq` sent:
+//!   older ones are skipped (no duplicates), and a jump is filled from the
+//!   database first (no gaps). If the feed moved on more than a ring's worth
+//!   during the replay, it reads the database again before going live;
+//!   once live, falling that far behind closes it as a slow consumer.
 //!   Every burst also carries what waits in the client's reply box (pongs,
 //!   errors, heartbeat pings), and a reply alone makes a burst of its own,
 //!   so a backlog never holds a reply back;
@@ -44,11 +45,12 @@ use shared::Timestamp;
 use shared::store::MAX_PAGE;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::AppState;
-use crate::error::ApiError;
-use crate::fanout::{ClientHandle, CloseReason, Feed, Outgoing};
-use crate::messages::{self, ClientMessage};
+use super::cursor::{Next, SeqCursor};
+use crate::http::error::ApiError;
 use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::stream::fanout::{ClientHandle, CloseReason, Feed, Outgoing};
+use crate::stream::messages::{self, ClientMessage};
 
 /// Largest client message accepted; larger ones close with 1009.
 pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
@@ -76,9 +78,9 @@ pub struct WsQuery {
     params(WsQuery),
     responses(
         (status = 101, description = "Switching protocols: the event stream starts"),
-        (status = 400, description = "Bad query parameter, or a Sec-WebSocket-Key that is not 16 bytes of base64", body = crate::error::ErrorBody),
-        (status = 403, description = "Origin not allowed", body = crate::error::ErrorBody),
-        (status = 503, description = "Server at its client limit", body = crate::error::ErrorBody),
+        (status = 400, description = "Bad query parameter, or a Sec-WebSocket-Key that is not 16 bytes of base64", body = crate::http::error::ErrorBody),
+        (status = 403, description = "Origin not allowed", body = crate::http::error::ErrorBody),
+        (status = 503, description = "Server at its client limit", body = crate::http::error::ErrorBody),
     ),
     tag = "stream"
 )]
@@ -89,7 +91,7 @@ pub async fn ws_events(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let origin = headers.get(ORIGIN).map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    if !crate::origin::is_allowed(origin, &state.config.allowed_origins) {
+    if !crate::http::origin::is_allowed(origin, &state.config.allowed_origins) {
         tracing::warn!(origin = ?origin, "websocket refused: origin not allowed");
         return ApiError::Forbidden(format!(
             "origin {:?} is not allowed; start the webserver with --allowed-origin to permit it",
@@ -155,7 +157,7 @@ async fn serve(socket: WebSocket, client: ClientHandle, mut feed: Feed, state: A
     // read attempt (and zero tungstenite's read buffer) for every message
     // sent: 6 % of the server's CPU at 1,000 clients, measured with perf.
     let mut reader = tokio::spawn(read_half(stream, client.clone()));
-    let mut writer = Writer { sink: &mut sink, metrics: &state.metrics, sent: 0, unflushed: 0 };
+    let mut writer = Writer { sink: &mut sink, client: &client, metrics: &state.metrics, sent: 0, unflushed: 0 };
     let ending = tokio::select! {
         biased;
         // A kick ends the reader, and so interrupts even a write stuck on a full socket.
@@ -189,8 +191,16 @@ async fn serve(socket: WebSocket, client: ClientHandle, mut feed: Feed, state: A
 
 /// The sending half, counting what it sends. The shared counter is touched
 /// once per flush, not once per message.
+///
+/// It also keeps the client's stuck-write mark (see
+/// [`Fanout::close_stuck_writers`](super::fanout::Fanout::close_stuck_writers)):
+/// set before the first message fed since the last flush, cleared once the
+/// flush is done. Here, where bytes are written, and nowhere else, so every
+/// write is watched whoever asks for it (a live burst, a replay page, a gap
+/// filled in the middle of a burst).
 struct Writer<'a> {
     sink: &'a mut Sink,
+    client: &'a ClientHandle,
     metrics: &'a Metrics,
     sent: u64,
     unflushed: u64,
@@ -198,6 +208,9 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     async fn feed(&mut self, text: Utf8Bytes) -> Result<(), Ending> {
+        if self.unflushed == 0 {
+            self.client.writing(true);
+        }
         self.sink.feed(Message::Text(text)).await.map_err(|e| Ending::ClientGone(e.to_string()))?;
         self.unflushed += 1;
         Ok(())
@@ -209,6 +222,7 @@ impl Writer<'_> {
             return Ok(());
         }
         self.sink.flush().await.map_err(|e| Ending::ClientGone(e.to_string()))?;
+        self.client.writing(false);
         self.metrics.messages_sent.fetch_add(self.unflushed, Ordering::Relaxed);
         self.sent += self.unflushed;
         self.unflushed = 0;
@@ -237,14 +251,14 @@ async fn write_loop(
     after_seq: Option<i64>,
 ) -> Result<(), Ending> {
     // The last event `seq` sent to this client.
-    let mut last = after_seq;
+    let mut cursor = after_seq.map_or(SeqCursor::unset(), SeqCursor::at);
     // While catching up from the database, falling behind the live feed is
     // expected, and answered by reading the database again. The first read
     // from the feed that finds nothing lost since the last pass makes the
     // client live: from then on, falling behind means it is too slow.
     let mut catching_up = after_seq.is_some();
     if catching_up {
-        send_stored(writer, state, client, &mut last, None).await?;
+        send_stored(writer, state, &mut cursor, None).await?;
     }
     loop {
         // Woken by the feed, or by replies alone (then no feed message).
@@ -253,7 +267,6 @@ async fn write_loop(
             received = feed.recv() => Some(received),
             () = client.replies_ready() => None,
         };
-        client.writing(true);
         // Feed what is waiting, up to a burst, then flush once. Messages go
         // straight from the shared feed to the sink: no per-client buffer.
         let mut fed = 0;
@@ -261,7 +274,7 @@ async fn write_loop(
             match next {
                 Ok(message) => {
                     catching_up = false;
-                    fed += send_live(writer, state, client, &mut last, message).await?;
+                    fed += send_live(writer, state, client, &mut cursor, message).await?;
                 }
                 Err(RecvError::Lagged(missed)) if catching_up => {
                     tracing::info!(
@@ -269,7 +282,7 @@ async fn write_loop(
                         missed,
                         "events arrived faster than the replay; reading the database again"
                     );
-                    send_stored(writer, state, client, &mut last, None).await?;
+                    send_stored(writer, state, &mut cursor, None).await?;
                 }
                 Err(RecvError::Lagged(missed)) => {
                     let why = format!("fell {missed} messages behind the live feed");
@@ -287,7 +300,6 @@ async fn write_loop(
             writer.feed(reply).await?;
         }
         writer.flush().await?;
-        client.writing(false);
     }
 }
 
@@ -308,41 +320,35 @@ async fn send_live(
     writer: &mut Writer<'_>,
     state: &AppState,
     client: &ClientHandle,
-    last: &mut Option<i64>,
+    cursor: &mut SeqCursor,
     message: Outgoing,
 ) -> Result<usize, Ending> {
     let seq = message.seq;
-    match *last {
-        Some(l) if seq <= l => return Ok(0), // already sent
+    match cursor.next(seq) {
+        Next::Duplicate => return Ok(0),
         // After a lag while catching up (or, never expected, a jump in
         // the sequencer's `seq`), read what lies between rather than lose it.
-        Some(l) if seq > l + 1 => {
-            tracing::debug!(
-                conn = client.id,
-                from = l + 1,
-                to = seq - 1,
-                "gap in the feed; reading it from the database"
-            );
-            send_stored(writer, state, client, last, Some(seq)).await?
+        Next::Gap { after, before } => {
+            tracing::debug!(conn = client.id, after, before, "gap in the feed; reading it from the database");
+            send_stored(writer, state, cursor, Some(before)).await?
         }
-        _ => {}
+        Next::InOrder => {}
     }
-    *last = Some(seq);
+    cursor.advance(seq);
     writer.feed(message.text).await?;
     Ok(1)
 }
 
-/// Sends stored events after `last` (and below `before`, if given), page by
-/// page, flushing each page; advances `last`.
+/// Sends stored events after the cursor (and below `before`, if given),
+/// page by page, flushing each page; advances the cursor.
 async fn send_stored(
     writer: &mut Writer<'_>,
     state: &AppState,
-    client: &ClientHandle,
-    last: &mut Option<i64>,
+    cursor: &mut SeqCursor,
     before: Option<i64>,
 ) -> Result<(), Ending> {
     loop {
-        let after = last.unwrap_or(0);
+        let after = cursor.read_after();
         // A flood of catch-ups queues here, not in threads or memory.
         let permit = state.catch_up_reads.acquire().await.map_err(|_| Ending::DatabaseUnavailable)?;
         let page = state.replay_db.read(move |s| s.after_seq(after, MAX_PAGE)).await.map_err(|e| {
@@ -351,17 +357,15 @@ async fn send_stored(
         })?;
         drop(permit);
         let mut reached = page.len() < MAX_PAGE;
-        client.writing(true);
         for event in &page {
             if before.is_some_and(|b| event.seq >= b) {
                 reached = true;
                 break;
             }
             writer.feed(messages::event_envelope(event).into()).await?;
-            *last = Some(event.seq);
+            cursor.advance(event.seq);
         }
         writer.flush().await?;
-        client.writing(false);
         if reached {
             return Ok(());
         }

@@ -10,18 +10,18 @@ use axum::extract::Path;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Policy for the dashboard page.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                        connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-const INDEX: &str = include_str!("../static/index.html");
+const INDEX: &str = include_str!("../../static/index.html");
 
 /// `(name, content type, body)` of every asset under `/static/`.
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("app.js", "text/javascript; charset=utf-8", include_str!("../static/app.js")),
-    ("style.css", "text/css; charset=utf-8", include_str!("../static/style.css")),
+    ("app.js", "text/javascript; charset=utf-8", include_str!("../../static/app.js")),
+    ("style.css", "text/css; charset=utf-8", include_str!("../../static/style.css")),
 ];
 
 /// `GET /`.

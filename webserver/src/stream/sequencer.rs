@@ -15,7 +15,8 @@
 //!   forgery cannot make the real event of its `seq` look like a
 //!   duplicate. (Frames reach the sequencer only from a publisher that
 //!   proved it holds the data directory's key, see `shared::wire::key`.)
-//! * It broadcasts strictly in `seq` order, each event once: everything
+//! * It broadcasts strictly in `seq` order, each event once (the rule is
+//!   [`SeqCursor`]'s): everything
 //!   stored after `last`, in order; an announcement at or below `last` is a
 //!   duplicate. Because `seq` order is commit order, when event `n` exists
 //!   every event below it is already readable.
@@ -45,10 +46,11 @@ use shared::{Event, Store};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::cursor::{Next, SeqCursor};
 use crate::db::{Db, DbError};
-use crate::fanout::{Fanout, Outgoing};
-use crate::messages;
 use crate::metrics::Metrics;
+use crate::stream::fanout::{Fanout, Outgoing};
+use crate::stream::messages;
 
 /// How often the database is checked for events no socket announced.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -93,7 +95,7 @@ impl Sequencer {
         let db = Db::open(database, "sequencer", 1, false)?;
         let head = db.read(|s| s.head_seq()).await?;
         let (offers, rx) = mpsc::channel(1024);
-        let task = Task { check, db, fanout, metrics, last: head };
+        let task = Task { check, db, fanout, metrics, cursor: SeqCursor::at(head) };
         tokio::spawn(task.run(rx, shutdown));
         tracing::info!(head_seq = head, "sequencer started at the database head");
         Ok(Self { offers })
@@ -118,8 +120,8 @@ struct Task {
     db: Db,
     fanout: Arc<Fanout>,
     metrics: Arc<Metrics>,
-    /// Highest `seq` broadcast so far.
-    last: i64,
+    /// The highest `seq` broadcast so far.
+    cursor: SeqCursor,
 }
 
 impl Task {
@@ -140,11 +142,9 @@ impl Task {
     }
 
     async fn on_announced(&mut self, event: Event) {
-        if event.seq <= self.last {
-            return; // already broadcast (read from the database first)
-        }
-        if event.seq == self.last + 1 {
-            match self.check.event_id_at(event.seq) {
+        match self.cursor.next(event.seq) {
+            Next::Duplicate => return, // already broadcast (read from the database first)
+            Next::InOrder => match self.check.event_id_at(event.seq) {
                 // The common case: the next event, as stored.
                 Ok(Some(stored)) if stored == event.event_id => {
                     self.broadcast(&event);
@@ -154,29 +154,30 @@ impl Task {
                 Err(e) => {
                     tracing::debug!(error = %e, seq = event.seq, "inline check unavailable; reading the database")
                 }
+            },
+            Next::Gap { after, .. } => {
+                tracing::debug!(last = after, seq = event.seq, "gap before this event; reading it from the database");
             }
-        } else {
-            tracing::debug!(last = self.last, seq = event.seq, "gap before this event; reading it from the database");
         }
         // On a database error nothing is skipped: the next poll retries.
         let (seq, event_id) = (event.seq, event.event_id.as_str());
-        if self.fill_from_db(Some((seq, event_id))).await && self.last < seq {
+        if self.fill_from_db(Some((seq, event_id))).await && self.cursor.next(seq) != Next::Duplicate {
             self.metrics.rejected_announcements.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 seq,
                 event_id,
-                head = self.last,
+                head = self.cursor.read_after(),
                 "an announced event is not in the database; not broadcast (a forged frame, or a detector using another --data-dir)"
             );
         }
     }
 
-    /// Broadcasts every stored event after `last`, in order; checks the row
+    /// Broadcasts every stored event after the cursor, in order; checks the row
     /// of an announced `seq` against its announced id. False if the
     /// database could not be read.
     async fn fill_from_db(&mut self, announced: Option<(i64, &str)>) -> bool {
         loop {
-            let after = self.last;
+            let after = self.cursor.read_after();
             let page = match self.db.read(move |s| s.after_seq(after, MAX_PAGE)).await {
                 Ok(page) => page,
                 Err(e) => {
@@ -210,7 +211,7 @@ impl Task {
         let text = messages::event_envelope(event);
         let delivered = self.fanout.broadcast(&Outgoing { seq: event.seq, text: text.into() });
         self.metrics.record_broadcast(event.created_at);
-        self.last = event.seq;
+        self.cursor.advance(event.seq);
         tracing::debug!(seq = event.seq, event_id = %event.event_id, clients = delivered, "broadcast");
     }
 }

@@ -16,8 +16,8 @@ use axum::http::header::HOST;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::state::AppState;
 
 /// Which `Host` values are served.
 #[derive(Debug, Clone, Default)]

@@ -22,7 +22,7 @@
 //!   (`Lagged`). If it is live, it is too slow: it is closed (1008, "slow
 //!   consumer") and counted, and it reconnects with `?after_seq=` and misses
 //!   nothing. If it is still catching up from the database, falling behind
-//!   is expected and it reads the database again (see `crate::ws`).
+//!   is expected and it reads the database again (see `super::ws`).
 //! * A writer stuck on a full socket never reads the ring, so it cannot
 //!   learn that it lagged: [`Fanout::close_stuck_writers`] closes it from
 //!   outside once its write has been stuck for the send timeout.

@@ -20,7 +20,7 @@ use shared::Timestamp;
 use shared::wire::{DetectorStats, Frame, Subscription, Trust};
 use tokio_util::sync::CancellationToken;
 
-use crate::sequencer::Sequencer;
+use crate::stream::sequencer::Sequencer;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);

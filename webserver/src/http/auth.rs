@@ -12,8 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
-use crate::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::state::AppState;
 
 /// Paths served without the token.
 pub fn is_public(path: &str) -> bool {

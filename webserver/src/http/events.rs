@@ -1,0 +1,298 @@
+//! The REST API for events: list, one, its snapshot, create; per-camera totals.
+//!
+//! Event bodies are [`Event::to_json`] verbatim — the same bytes a
+//! WebSocket client receives in `data` — so REST and the stream can never
+//! disagree about an event.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use shared::model::{DetectedObject, EventMetadata, EventSource, NewEvent, new_event_id};
+use shared::store::{EventFilter, MAX_PAGE};
+use shared::{Event, Timestamp};
+
+use super::json_response;
+use crate::http::error::ApiError;
+use crate::http::snapshot::Snapshot;
+use crate::state::AppState;
+
+/// Default page size of `GET /api/events`.
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// Filters and paging for `GET /api/events`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only this camera.
+    pub camera_id: Option<String>,
+    /// Seen at or after this RFC 3339 time.
+    pub start: Option<String>,
+    /// Seen at or before this RFC 3339 time.
+    pub end: Option<String>,
+    /// Only events with a larger `seq`.
+    pub after_seq: Option<i64>,
+    /// Only events with a smaller `seq`: pass the previous page's `next_before_seq`.
+    pub before_seq: Option<i64>,
+    /// Only events with a detected object of this label, e.g. `person`.
+    pub label: Option<String>,
+    /// Only events whose description or camera contains this text (any case).
+    pub q: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// One page of events, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// `before_seq` for the next (older) page; null on the last page.
+    pub next_before_seq: Option<i64>,
+}
+
+/// List stored events, newest first, with filters and keyset paging.
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of events", body = EventPage),
+        (status = 400, description = "Bad parameter", body = crate::http::error::ErrorBody),
+        (status = 503, description = "Too many costly searches at once; retry after `Retry-After` seconds", body = crate::http::error::ErrorBody),
+    ),
+    tag = "events"
+)]
+pub async fn list_events(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = match q.limit {
+        None => DEFAULT_LIMIT,
+        Some(n) if (1..=MAX_PAGE as i64).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}, not {n}")));
+        }
+    };
+    if let Some(camera) = &q.camera_id {
+        shared::model::validate_camera_id(camera).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    }
+    let time = |name: &str, value: &Option<String>| -> Result<Option<Timestamp>, ApiError> {
+        value
+            .as_deref()
+            .map(|v| {
+                v.parse::<Timestamp>().map_err(|_| {
+                    ApiError::BadRequest(format!("{name} must be an RFC 3339 time, e.g. 2026-11-25T17:03:16Z"))
+                })
+            })
+            .transpose()
+    };
+    let text = |name: &str, value: &Option<String>, max: usize| -> Result<Option<String>, ApiError> {
+        match value.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) if v.len() > max => Err(ApiError::BadRequest(format!("{name} must be at most {max} bytes"))),
+            Some(v) => Ok(Some(v.to_owned())),
+        }
+    };
+    let filter = EventFilter {
+        camera_id: q.camera_id.clone(),
+        start: time("start", &q.start)?,
+        end: time("end", &q.end)?,
+        after_seq: q.after_seq,
+        before_seq: q.before_seq,
+        label: text("label", &q.label, shared::model::MAX_LABEL_LEN)?,
+        text: text("q", &q.q, 200)?,
+    };
+    let _permit = if filter.text.is_some() || filter.label.is_some() { Some(heavy_permit(&state)?) } else { None };
+    let page = state.db.read(move |s| s.list(&filter, limit)).await?;
+    // Built by hand so each event is exactly its canonical JSON.
+    let events: Vec<String> = page.events.iter().map(Event::to_json).collect();
+    let next = page.next_before_seq.map_or("null".to_owned(), |n| n.to_string());
+    let body = format!(r#"{{"events":[{}],"next_before_seq":{next}}}"#, events.join(","));
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// One event by id.
+#[utoipa::path(
+    get,
+    path = "/api/events/{event_id}",
+    params(("event_id" = String, Path, description = "e.g. evt_1795628188939_59f2")),
+    responses(
+        (status = 200, description = "The event", body = Event),
+        (status = 404, description = "No such event", body = crate::http::error::ErrorBody),
+    ),
+    tag = "events"
+)]
+pub async fn get_event(State(state): State<AppState>, Path(event_id): Path<String>) -> Result<Response, ApiError> {
+    Ok(json_response(StatusCode::OK, find_event(&state, &event_id).await?.to_json()))
+}
+
+/// The stored event `event_id`, or a 404 saying why there is none.
+async fn find_event(state: &AppState, event_id: &str) -> Result<Event, ApiError> {
+    if !shared::model::is_valid_event_id(event_id) {
+        return Err(ApiError::NotFound(format!("no event {event_id:?} (ids look like evt_<unix-ms>_<4 hex>)")));
+    }
+    let id = event_id.to_owned();
+    state.db.read(move |s| s.get(&id)).await?.ok_or_else(|| ApiError::NotFound(format!("no event {event_id:?}")))
+}
+
+/// Snapshots never change once written (a new snapshot is a new event):
+/// browsers may keep them for a year.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// An event's snapshot: the key frame, with its motion boxes drawn.
+#[utoipa::path(
+    get,
+    path = "/api/events/{event_id}/image",
+    params(("event_id" = String, Path, description = "e.g. evt_1795628188939_59f2")),
+    responses(
+        (status = 200, description = "The JPEG snapshot", content_type = "image/jpeg", body = Vec<u8>),
+        (status = 404, description = "No such event, or it has no snapshot", body = crate::http::error::ErrorBody),
+    ),
+    tag = "events"
+)]
+pub async fn event_image(State(state): State<AppState>, Path(event_id): Path<String>) -> Result<Response, ApiError> {
+    let event = find_event(&state, &event_id).await?;
+    let no_snapshot = || ApiError::NotFound(format!("event {event_id:?} has no snapshot"));
+    let image_path = event.image_path.ok_or_else(no_snapshot)?;
+    match Snapshot::open(state.config.data_dir.root(), &image_path).await {
+        Ok(snapshot) => {
+            let len = snapshot.len.to_string();
+            Ok((
+                [(CONTENT_TYPE, "image/jpeg"), (CACHE_CONTROL, IMMUTABLE), (CONTENT_LENGTH, len.as_str())],
+                snapshot.into_body(),
+            )
+                .into_response())
+        }
+        Err(e) => {
+            tracing::warn!(event_id, image_path, error = %e, "refusing to serve a snapshot");
+            Err(no_snapshot())
+        }
+    }
+}
+
+/// Per-camera totals from the database.
+#[utoipa::path(
+    get,
+    path = "/api/cameras",
+    responses((status = 200, description = "One entry per camera that has events", body = Vec<shared::store::CameraSummary>)),
+    tag = "events"
+)]
+pub async fn cameras(State(state): State<AppState>) -> Result<Json<Vec<shared::store::CameraSummary>>, ApiError> {
+    let _permit = heavy_permit(&state)?;
+    Ok(Json(state.db.read(|s| s.camera_summary()).await?))
+}
+
+/// A permit for a costly query, or 503 now: a flood of searches must not
+/// tie up the REST connections, let alone the live path.
+fn heavy_permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    state.heavy_queries.try_acquire().map_err(|_| {
+        ApiError::Busy(format!("{} searches are already running; retry in a second", crate::state::HEAVY_QUERIES))
+    })
+}
+
+/// The body of `POST /api/events`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEvent {
+    /// 1–64 characters of `[A-Za-z0-9_-]`.
+    pub camera_id: String,
+    /// When it was seen (RFC 3339); default: now.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub timestamp: Option<Timestamp>,
+    /// 0–1.
+    pub motion_confidence: f64,
+    #[serde(default)]
+    pub detected_objects: Vec<DetectedObject>,
+    /// One human sentence.
+    pub description: String,
+    /// Snapshot path relative to the data directory.
+    #[serde(default)]
+    pub image_path: Option<String>,
+    #[serde(default)]
+    pub inference_ms: Option<f64>,
+    #[serde(default)]
+    pub frame_number: Option<u64>,
+    /// Allow a `timestamp` more than a day from now (importing history).
+    #[serde(default)]
+    pub backfill: bool,
+}
+
+/// How far a `POST`ed timestamp may be from now without `backfill`.
+const TIMESTAMP_SLACK_MS: i64 = 24 * 3600 * 1000;
+
+/// Create an event (`metadata.source = "api"`); it is stored and broadcast
+/// like a detector's.
+#[utoipa::path(
+    post,
+    path = "/api/events",
+    request_body = CreateEvent,
+    responses(
+        (status = 201, description = "Created", body = Event),
+        (status = 422, description = "Invalid body; the message names the field", body = crate::http::error::ErrorBody),
+    ),
+    tag = "events"
+)]
+pub async fn create_event(
+    State(state): State<AppState>,
+    body: Result<Json<CreateEvent>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| match e {
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::UnsupportedMediaType("send the event as JSON with Content-Type: application/json".into())
+        }
+        too_big if too_big.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge(format!("request bodies are limited to {} bytes", super::MAX_BODY))
+        }
+        other => ApiError::Unprocessable(other.body_text()),
+    })?;
+    let now = Timestamp::now();
+    let timestamp = body.timestamp.unwrap_or(now);
+    if !body.backfill && (timestamp.unix_ms() - now.unix_ms()).abs() > TIMESTAMP_SLACK_MS {
+        return Err(ApiError::Unprocessable(
+            "timestamp: must be within a day of now; set \"backfill\": true to import older events".into(),
+        ));
+    }
+    let new = NewEvent {
+        event_id: new_event_id(timestamp),
+        camera_id: body.camera_id,
+        timestamp,
+        motion_confidence: body.motion_confidence,
+        detected_objects: body.detected_objects,
+        description: body.description,
+        image_path: body.image_path,
+        metadata: EventMetadata {
+            source: EventSource::Api,
+            inference_ms: body.inference_ms,
+            frame_number: body.frame_number,
+            producer: Some(format!("webserver:{}", std::process::id())),
+        },
+    };
+    new.validate().map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let logs = state.logs.clone();
+    let event = state
+        .db
+        .write(move |s| {
+            let event = s.insert(&new)?;
+            // Like a detector's: a line in each log after the commit.
+            if let Ok(mut logs) = logs.lock() {
+                for e in logs.append(&event) {
+                    tracing::error!(error = %e.source, seq = event.seq, file = e.file, "cannot append to log (event is safe in the database)");
+                }
+            }
+            Ok(event)
+        })
+        .await?;
+    tracing::info!(seq = event.seq, event_id = %event.event_id, camera = %event.camera_id, "event created via API");
+    let json = event.to_json();
+    let location = format!("/api/events/{}", event.event_id);
+    state.sequencer.offer(event).await;
+    let mut response = json_response(StatusCode::CREATED, json);
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    Ok(response)
+}
