@@ -203,7 +203,9 @@ pub struct CreateEvent {
     /// When it was seen (RFC 3339); default: now.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub timestamp: Option<Timestamp>,
-    /// 0–1.
+    /// 0–1; default 0: an external trigger (a doorbell, a script) measures
+    /// no motion.
+    #[serde(default)]
     pub motion_confidence: f64,
     #[serde(default)]
     pub detected_objects: Vec<DetectedObject>,

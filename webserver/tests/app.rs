@@ -1,0 +1,153 @@
+//! The HTTP surface driven without a port: `webserver::app(state)` as a
+//! tower `Service`, one `oneshot` request per call, over a real SQLite file
+//! in a temp dir. Fast checks of REST behaviour; the end-to-end tests in
+//! `tests/` cover the same surface through the real binary and sockets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::Value;
+use shared::config::DataDir;
+use shared::eventlog::{EventLogs, Repair};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+use webserver::db::Db;
+use webserver::http::host::HostRule;
+use webserver::http::serve::ListenerStats;
+use webserver::metrics::Metrics;
+use webserver::state::{AppState, CATCH_UP_READS, Config, HEAVY_QUERIES, Shared};
+use webserver::stream::fanout::Fanout;
+use webserver::stream::sequencer::Sequencer;
+
+/// A webserver's state over a fresh data directory, as `main.rs` builds
+/// it, without detector links or a listener.
+async fn state(dir: &std::path::Path, stop: &CancellationToken) -> AppState {
+    let data_dir = DataDir::new(dir);
+    data_dir.create().expect("data dir");
+    let db = Db::open(&data_dir.database(), "rest", 2, true).expect("rest db");
+    let replay_db = Db::open(&data_dir.database(), "replay", 1, false).expect("replay db");
+    let metrics = Arc::new(Metrics::default());
+    let fanout = Fanout::new(64, 16);
+    let sequencer =
+        Sequencer::start(&data_dir.database(), fanout.clone(), metrics.clone(), stop.clone()).await.expect("sequencer");
+    AppState::new(Shared {
+        db,
+        replay_db,
+        fanout,
+        sequencer,
+        metrics,
+        links: Vec::new(),
+        listener: Arc::new(ListenerStats::default()),
+        heavy_queries: tokio::sync::Semaphore::new(HEAVY_QUERIES),
+        catch_up_reads: tokio::sync::Semaphore::new(CATCH_UP_READS),
+        logs: Arc::new(std::sync::Mutex::new(EventLogs::open(&data_dir, Repair::Terminate).expect("logs"))),
+        integrity: std::sync::Mutex::new(Some(Ok(()))),
+        config: Config {
+            heartbeat: Duration::from_secs(30),
+            allowed_origins: Vec::new(),
+            token: None,
+            data_dir,
+            hosts: HostRule { enforce: true, allowed: Vec::new() },
+        },
+    })
+}
+
+/// One request through the whole router; the status and the body as JSON
+/// (`Value::Null` when the body is not JSON).
+async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
+    let response = webserver::app(state.clone()).oneshot(request).await.expect("the router never fails");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).header(header::HOST, "localhost").body(Body::empty()).expect("request")
+}
+
+fn post_json(uri: &str, body: &str) -> Request<Body> {
+    Request::post(uri)
+        .header(header::HOST, "localhost")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_owned()))
+        .expect("request")
+}
+
+#[tokio::test]
+async fn the_seeds_example_body_creates_an_event_that_lists_and_reads_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stop = CancellationToken::new();
+    let state = state(dir.path(), &stop).await;
+
+    // The seed's own example: no motion_confidence (an external trigger).
+    let (status, created) =
+        call(&state, post_json("/api/events", r#"{"camera_id":"test","description":"Test event"}"#)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["camera_id"], "test");
+    assert_eq!(created["motion_confidence"], 0.0);
+    assert_eq!(created["metadata"]["source"], "api");
+    let id = created["event_id"].as_str().expect("event_id");
+
+    let (status, one) = call(&state, get(&format!("/api/events/{id}"))).await;
+    assert_eq!((status, &one), (StatusCode::OK, &created));
+    let (status, page) = call(&state, get("/api/events?camera_id=test")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["events"], serde_json::json!([created]));
+    assert_eq!(page["next_before_seq"], Value::Null);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors_that_say_what_is_wrong() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stop = CancellationToken::new();
+    let state = state(dir.path(), &stop).await;
+
+    let (status, body) = call(&state, get("/api/events?limit=0")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("limit")), "{body}");
+
+    let (status, body) = call(&state, get("/api/events/evt_1_0000")).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+
+    let (status, body) =
+        call(&state, post_json("/api/events", r#"{"camera_id":"x","description":"d","motion_confidence":2}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("motion_confidence")), "{body}");
+
+    let (status, body) =
+        call(&state, post_json("/api/events", r#"{"camera_id":"x","description":"d","colour":"red"}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("colour")), "{body}");
+
+    let (status, body) = call(&state, get("/no/such/path")).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+
+    // DNS rebinding: a loopback server answers only loopback names.
+    let rebound =
+        Request::get("/api/health").header(header::HOST, "evil.example").body(Body::empty()).expect("request");
+    let (status, body) = call(&state, rebound).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::MISDIRECTED_REQUEST, Some("misdirected_request")));
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn health_and_metrics_report_the_database_and_counters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stop = CancellationToken::new();
+    let state = state(dir.path(), &stop).await;
+    let (status, _) = call(&state, post_json("/api/events", r#"{"camera_id":"door","description":"Bell"}"#)).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let (status, health) = call(&state, get("/api/health")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["status"], "healthy", "{health}");
+    assert_eq!(health["database"]["head_seq"], 1, "{health}");
+
+    let (status, metrics) = call(&state, get("/api/metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(metrics["websocket"]["connections"]["current"], 0, "{metrics}");
+    stop.cancel();
+}
