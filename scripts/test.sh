@@ -11,6 +11,12 @@ if ! command -v ffmpeg >/dev/null 2>&1; then
     exit 1
 fi
 
+# The /metrics tests check the text with the reference OpenMetrics parser.
+if ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
+    echo "error: Python's prometheus_client not found; the metrics tests need it (pip install prometheus-client==0.26.0)" >&2
+    exit 1
+fi
+
 # End-to-end and browser tests start the real binaries: build them first.
 cargo build --workspace --bins --locked
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use shared::Timestamp;
-use shared::stats::{Percentiles, SampleWindow};
+use shared::stats::Timings;
 use shared::wire::{CameraState, CameraStatus, DetectorStats, StageTimes};
 
 /// How many recent inference and commit times the percentiles are taken over.
@@ -37,8 +37,8 @@ pub struct Stats {
     pub slow_subscribers_dropped: AtomicU64,
     /// Events waiting for the database to accept writes.
     pub backlog: AtomicU64,
-    inference_ms: Mutex<SampleWindow>,
-    commit_ms: Mutex<SampleWindow>,
+    inference: Mutex<Timings>,
+    commit: Mutex<Timings>,
     cameras: Mutex<BTreeMap<String, CameraCounters>>,
 }
 
@@ -51,7 +51,7 @@ struct CameraCounters {
     restarts: u64,
     last_error: Option<String>,
     /// In the order the stages first reported.
-    stages: Vec<(&'static str, SampleWindow)>,
+    stages: Vec<(&'static str, Timings)>,
 }
 
 impl CameraCounters {
@@ -67,11 +67,11 @@ impl CameraCounters {
         }
     }
 
-    fn stage(&mut self, name: &'static str) -> &mut SampleWindow {
+    fn stage(&mut self, name: &'static str) -> &mut Timings {
         let index = match self.stages.iter().position(|(n, _)| *n == name) {
             Some(index) => index,
             None => {
-                self.stages.push((name, SampleWindow::new(STAGE_WINDOW)));
+                self.stages.push((name, Timings::new(STAGE_WINDOW)));
                 self.stages.len() - 1
             }
         };
@@ -93,8 +93,8 @@ impl Stats {
             subscribers_served: AtomicU64::new(0),
             slow_subscribers_dropped: AtomicU64::new(0),
             backlog: AtomicU64::new(0),
-            inference_ms: Mutex::new(SampleWindow::new(TIMING_WINDOW)),
-            commit_ms: Mutex::new(SampleWindow::new(TIMING_WINDOW)),
+            inference: Mutex::new(Timings::new(TIMING_WINDOW)),
+            commit: Mutex::new(Timings::new(TIMING_WINDOW)),
             cameras: Mutex::new(cameras),
         }
     }
@@ -113,7 +113,7 @@ impl Stats {
     /// `inference_ms` (the dry run's simulated frames).
     pub fn record_frames(&self, camera: &str, frames: u64, inference_ms: f64) {
         self.frames_processed.fetch_add(frames, Ordering::Relaxed);
-        push(&self.inference_ms, inference_ms);
+        push(&self.inference, inference_ms);
         self.with_camera(camera, |c| c.frames += frames);
     }
 
@@ -122,19 +122,19 @@ impl Stats {
     /// for the frame) are the detector's "inference time".
     pub fn record_frame(&self, camera: &str, stage_ms: &[(&'static str, f64)], motion: bool) {
         self.frames_processed.fetch_add(1, Ordering::Relaxed);
-        push(&self.inference_ms, analysis_ms(stage_ms));
+        push(&self.inference, analysis_ms(stage_ms));
         self.with_camera(camera, |c| {
             c.frames += 1;
             c.motion_frames += u64::from(motion);
             for &(name, ms) in stage_ms {
-                c.stage(name).push(ms);
+                c.stage(name).push_ms(ms);
             }
         });
     }
 
     /// Records the time of a stage that does not run every frame.
     pub fn record_stage(&self, camera: &str, stage: &'static str, ms: f64) {
-        self.with_camera(camera, |c| c.stage(stage).push(ms));
+        self.with_camera(camera, |c| c.stage(stage).push_ms(ms));
     }
 
     /// A camera's source changed state; `error` says why it is not up.
@@ -155,7 +155,7 @@ impl Stats {
     /// Records a committed event and how long its commit took.
     pub fn record_event(&self, camera: &str, seq: i64, commit_ms: f64) {
         self.events_created.fetch_add(1, Ordering::Relaxed);
-        push(&self.commit_ms, commit_ms);
+        push(&self.commit, commit_ms);
         self.last_seq.fetch_max(seq, Ordering::Relaxed);
         if let Ok(mut cameras) = self.cameras.lock()
             && let Some(c) = cameras.get_mut(camera)
@@ -180,8 +180,10 @@ impl Stats {
             events_created: self.events_created.load(Ordering::Relaxed),
             last_seq: (last_seq > 0).then_some(last_seq),
             frames_processed: self.frames_processed.load(Ordering::Relaxed),
-            inference_ms: percentiles(&self.inference_ms),
-            commit_ms: percentiles(&self.commit_ms),
+            inference_ms: read(&self.inference, Timings::percentiles),
+            commit_ms: read(&self.commit, Timings::percentiles),
+            inference_seconds: read(&self.inference, Timings::histogram),
+            commit_seconds: read(&self.commit, Timings::histogram),
             cameras: self
                 .cameras
                 .lock()
@@ -195,14 +197,14 @@ impl Stats {
     }
 }
 
-fn push(window: &Mutex<SampleWindow>, ms: f64) {
-    if let Ok(mut window) = window.lock() {
-        window.push(ms);
+fn push(timings: &Mutex<Timings>, ms: f64) {
+    if let Ok(mut timings) = timings.lock() {
+        timings.push_ms(ms);
     }
 }
 
-fn percentiles(window: &Mutex<SampleWindow>) -> Percentiles {
-    window.lock().map(|w| w.percentiles()).unwrap_or_default()
+fn read<T: Default>(timings: &Mutex<Timings>, what: impl Fn(&Timings) -> T) -> T {
+    timings.lock().map(|t| what(&t)).unwrap_or_default()
 }
 
 /// Milliseconds since `since`, the unit every timing here is kept in.
@@ -227,7 +229,11 @@ fn camera_status(id: &str, c: &CameraCounters) -> CameraStatus {
         stages: c
             .stages
             .iter()
-            .map(|(name, window)| StageTimes { stage: (*name).to_owned(), ms: window.percentiles() })
+            .map(|(name, timings)| StageTimes {
+                stage: (*name).to_owned(),
+                ms: timings.percentiles(),
+                seconds: timings.histogram(),
+            })
             .collect(),
     }
 }

@@ -581,3 +581,46 @@ impl Drop for Tmpfs {
         let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
     }
 }
+
+/// Parses an OpenMetrics text (what `/metrics` serves) with the reference
+/// parser, Python's `prometheus_client`, which refuses anything malformed:
+/// one JSON object per family, `{name, type, help, unit, samples: [{name,
+/// labels, value}]}`. Panics with the parser's complaint on a bad text.
+pub fn parse_openmetrics(text: &str) -> Vec<serde_json::Value> {
+    const SCRIPT: &str = r#"
+import json, math, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = []
+for f in text_string_to_metric_families(sys.stdin.read()):
+    samples = [{"name": s.name, "labels": s.labels,
+                "value": s.value if math.isfinite(s.value) else str(s.value)} for s in f.samples]
+    out.append({"name": f.name, "type": f.type, "help": f.documentation, "unit": f.unit, "samples": samples})
+print(json.dumps(out))
+"#;
+    use std::io::Write as _;
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs (the metrics tests need it, with pip's prometheus-client)");
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write the metrics text");
+    let output = child.wait_with_output().expect("python3 finishes");
+    assert!(
+        output.status.success(),
+        "the OpenMetrics parser refused /metrics: {}\n--- text ---\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the parser's JSON")
+}
+
+/// The samples of family `name` in [`parse_openmetrics`]'s output.
+pub fn metric_samples<'a>(families: &'a [serde_json::Value], name: &str) -> &'a [serde_json::Value] {
+    families
+        .iter()
+        .find(|f| f["name"] == name)
+        .and_then(|f| f["samples"].as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_else(|| panic!("no metric family {name} in {families:#?}"))
+}

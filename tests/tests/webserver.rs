@@ -81,10 +81,15 @@ async fn the_detector_reports_its_commit_time_in_health_and_metrics() {
     assert!(p50 > 0.0 && p50 <= max && max < 5000.0, "{commit}");
     let metrics = get_json(&format!("{}/api/metrics", server.url)).await;
     assert!(metrics["detectors"][0]["commit_ms"]["count"].as_u64().is_some_and(|n| n > 0), "{metrics}");
-    let prometheus = get(&format!("{}/metrics", server.url)).await.text().await.expect("text");
-    let line = prometheus.lines().find(|l| l.starts_with("lookout_detector_commit_ms_p50{")).expect("commit p50");
-    let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("a number");
-    assert!(value > 0.0, "{line}");
+    let families = e2e::parse_openmetrics(&get(&format!("{}/metrics", server.url)).await.text().await.expect("text"));
+    let commit = e2e::metric_samples(&families, "lookout_detector_commit_seconds");
+    let value = |suffix: &str| {
+        commit.iter().find(|s| s["name"] == format!("lookout_detector_commit_seconds{suffix}")).expect(suffix)["value"]
+            .as_f64()
+            .expect("a number")
+    };
+    // Seconds, not milliseconds: a durable commit takes well under one.
+    assert!(value("_count") > 0.0 && value("_sum") > 0.0 && value("_sum") / value("_count") < 1.0, "{commit:#?}");
     det.terminate();
     assert!(det.wait(LONG).0.success());
 }
@@ -514,9 +519,10 @@ async fn health_metrics_and_docs_answer_and_a_missing_detector_is_degraded() {
     assert!(metrics["process"]["rss_bytes"].is_u64());
     assert_eq!(metrics["websocket"]["connections"]["current"], 1);
 
-    let prometheus = get(&format!("{}/metrics", server.url)).await.text().await.expect("text");
-    assert!(prometheus.contains("lookout_websocket_connections 1"), "{prometheus}");
-    assert!(prometheus.contains("lookout_events_broadcast_total"));
+    let families = e2e::parse_openmetrics(&get(&format!("{}/metrics", server.url)).await.text().await.expect("text"));
+    assert_eq!(e2e::metric_samples(&families, "lookout_websocket_clients")[0]["value"], 1.0, "{families:#?}");
+    let broadcast = e2e::metric_samples(&families, "lookout_events_broadcast");
+    assert!(broadcast[0]["value"].as_f64().is_some_and(|n| n >= 3.0), "{broadcast:#?}");
     let openapi = get_json(&format!("{}/api/openapi.json", server.url)).await;
     assert!(openapi["paths"]["/api/events"].is_object(), "{openapi}");
     assert!(openapi["paths"]["/api/events/{event_id}"].is_object());
@@ -638,4 +644,65 @@ async fn a_client_that_stops_reading_during_a_burst_after_a_gap_is_closed_by_the
     assert!(line.contains("conn=1"), "{line}");
     let metrics = get_json(&format!("{}/api/metrics", server.url)).await;
     assert_eq!(metrics["websocket"]["connections"]["slow_consumer_closes"], 1, "{metrics}");
+}
+
+/// `/metrics` parses with the reference OpenMetrics parser and follows the
+/// naming rules: a prefix, base units, `_total` counters, histograms for
+/// times (no quantiles or `_ms` in names), HELP on every family.
+#[tokio::test]
+async fn prometheus_metrics_parse_and_follow_the_naming_rules() {
+    let dir = temp_data_dir();
+    let server = Webserver::start(dir.path(), &[]);
+    let det = detector(dir.path(), &["--rate", "20", "--heartbeat-secs", "0.2", "--wait-subscribers", "1"]);
+    server.wait_for_detector();
+    e2e::health_until(&server.url, "a heartbeat with frames", |h| {
+        h["detectors"][0]["stats"]["frames_processed"].as_u64().is_some_and(|n| n > 0)
+    })
+    .await;
+    let response = get(&format!("{}/metrics", server.url)).await;
+    let kind = response.headers()["content-type"].to_str().expect("type").to_owned();
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    let families = e2e::parse_openmetrics(&response.text().await.expect("text"));
+
+    for family in &families {
+        let name = family["name"].as_str().expect("name");
+        let kind = family["type"].as_str().expect("type");
+        assert!(name.starts_with("lookout_") || name.starts_with("process_"), "{name}: no lookout_ prefix");
+        assert!(!family["help"].as_str().unwrap_or_default().is_empty(), "{name}: no HELP");
+        for banned in ["_ms", "_p50", "_p95", "_p99", "percent", "quantile"] {
+            assert!(!name.contains(banned), "{name}: {banned} in a name (use base units and histograms)");
+        }
+        let samples = family["samples"].as_array().expect("samples");
+        if kind == "counter" {
+            assert!(samples.iter().all(|s| s["name"] == format!("{name}_total")), "{name}: {samples:?}");
+        }
+        if kind == "histogram" {
+            assert!(name.ends_with("_seconds") && family["unit"] == "seconds", "{name}: times are in seconds");
+        }
+        assert!(samples.iter().all(|s| s["labels"].get("quantile").is_none()), "{name}: a quantile label");
+    }
+    let types: std::collections::BTreeMap<&str, &str> =
+        families.iter().map(|f| (f["name"].as_str().unwrap_or(""), f["type"].as_str().unwrap_or(""))).collect();
+    for (name, kind) in [
+        ("lookout_broadcast_latency_seconds", "histogram"),
+        ("lookout_detector_inference_seconds", "histogram"),
+        ("lookout_websocket_messages_sent", "counter"),
+        ("process_cpu_seconds", "counter"),
+        ("process_resident_memory_bytes", "gauge"),
+        ("process_start_time_seconds", "gauge"),
+        ("process_open_fds", "gauge"),
+    ] {
+        assert_eq!(types.get(name), Some(&kind), "{name} in {types:?}");
+    }
+    // The dry run's inference times land in buckets that add up.
+    let inference = e2e::metric_samples(&families, "lookout_detector_inference_seconds");
+    let count = inference.iter().find(|s| s["name"] == "lookout_detector_inference_seconds_count").expect("count");
+    let inf = inference
+        .iter()
+        .find(|s| s["name"] == "lookout_detector_inference_seconds_bucket" && s["labels"]["le"] == "+Inf")
+        .expect("+Inf bucket");
+    assert!(count["value"].as_f64().is_some_and(|n| n > 0.0), "{inference:#?}");
+    assert_eq!(count["value"], inf["value"], "the +Inf bucket counts every sample");
+    det.terminate();
+    assert!(det.wait(LONG).0.success());
 }

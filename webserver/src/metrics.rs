@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shared::Timestamp;
-use shared::stats::{Percentiles, SampleWindow};
+use shared::stats::{Histogram, Percentiles, Timings};
 
 /// Window over which events per second are computed.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
@@ -19,12 +19,14 @@ const RATE_WINDOW: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Metrics {
     pub started: Instant,
+    /// `started` as wall-clock time, for `process_start_time_seconds`.
+    started_at: Timestamp,
     pub messages_sent: AtomicU64,
     pub events_broadcast: AtomicU64,
     /// Socket announcements the database contradicted (forged, or another
     /// data directory's detector): never broadcast.
     pub rejected_announcements: AtomicU64,
-    broadcast_latency_ms: Mutex<SampleWindow>,
+    broadcast_latency: Mutex<Timings>,
     recent_broadcasts: Mutex<VecDeque<Instant>>,
     /// CPU % of one core × 100 (fixed point), and resident bytes.
     cpu_centi_percent: AtomicU64,
@@ -35,10 +37,11 @@ impl Default for Metrics {
     fn default() -> Self {
         Self {
             started: Instant::now(),
+            started_at: Timestamp::now(),
             messages_sent: AtomicU64::new(0),
             events_broadcast: AtomicU64::new(0),
             rejected_announcements: AtomicU64::new(0),
-            broadcast_latency_ms: Mutex::new(SampleWindow::new(4096)),
+            broadcast_latency: Mutex::new(Timings::new(4096)),
             recent_broadcasts: Mutex::new(VecDeque::new()),
             cpu_centi_percent: AtomicU64::new(0),
             rss_bytes: AtomicU64::new(0),
@@ -51,8 +54,8 @@ impl Metrics {
     pub fn record_broadcast(&self, created_at: Timestamp) {
         self.events_broadcast.fetch_add(1, Ordering::Relaxed);
         let latency = (Timestamp::now().unix_ms() - created_at.unix_ms()).max(0) as f64;
-        if let Ok(mut window) = self.broadcast_latency_ms.lock() {
-            window.push(latency);
+        if let Ok(mut timings) = self.broadcast_latency.lock() {
+            timings.push_ms(latency);
         }
         if let Ok(mut recent) = self.recent_broadcasts.lock() {
             let now = Instant::now();
@@ -63,8 +66,14 @@ impl Metrics {
         }
     }
 
+    /// Over recent events, in milliseconds.
     pub fn broadcast_latency(&self) -> Percentiles {
-        self.broadcast_latency_ms.lock().map(|w| w.percentiles()).unwrap_or_default()
+        self.broadcast_latency.lock().map(|t| t.percentiles()).unwrap_or_default()
+    }
+
+    /// Every event since start, in seconds.
+    pub fn broadcast_latency_histogram(&self) -> Histogram {
+        self.broadcast_latency.lock().map(|t| t.histogram()).unwrap_or_default()
     }
 
     /// Events broadcast per second over the last ten seconds.
@@ -75,6 +84,10 @@ impl Metrics {
         let now = Instant::now();
         let n = recent.iter().filter(|t| now.duration_since(**t) <= RATE_WINDOW).count();
         n as f64 / RATE_WINDOW.as_secs_f64()
+    }
+
+    pub fn started_unix_seconds(&self) -> f64 {
+        self.started_at.unix_ms() as f64 / 1000.0
     }
 
     pub fn cpu_percent(&self) -> f64 {
@@ -105,6 +118,35 @@ impl Metrics {
             self.rss_bytes.store(sample.rss_bytes, Ordering::Relaxed);
             last = Some((now, sample.cpu_seconds));
         }
+    }
+}
+
+/// This process as `/proc/self` tells it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessSample {
+    /// User and system CPU time since start.
+    pub cpu_seconds: f64,
+    pub rss_bytes: u64,
+    pub open_fds: u64,
+}
+
+/// This process now, read at once (`/metrics` reports totals, not the
+/// sampler's rates); `None` where `/proc` is not there.
+pub fn process_sample() -> Option<ProcessSample> {
+    let sample = read_proc_self()?;
+    let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    Some(ProcessSample { cpu_seconds: sample.cpu_seconds, rss_bytes: sample.rss_bytes, open_fds })
+}
+
+/// The soft limit of open files, when the platform has one.
+pub fn max_open_files() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).ok().map(|(soft, _)| soft)
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 

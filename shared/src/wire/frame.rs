@@ -27,10 +27,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Event, Timestamp};
-pub use crate::stats::Percentiles;
+pub use crate::stats::{Histogram, Percentiles};
 
 /// Bumped on any incompatible change to [`Frame`].
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 /// First bytes of every `Hello`: tells a Lookout peer from anything else.
 pub const MAGIC: [u8; 4] = *b"LKWP";
 /// Largest payload accepted or sent (1 MiB).
@@ -99,6 +99,10 @@ pub struct DetectorStats {
     /// included), over a recent window: what each event waits before it may
     /// be published.
     pub commit_ms: Percentiles,
+    /// Every detection time since start, for Prometheus.
+    pub inference_seconds: Histogram,
+    /// Every commit time since start, for Prometheus.
+    pub commit_seconds: Histogram,
     pub cameras: Vec<CameraStatus>,
     /// Subscribers connected now.
     pub subscribers: u32,
@@ -134,6 +138,8 @@ pub struct CameraStatus {
 pub struct StageTimes {
     pub stage: String,
     pub ms: Percentiles,
+    /// Every time of this stage since start, for Prometheus.
+    pub seconds: Histogram,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,6 +297,8 @@ mod tests {
             frames_processed: 90,
             inference_ms: Percentiles { count: 90, p50: 12.5, p95: 20.0, p99: 31.0, max: 40.0 },
             commit_ms: Percentiles { count: 7, p50: 0.5, p95: 0.9, p99: 1.2, max: 1.2 },
+            inference_seconds: Histogram { counts: vec![0, 1, 2], sum_seconds: 0.25 },
+            commit_seconds: Histogram::default(),
             cameras: vec![CameraStatus {
                 camera_id: "door".into(),
                 state: CameraState::Reconnecting,
@@ -302,6 +310,7 @@ mod tests {
                 stages: vec![StageTimes {
                     stage: "motion".into(),
                     ms: Percentiles { count: 90, ..Default::default() },
+                    seconds: Histogram { counts: vec![90; 17], sum_seconds: 1.5 },
                 }],
             }],
             subscribers: 1,

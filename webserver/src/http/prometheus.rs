@@ -1,160 +1,331 @@
-//! `/metrics`: the Prometheus text format.
+//! `/metrics`: what the webserver and its detectors report, in the
+//! OpenMetrics text format that Prometheus scrapes, written by
+//! `prometheus-client`.
+//!
+//! The numbers already live elsewhere (atomics, the fan-out's counts, the
+//! detectors' heartbeats), so nothing here is a live metric object: each
+//! scrape takes a [`Scrape`] of them and a `Collector` encodes it. The
+//! conventions: every name starts `lookout_` except the standard
+//! `process_*` ones; base units in the name (`_seconds`, `_bytes`);
+//! counters end `_total`; times are histograms (fixed buckets, see
+//! `shared::stats::BUCKET_BOUNDS_SECONDS`), never quantiles baked into a
+//! name; a HELP and TYPE line for each family.
 
-use super::system::{DetectorMetrics, MetricsReport};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+use shared::stats::Histogram;
+use shared::wire::CameraStatus;
 
-pub fn render(r: &MetricsReport) -> String {
-    use std::fmt::Write;
+use super::system::MetricsReport;
+use crate::state::AppState;
+use crate::stream::bridge::LinkStatus;
+
+/// The `Content-Type` of [`render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Everything one scrape reports, copied out of the live state.
+#[derive(Debug)]
+struct Scrape {
+    report: MetricsReport,
+    links: Vec<LinkStatus>,
+    broadcast_latency: Histogram,
+    process: Option<crate::metrics::ProcessSample>,
+    started_unix_seconds: f64,
+    max_fds: Option<u64>,
+}
+
+/// The whole `/metrics` body.
+pub fn render(state: &AppState, report: MetricsReport) -> String {
+    let scrape = Scrape {
+        report,
+        links: state.links.iter().filter_map(|l| l.status()).collect(),
+        broadcast_latency: state.metrics.broadcast_latency_histogram(),
+        process: crate::metrics::process_sample(),
+        started_unix_seconds: state.metrics.started_unix_seconds(),
+        max_fds: crate::metrics::max_open_files(),
+    };
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(scrape));
     let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
-        let _ = writeln!(out, "# HELP lookout_{name} {help}\n# TYPE lookout_{name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "lookout_{name}{labels} {value}");
-        }
-    };
-    let one = |v: f64| vec![(String::new(), v)];
-    let c = &r.websocket.connections;
-    metric("uptime_seconds", "gauge", "Seconds since the webserver started.", &one(r.uptime_seconds));
-    metric("websocket_connections", "gauge", "WebSocket clients connected now.", &one(c.current as f64));
-    metric("websocket_connections_peak", "gauge", "Most WebSocket clients at once.", &one(c.peak as f64));
-    metric("websocket_connections_total", "counter", "WebSocket clients accepted.", &one(c.total as f64));
-    metric(
-        "websocket_slow_consumer_closes_total",
-        "counter",
-        "Clients closed for not keeping up.",
-        &one(c.slow_consumer_closes as f64),
-    );
-    metric(
-        "websocket_heartbeat_timeouts_total",
-        "counter",
-        "Clients closed for silence.",
-        &one(c.heartbeat_timeouts as f64),
-    );
-    metric(
-        "websocket_refused_full_total",
-        "counter",
-        "Clients refused at the client limit.",
-        &one(c.refused_full as f64),
-    );
-    metric(
-        "websocket_messages_sent_total",
-        "counter",
-        "Messages written to WebSocket clients.",
-        &one(r.websocket.messages_sent as f64),
-    );
-    metric(
-        "http_connections_refused_total",
-        "counter",
-        "HTTP connections refused by the per-address or global cap.",
-        &[("per_address", r.http.refused_per_address), ("full", r.http.refused_full)]
-            .map(|(why, n)| (format!("{{reason=\"{why}\"}}"), n as f64)),
-    );
-    metric("http_accept_errors_total", "counter", "Failed accept calls.", &one(r.http.accept_errors as f64));
-    metric("events_broadcast_total", "counter", "Events broadcast to clients.", &one(r.events.broadcast as f64));
-    metric(
-        "events_rejected_announcements_total",
-        "counter",
-        "Detector announcements the database contradicted; never broadcast.",
-        &one(r.events.rejected_announcements as f64),
-    );
-    metric("events_per_second", "gauge", "Events broadcast per second over 10 s.", &one(r.events.per_second));
-    let l = &r.events.broadcast_latency_ms;
-    metric(
-        "broadcast_latency_ms",
-        "gauge",
-        "Commit to hand-off latency over recent events.",
-        &[("p50", l.p50), ("p95", l.p95), ("p99", l.p99), ("max", l.max)]
-            .map(|(q, v)| (format!("{{quantile=\"{q}\"}}"), v)),
-    );
-    metric("process_cpu_percent", "gauge", "Process CPU, percent of one core.", &one(r.process.cpu_percent));
-    metric("process_resident_memory_bytes", "gauge", "Process resident memory.", &one(r.process.rss_bytes as f64));
-    let per_detector = |f: &dyn Fn(&DetectorMetrics) -> f64| -> Vec<(String, f64)> {
-        r.detectors.iter().map(|d| (format!("{{socket=\"{}\"}}", label_value(&d.socket)), f(d))).collect()
-    };
-    metric(
-        "detector_connected",
-        "gauge",
-        "1 when the detector link is up.",
-        &per_detector(&|d| d.connected as u8 as f64),
-    );
-    metric(
-        "detector_frames_processed_total",
-        "counter",
-        "Frames the detector examined.",
-        &per_detector(&|d| d.frames_processed as f64),
-    );
-    metric(
-        "detector_events_created_total",
-        "counter",
-        "Events the detector committed.",
-        &per_detector(&|d| d.events_created as f64),
-    );
-    metric(
-        "detector_inference_ms_p50",
-        "gauge",
-        "Detector inference time, median.",
-        &per_detector(&|d| d.inference_ms.p50),
-    );
-    metric(
-        "detector_inference_ms_p95",
-        "gauge",
-        "Detector inference time, 95th percentile.",
-        &per_detector(&|d| d.inference_ms.p95),
-    );
-    metric(
-        "detector_commit_ms_p50",
-        "gauge",
-        "Time to commit one event durably (fsync included), median.",
-        &per_detector(&|d| d.commit_ms.p50),
-    );
-    metric(
-        "detector_commit_ms_p99",
-        "gauge",
-        "Time to commit one event durably (fsync included), 99th percentile.",
-        &per_detector(&|d| d.commit_ms.p99),
-    );
-    let cameras: Vec<(String, &shared::wire::CameraStatus)> =
-        r.detectors.iter().flat_map(|d| d.cameras.iter().map(move |c| (label_value(&d.socket), c))).collect();
-    let per_camera = |f: &dyn Fn(&shared::wire::CameraStatus) -> f64| -> Vec<(String, f64)> {
-        cameras
-            .iter()
-            .map(|(socket, c)| (format!("{{socket=\"{socket}\",camera=\"{}\"}}", label_value(&c.camera_id)), f(c)))
-            .collect()
-    };
-    metric(
-        "camera_up",
-        "gauge",
-        "1 when the camera's source delivers frames (or its file ended normally).",
-        &per_camera(&|c| u8::from(!c.state.is_down()) as f64),
-    );
-    metric("camera_frames_total", "counter", "Frames analysed.", &per_camera(&|c| c.frames as f64));
-    metric("camera_motion_frames_total", "counter", "Frames with motion.", &per_camera(&|c| c.motion_frames as f64));
-    metric("camera_events_total", "counter", "Events from this camera.", &per_camera(&|c| c.events as f64));
-    metric("camera_restarts_total", "counter", "Source restarts.", &per_camera(&|c| c.restarts as f64));
-    let stage_samples: Vec<(String, f64)> = cameras
-        .iter()
-        .flat_map(|(socket, c)| {
-            c.stages.iter().flat_map(move |stage| {
-                [("0.5", stage.ms.p50), ("0.95", stage.ms.p95)].map(|(q, v)| {
-                    let labels = format!(
-                        "{{socket=\"{socket}\",camera=\"{}\",stage=\"{}\",quantile=\"{q}\"}}",
-                        label_value(&c.camera_id),
-                        label_value(&stage.stage)
-                    );
-                    (labels, v)
-                })
-            })
-        })
-        .collect();
-    metric(
-        "camera_stage_ms",
-        "gauge",
-        "Time per camera pipeline stage (decode_wait, motion, snapshot), over recent frames.",
-        &stage_samples,
-    );
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+        // Writing into a String cannot fail; a collector bug would.
+        tracing::error!(error = %e, "cannot encode metrics");
+    }
     out
 }
 
-/// A Prometheus label value: backslash, quote and newline escaped.
+/// A label value as the text format needs it. `prometheus-client` writes
+/// label values verbatim, and socket paths (a flag) or names from a
+/// detector's heartbeat may hold a quote, a backslash or a newline.
 fn label_value(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Writes one family's HELP and TYPE lines, then its samples.
+fn family(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    kind: MetricType,
+    samples: impl FnOnce(MetricEncoder) -> Result<(), std::fmt::Error>,
+) -> Result<(), std::fmt::Error> {
+    samples(encoder.encode_descriptor(name, help, unit, kind)?)
+}
+
+fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> Result<(), std::fmt::Error> {
+    family(encoder, name, help, None, MetricType::Counter, |m| ConstCounter::new(value).encode(m))
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    value: f64,
+) -> Result<(), std::fmt::Error> {
+    family(encoder, name, help, unit, MetricType::Gauge, |m| ConstGauge::new(value).encode(m))
+}
+
+/// One histogram sample set; counts that do not fit the bounds (a
+/// detector of another build) are left out rather than misreported.
+fn histogram(m: &mut MetricEncoder, labels: &[(&'static str, String)], h: &Histogram) -> Result<(), std::fmt::Error> {
+    let Some(buckets) = h.cumulative() else { return Ok(()) };
+    // `encode_histogram` takes per-bucket counts and accumulates them itself.
+    let mut below = 0;
+    let per_bucket: Vec<(f64, u64)> = buckets
+        .iter()
+        .map(|&(bound, cumulative)| {
+            let n = cumulative - below;
+            below = cumulative;
+            (bound, n)
+        })
+        .collect();
+    if labels.is_empty() {
+        m.encode_histogram::<NoLabelSet>(h.sum_seconds, h.count(), &per_bucket, None)
+    } else {
+        m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(h.sum_seconds, h.count(), &per_bucket, None)
+    }
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.encode_webserver(&mut e)?;
+        self.encode_detectors(&mut e)?;
+        self.encode_process(&mut e)
+    }
+}
+
+impl Scrape {
+    fn encode_webserver(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let r = &self.report;
+        let c = &r.websocket.connections;
+        let seconds = Some(&Unit::Seconds);
+        gauge(e, "lookout_uptime", "Time since the webserver started.", seconds, r.uptime_seconds)?;
+        gauge(e, "lookout_websocket_clients", "WebSocket clients connected now.", None, c.current as f64)?;
+        gauge(e, "lookout_websocket_clients_peak", "Most WebSocket clients at once.", None, c.peak as f64)?;
+        gauge(
+            e,
+            "lookout_websocket_clients_limit",
+            "WebSocket clients this process can hold (open-file limit).",
+            None,
+            r.websocket.max_clients as f64,
+        )?;
+        counter(e, "lookout_websocket_connections_accepted", "WebSocket clients accepted.", c.total)?;
+        family(
+            e,
+            "lookout_websocket_closed",
+            "WebSocket clients closed by the server, by reason.",
+            None,
+            MetricType::Counter,
+            |mut m| {
+                for (reason, n) in
+                    [("slow_consumer", c.slow_consumer_closes), ("heartbeat_timeout", c.heartbeat_timeouts)]
+                {
+                    ConstCounter::new(n).encode(m.encode_family(&[("reason", reason)])?)?;
+                }
+                Ok(())
+            },
+        )?;
+        counter(e, "lookout_websocket_refused", "WebSocket upgrades refused at the client limit.", c.refused_full)?;
+        counter(
+            e,
+            "lookout_websocket_messages_sent",
+            "Messages written to WebSocket clients.",
+            r.websocket.messages_sent,
+        )?;
+        family(
+            e,
+            "lookout_http_connections_refused",
+            "HTTP connections refused by the per-address or the global cap.",
+            None,
+            MetricType::Counter,
+            |mut m| {
+                for (reason, n) in [("per_address", r.http.refused_per_address), ("full", r.http.refused_full)] {
+                    ConstCounter::new(n).encode(m.encode_family(&[("reason", reason)])?)?;
+                }
+                Ok(())
+            },
+        )?;
+        counter(e, "lookout_http_accept_errors", "Failed accept calls.", r.http.accept_errors)?;
+        counter(e, "lookout_events_broadcast", "Events broadcast to WebSocket clients.", r.events.broadcast)?;
+        counter(
+            e,
+            "lookout_events_rejected_announcements",
+            "Detector announcements the database contradicted; never broadcast.",
+            r.events.rejected_announcements,
+        )?;
+        family(
+            e,
+            "lookout_broadcast_latency",
+            "From an event's commit to its hand-off to every client.",
+            seconds,
+            MetricType::Histogram,
+            |mut m| histogram(&mut m, &[], &self.broadcast_latency),
+        )
+    }
+
+    fn encode_detectors(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let seconds = Some(&Unit::Seconds);
+        let socket = |l: &LinkStatus| vec![("socket", label_value(&l.socket))];
+        let per_link = |e: &mut DescriptorEncoder,
+                        name: &str,
+                        help: &str,
+                        kind: MetricType,
+                        value: &dyn Fn(&LinkStatus) -> f64|
+         -> Result<(), std::fmt::Error> {
+            family(e, name, help, None, kind, |mut m| {
+                for link in &self.links {
+                    let labels = socket(link);
+                    let v = value(link);
+                    match kind {
+                        MetricType::Counter => ConstCounter::new(v as u64).encode(m.encode_family(&labels)?)?,
+                        _ => ConstGauge::new(v).encode(m.encode_family(&labels)?)?,
+                    }
+                }
+                Ok(())
+            })
+        };
+        per_link(e, "lookout_detector_connected", "1 when the detector link is up.", MetricType::Gauge, &|l| {
+            f64::from(u8::from(l.connected))
+        })?;
+        let stat = |l: &LinkStatus, f: fn(&shared::wire::DetectorStats) -> u64| l.stats.as_ref().map_or(0, f) as f64;
+        per_link(e, "lookout_detector_frames_processed", "Frames the detector examined.", MetricType::Counter, &|l| {
+            stat(l, |s| s.frames_processed)
+        })?;
+        per_link(e, "lookout_detector_events_created", "Events the detector committed.", MetricType::Counter, &|l| {
+            stat(l, |s| s.events_created)
+        })?;
+        for (name, help, pick) in [
+            (
+                "lookout_detector_inference",
+                "Time to analyse one frame.",
+                (|s| &s.inference_seconds) as fn(&shared::wire::DetectorStats) -> &Histogram,
+            ),
+            ("lookout_detector_commit", "Time to commit one event durably (fsync included).", |s| &s.commit_seconds),
+        ] {
+            family(e, name, help, seconds, MetricType::Histogram, |mut m| {
+                for link in &self.links {
+                    if let Some(stats) = &link.stats {
+                        histogram(&mut m, &socket(link), pick(stats))?;
+                    }
+                }
+                Ok(())
+            })?;
+        }
+
+        let cameras: Vec<(Vec<(&'static str, String)>, &CameraStatus)> = self
+            .links
+            .iter()
+            .flat_map(|l| l.stats.iter().flat_map(|s| s.cameras.iter()).map(move |c| (l, c)))
+            .map(|(l, c)| (vec![("socket", label_value(&l.socket)), ("camera", label_value(&c.camera_id))], c))
+            .collect();
+        let per_camera = |e: &mut DescriptorEncoder,
+                          name: &str,
+                          help: &str,
+                          kind: MetricType,
+                          value: fn(&CameraStatus) -> u64|
+         -> Result<(), std::fmt::Error> {
+            family(e, name, help, None, kind, |mut m| {
+                for (labels, camera) in &cameras {
+                    match kind {
+                        MetricType::Counter => ConstCounter::new(value(camera)).encode(m.encode_family(labels)?)?,
+                        _ => ConstGauge::new(value(camera) as f64).encode(m.encode_family(labels)?)?,
+                    }
+                }
+                Ok(())
+            })
+        };
+        per_camera(
+            e,
+            "lookout_camera_up",
+            "1 when the camera's source delivers frames (or its file ended normally).",
+            MetricType::Gauge,
+            |c| u64::from(!c.state.is_down()),
+        )?;
+        per_camera(e, "lookout_camera_frames", "Frames analysed.", MetricType::Counter, |c| c.frames)?;
+        per_camera(e, "lookout_camera_motion_frames", "Frames with motion.", MetricType::Counter, |c| c.motion_frames)?;
+        per_camera(e, "lookout_camera_events", "Events from this camera.", MetricType::Counter, |c| c.events)?;
+        per_camera(e, "lookout_camera_restarts", "Source restarts.", MetricType::Counter, |c| c.restarts)?;
+        family(
+            e,
+            "lookout_camera_stage",
+            "Time per camera pipeline stage (decode_wait, motion, snapshot).",
+            seconds,
+            MetricType::Histogram,
+            |mut m| {
+                for (labels, camera) in &cameras {
+                    for stage in &camera.stages {
+                        let mut labels = labels.clone();
+                        labels.push(("stage", label_value(&stage.stage)));
+                        histogram(&mut m, &labels, &stage.seconds)?;
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// The standard process metrics every Prometheus client exports.
+    fn encode_process(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let seconds = Some(&Unit::Seconds);
+        gauge(
+            e,
+            "process_start_time",
+            "Start time of the process since the Unix epoch.",
+            seconds,
+            self.started_unix_seconds,
+        )?;
+        if let Some(p) = &self.process {
+            family(e, "process_cpu", "Total user and system CPU time spent.", seconds, MetricType::Counter, |m| {
+                ConstCounter::new(p.cpu_seconds).encode(m)
+            })?;
+            gauge(e, "process_resident_memory", "Resident memory size.", Some(&Unit::Bytes), p.rss_bytes as f64)?;
+            gauge(e, "process_open_fds", "Open file descriptors.", None, p.open_fds as f64)?;
+        }
+        if let Some(max) = self.max_fds {
+            gauge(e, "process_max_fds", "Most open file descriptors allowed (soft limit).", None, max as f64)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(
+            label_value(
+                r#"/tmp/a"b\c
+d"#
+            ),
+            r#"/tmp/a\"b\\c\nd"#
+        );
+    }
 }

@@ -196,11 +196,11 @@ pub async fn metrics_json(State(state): State<AppState>) -> Json<MetricsReport> 
     Json(MetricsReport::collect(&state))
 }
 
-/// The same numbers in Prometheus text format.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String)), tag = "system")]
+/// The same numbers for Prometheus, in the OpenMetrics text format.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "application/openmetrics-text", body = String)), tag = "system")]
 pub async fn metrics_prometheus(State(state): State<AppState>) -> Response {
-    let body = super::prometheus::render(&MetricsReport::collect(&state));
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    let body = super::prometheus::render(&state, MetricsReport::collect(&state));
+    ([(CONTENT_TYPE, super::prometheus::CONTENT_TYPE)], body).into_response()
 }
 
 /// The AsyncAPI description of `/ws/events`.
