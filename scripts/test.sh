@@ -11,9 +11,11 @@ if ! command -v ffmpeg >/dev/null 2>&1; then
     exit 1
 fi
 
-# The /metrics tests check the text with the reference OpenMetrics parser.
-if ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
-    echo "error: Python's prometheus_client not found; the metrics tests need it (pip install prometheus-client==0.26.0)" >&2
+# The /metrics tests use the reference OpenMetrics parser; the AsyncAPI
+# test validates captured messages with jsonschema.
+if ! python3 -c 'import prometheus_client, jsonschema' >/dev/null 2>&1; then
+    echo "error: Python's prometheus_client or jsonschema not found; the tests need them" >&2
+    echo "       (pip install prometheus-client==0.26.0 jsonschema==4.26.0)" >&2
     exit 1
 fi
 

@@ -624,3 +624,42 @@ pub fn metric_samples<'a>(families: &'a [serde_json::Value], name: &str) -> &'a 
         .map(Vec::as_slice)
         .unwrap_or_else(|| panic!("no metric family {name} in {families:#?}"))
 }
+
+/// Validates each `(schema pointer, instance)` against the JSON Schemas in
+/// `document` (e.g. `docs/asyncapi.json`, pointer
+/// `#/components/messages/event/payload`) with Python's `jsonschema`
+/// (Draft 2020-12, references resolved inside `document`). Returns, per
+/// instance, `None` when it is valid or the validator's complaint.
+pub fn validate_json_schemas(
+    document: &serde_json::Value,
+    checks: &[(&str, serde_json::Value)],
+) -> Vec<Option<String>> {
+    const SCRIPT: &str = r#"
+import json, sys
+from jsonschema import Draft202012Validator
+job = json.load(sys.stdin)
+out = []
+for check in job["checks"]:
+    root = dict(job["document"])
+    root["$ref"] = check["ref"]
+    errors = sorted(Draft202012Validator(root).iter_errors(check["instance"]), key=lambda e: list(e.path))
+    out.append("; ".join(f"{list(e.path)}: {e.message}" for e in errors) or None)
+print(json.dumps(out))
+"#;
+    use std::io::Write as _;
+    let job = serde_json::json!({
+        "document": document,
+        "checks": checks.iter().map(|(r, i)| serde_json::json!({"ref": r, "instance": i})).collect::<Vec<_>>(),
+    });
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs (the schema tests need it, with pip's jsonschema)");
+    child.stdin.take().expect("stdin").write_all(job.to_string().as_bytes()).expect("write the job");
+    let output = child.wait_with_output().expect("python3 finishes");
+    assert!(output.status.success(), "the JSON Schema validator failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("the validator's JSON")
+}
