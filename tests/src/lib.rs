@@ -597,22 +597,26 @@ for f in text_string_to_metric_families(sys.stdin.read()):
     out.append({"name": f.name, "type": f.type, "help": f.documentation, "unit": f.unit, "samples": samples})
 print(json.dumps(out))
 "#;
+    match python(SCRIPT, text.as_bytes()) {
+        Ok(stdout) => serde_json::from_slice(&stdout).expect("the parser's JSON"),
+        Err(complaint) => panic!("the OpenMetrics parser refused /metrics: {complaint}\n--- text ---\n{text}"),
+    }
+}
+
+/// Runs a Python `script` (with the pip packages `.ci/run` installs) on
+/// `input`: its stdout, or its stderr when it fails.
+fn python(script: &str, input: &[u8]) -> Result<Vec<u8>, String> {
     use std::io::Write as _;
     let mut child = Command::new("python3")
-        .args(["-c", SCRIPT])
+        .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("python3 runs (the metrics tests need it, with pip's prometheus-client)");
-    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write the metrics text");
+        .expect("python3 runs (the tests need it, with prometheus-client and jsonschema from pip)");
+    child.stdin.take().expect("stdin").write_all(input).expect("write to python3");
     let output = child.wait_with_output().expect("python3 finishes");
-    assert!(
-        output.status.success(),
-        "the OpenMetrics parser refused /metrics: {}\n--- text ---\n{text}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the parser's JSON")
+    if output.status.success() { Ok(output.stdout) } else { Err(String::from_utf8_lossy(&output.stderr).into_owned()) }
 }
 
 /// The samples of family `name` in [`parse_openmetrics`]'s output.
@@ -646,20 +650,11 @@ for check in job["checks"]:
     out.append("; ".join(f"{list(e.path)}: {e.message}" for e in errors) or None)
 print(json.dumps(out))
 "#;
-    use std::io::Write as _;
     let job = serde_json::json!({
         "document": document,
         "checks": checks.iter().map(|(r, i)| serde_json::json!({"ref": r, "instance": i})).collect::<Vec<_>>(),
     });
-    let mut child = Command::new("python3")
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs (the schema tests need it, with pip's jsonschema)");
-    child.stdin.take().expect("stdin").write_all(job.to_string().as_bytes()).expect("write the job");
-    let output = child.wait_with_output().expect("python3 finishes");
-    assert!(output.status.success(), "the JSON Schema validator failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("the validator's JSON")
+    let stdout = python(SCRIPT, job.to_string().as_bytes())
+        .unwrap_or_else(|complaint| panic!("the JSON Schema validator failed: {complaint}"));
+    serde_json::from_slice(&stdout).expect("the validator's JSON")
 }

@@ -3,8 +3,9 @@
 //! * [`source`] — what a SOURCE names and the ffmpeg child that decodes it.
 //! * [`pipeline`] — the analysis stages, episodes, snapshots and the event.
 //!
-//! This module is the supervisor around them. Each camera runs
-//! [`watch`]: start ffmpeg, feed every frame to the pipeline (on the
+//! This module is the supervisor around them. [`check_all`] checks every
+//! `--camera` before anything starts, [`watch_all`] runs them. Each camera
+//! runs [`watch`]: start ffmpeg, feed every frame to the pipeline (on the
 //! blocking pool), hand finished events to the event manager, and when the
 //! source stops, decide what happens next:
 //!

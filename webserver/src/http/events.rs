@@ -15,9 +15,9 @@ use shared::model::{DetectedObject, EventMetadata, EventSource, NewEvent, new_ev
 use shared::store::{EventFilter, MAX_PAGE};
 use shared::{Event, Timestamp};
 
+use super::error::ApiError;
 use super::json_response;
-use crate::http::error::ApiError;
-use crate::http::snapshot::Snapshot;
+use super::snapshot::Snapshot;
 use crate::state::AppState;
 
 /// Default page size of `GET /api/events`.
