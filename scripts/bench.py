@@ -243,14 +243,22 @@ def seed(data_dir, n):
     made the schema), for the search scenario."""
     import sqlite3
     db = sqlite3.connect(os.path.join(data_dir, "events.db"), timeout=30)
-    meta = '{"source":"api","inference_ms":null,"frame_number":null,"producer":null}'
+    meta = '{"source":"api","inference_ms":null,"frame_number":null,"producer":null,"end_reason":null}'
     with db:
         db.executemany(
             "INSERT INTO events (event_id, camera_id, timestamp, motion_confidence, detected_objects, description, "
-            "image_path, metadata, created_at) VALUES (?, 'yard', '2026-11-25T17:03:16.123Z', 0.5, '[]', ?, NULL, ?, "
-            "'2026-11-25T17:03:16.200Z')",
+            "image_path, metadata, created_at, state, end_time, updated_at) VALUES (?, 'yard', "
+            "'2026-11-25T17:03:16.123Z', 0.5, '[]', ?, NULL, ?, '2026-11-25T17:03:16.200Z', 'ended', "
+            "'2026-11-25T17:03:16.123Z', '2026-11-25T17:03:16.200Z')",
             ((f"evt_{1_700_000_000_000 + i}_{i % 65536:04x}", f"Motion number {i} at the yard", meta)
              for i in range(n)))
+        # Each event's `new` change, at its seq, as the store keeps them.
+        db.execute(
+            "INSERT INTO changes (seq, event_id, kind, event) SELECT seq, event_id, 'new', json_object("
+            "'seq', seq, 'event_id', event_id, 'camera_id', camera_id, 'timestamp', timestamp, 'state', state, "
+            "'end_time', end_time, 'motion_confidence', motion_confidence, 'detected_objects', json(detected_objects), "
+            "'description', description, 'image_path', image_path, 'metadata', json(metadata), "
+            "'created_at', created_at, 'updated_at', updated_at) FROM events ORDER BY seq")
         # Indexed, as the webserver's indexer keeps a live database.
         db.execute("INSERT INTO events_text (events_text) VALUES ('rebuild')")
         db.execute("UPDATE text_index SET indexed_seq = (SELECT MAX(seq) FROM events)")

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use interprocess::local_socket::tokio::prelude::*;
 use interprocess::local_socket::tokio::{Listener, Stream};
-use shared::Event;
+use shared::Change;
 use shared::wire::connection::frame_kind;
 use shared::wire::frame::{self, Frame, Hello, Role};
 use shared::wire::{FrameReader, FrameWriter, WireError, WireKey, handshake};
@@ -52,7 +52,7 @@ const BURST_BYTES: usize = 64 * 1024;
 pub trait Publisher: Send + Sync {
     /// Offers `event` to subscribers. Must not block and must not fail the
     /// caller: a publisher with no subscribers, or a broken one, just logs.
-    fn publish_event(&self, event: &Event);
+    fn publish_change(&self, change: &Change);
 }
 
 /// The fan-out point shared by the accept loop, subscriber tasks and publishers.
@@ -154,8 +154,8 @@ impl Hub {
 }
 
 impl Publisher for Hub {
-    fn publish_event(&self, event: &Event) {
-        self.publish(&Frame::Event(event.clone()));
+    fn publish_change(&self, change: &Change) {
+        self.publish(&Frame::Change(change.clone()));
     }
 }
 

@@ -34,7 +34,7 @@ use std::time::Duration;
 use shared::config::DataDir;
 use shared::eventlog::{EventLogs, Repair};
 use shared::store::StoreError;
-use shared::{Event, NewEvent, Store};
+use shared::{Change, NewEvent, Store};
 use tokio::sync::mpsc;
 
 use crate::hub::Publisher;
@@ -98,17 +98,18 @@ impl EventManager {
         })
     }
 
-    /// Commits, logs and publishes one event.
-    pub fn create(&mut self, new: &NewEvent) -> Result<Event, StoreError> {
+    /// Commits, logs and publishes one event (its `new` change).
+    pub fn create(&mut self, new: &NewEvent) -> Result<Change, StoreError> {
         let started = std::time::Instant::now();
-        let event = self.store.insert(new)?;
+        let change = self.store.insert(new)?;
+        let event = &change.event;
         self.stats.record_event(&event.camera_id, event.seq, elapsed_ms(started));
-        self.append_logs(&event);
+        self.append_logs(&change);
         for publisher in &self.publishers {
-            publisher.publish_event(&event);
+            publisher.publish_change(&change);
         }
         tracing::debug!(seq = event.seq, event_id = %event.event_id, camera = %event.camera_id, "event committed and published");
-        Ok(event)
+        Ok(change)
     }
 
     /// Handles events from `events` until every sender is gone, so that an
@@ -205,10 +206,10 @@ impl EventManager {
         }
     }
 
-    fn append_logs(&mut self, event: &Event) {
-        for e in self.logs.append(event) {
+    fn append_logs(&mut self, change: &Change) {
+        for e in self.logs.append(change) {
             self.stats.log_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %e.source, seq = event.seq, file = e.file, "cannot append to log (event is safe in the database)");
+            tracing::error!(error = %e.source, seq = change.seq(), file = e.file, "cannot append to log (the change is safe in the database)");
         }
     }
 }
@@ -223,13 +224,27 @@ fn load_pending(path: &Path) -> Result<VecDeque<NewEvent>, ManagerError> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| ManagerError::Pending {
+            pending_event(line).map_err(|reason| ManagerError::Pending {
                 path: path.display().to_string(),
                 line: i + 1,
-                reason: e.to_string(),
+                reason,
             })
         })
         .collect()
+}
+
+/// One line of `pending.jsonl`. A line kept by a build from before the
+/// event lifecycle has no `state`: it was reported whole, so it is ended.
+fn pending_event(line: &str) -> Result<NewEvent, String> {
+    let mut value: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    if let Some(fields) = value.as_object_mut()
+        && !fields.contains_key("state")
+    {
+        let start = fields.get("timestamp").cloned().unwrap_or_default();
+        fields.insert("state".into(), "ended".into());
+        fields.insert("end_time".into(), start);
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -244,5 +259,19 @@ mod tests {
         std::fs::write(&path, "{not json}\n").expect("write");
         let err = load_pending(&path).expect_err("garbage");
         assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn a_pending_event_kept_before_the_lifecycle_loads_as_ended() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(PENDING_FILE);
+        let legacy = r#"{"event_id":"evt_1795626196123_abcd","camera_id":"door","timestamp":"2026-11-25T17:03:16.123Z","motion_confidence":0.5,"detected_objects":[],"description":"x","image_path":null,"metadata":{"source":"detector","inference_ms":null,"frame_number":null,"producer":null}}"#;
+        std::fs::write(&path, format!("\n{legacy}\n")).expect("write");
+        let events = load_pending(&path).expect("loads");
+        let event = &events[0];
+        assert_eq!((event.state, event.end_time), (shared::EventState::Ended, Some(event.timestamp)));
+        assert_eq!(event.validate(), Ok(()));
+        std::fs::write(&path, format!("{legacy}\n\n{{bad\n")).expect("write");
+        assert!(load_pending(&path).expect_err("bad line").to_string().contains("line 3"), "blank lines still count");
     }
 }

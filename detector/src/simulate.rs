@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use shared::Timestamp;
-use shared::model::{BoundingBox, DetectedObject, EventMetadata, EventSource, NewEvent, new_event_id};
+use shared::model::{BoundingBox, DetectedObject, EventMetadata, EventSource, EventState, NewEvent, new_event_id};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -85,6 +85,9 @@ impl SimCamera {
             event_id: new_event_id(timestamp),
             camera_id: self.id.clone(),
             timestamp,
+            // Reported whole: a dry-run event is over when it is announced.
+            state: EventState::Ended,
+            end_time: Some(timestamp),
             motion_confidence,
             description: describe_objects(&self.place, &objects, motion_confidence),
             detected_objects: objects,
@@ -94,6 +97,7 @@ impl SimCamera {
                 inference_ms: Some(self.inference_ms(rng)),
                 frame_number: Some(self.frame_number()),
                 producer: Some(producer.to_owned()),
+                end_reason: None,
             },
         }
     }

@@ -1,7 +1,8 @@
-//! `events.jsonl` and `events.log`: one line per committed event, for
-//! people and tools (the database stays the truth).
+//! `events.jsonl` and `events.log`: one line per committed change of an
+//! event (`new`, `update`, `end`), for people and tools (the database stays
+//! the truth).
 //!
-//! Every process that commits events appends here, after the commit: the
+//! Every process that commits changes appends here, after the commit: the
 //! detector for camera and dry-run events, the webserver for `POST
 //! /api/events`. Each line is one `write` on a file opened `O_APPEND`, so
 //! lines from two processes never interleave (the kernel places each append
@@ -16,7 +17,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::config::DataDir;
-use crate::model::Event;
+use crate::model::Change;
 
 /// What to do with a partial last line found at open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,10 +60,11 @@ impl EventLogs {
         })
     }
 
-    /// Appends `event` to both logs: its canonical JSON, and its human line.
-    /// Returns the failures (the event is safe in the database either way).
-    pub fn append(&mut self, event: &Event) -> Vec<LogError> {
-        let lines = [event.to_json() + "\n", text_line(event)];
+    /// Appends `change` to both logs: `{"change":KIND,"data":EVENT}` with
+    /// the event's canonical JSON, and its human line. Returns the failures
+    /// (the change is safe in the database either way).
+    pub fn append(&mut self, change: &Change) -> Vec<LogError> {
+        let lines = [json_line(change), text_line(change)];
         let mut errors = Vec::new();
         for (log, line) in self.logs.iter_mut().zip(lines) {
             if let Err(source) = log.append(&line) {
@@ -124,7 +126,15 @@ fn torn_tail_len(file: &mut File) -> io::Result<u64> {
 }
 
 /// The human line for `events.log`.
-pub fn text_line(event: &Event) -> String {
+/// One `events.jsonl` line: `{"change":"new","data":{…the event…}}`.
+pub fn json_line(change: &Change) -> String {
+    format!("{{\"change\":\"{}\",\"data\":{}}}\n", change.kind.as_str(), change.event.to_json())
+}
+
+/// One `events.log` line: the event's start, `seq`, the change and the
+/// state, then what a person reads.
+pub fn text_line(change: &Change) -> String {
+    let event = &change.event;
     let objects = if event.detected_objects.is_empty() {
         "no objects".to_owned()
     } else {
@@ -132,10 +142,12 @@ pub fn text_line(event: &Event) -> String {
     };
     let inference = event.metadata.inference_ms.map(|ms| format!(" inference={ms:.1}ms")).unwrap_or_default();
     format!(
-        "{} seq={} {} camera={} motion={:.2} [{}]{} source={} | {}\n",
+        "{} seq={} {} {} state={} camera={} motion={:.2} [{}]{} source={} | {}\n",
         event.timestamp,
         event.seq,
+        change.kind.as_str(),
         event.event_id,
+        event.state.as_str(),
         event.camera_id,
         event.motion_confidence,
         objects,

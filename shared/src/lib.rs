@@ -5,10 +5,12 @@
 //! `webserver` subscribes to that socket and fans events out to browsers.
 //! Everything both sides must agree on lives here, and nothing else does:
 //!
-//! * [`model`] — the event, its validation, and its two encodings (JSON for
-//!   people and browsers, postcard for the socket).
-//! * [`store`] — the SQLite store. Its `seq` is the cursor every catch-up
-//!   resumes from; `seq` order is commit order across all writers.
+//! * [`model`] — the event and its changes (`new`, `update`, `end`), their
+//!   validation, and their two encodings (JSON for people and browsers,
+//!   postcard for the socket).
+//! * [`store`] — the SQLite store: the change log and each event's current
+//!   state. `seq` (one per change) is the cursor every catch-up resumes
+//!   from; `seq` order is commit order across all writers.
 //! * [`wire`] — the socket protocol: pure framing, the async connection, the
 //!   endpoint naming and the subscriber client.
 //! * [`stats`] — sample windows and percentiles, as both binaries report them.
@@ -34,5 +36,5 @@ pub mod stats;
 pub mod store;
 pub mod wire;
 
-pub use model::{Event, NewEvent, Timestamp};
+pub use model::{Change, ChangeKind, Event, EventState, NewEvent, Timestamp};
 pub use store::Store;

@@ -11,6 +11,14 @@
 //!   before the event is committed: no `seq`, no `created_at`.
 //! * [`Event`] — a committed event, as the store returns it; `seq` and
 //!   `created_at` are assigned by the store at commit.
+//! * [`Change`] — one step of an event's life (SPEC §7): `new`, `update` or
+//!   `end`, with the event as it was right after it. Every change takes the
+//!   next `seq`, and an event's `seq` is that of its latest change, so "every
+//!   change after `seq` N" is the one cursor for catch-ups.
+//!
+//! An event is `active` from its `new` until its `end`, which sets
+//! `end_time`; an event reported whole (a finished episode, an external
+//! trigger) is born `ended`.
 //!
 //! # Serialization rules
 //!
@@ -38,6 +46,8 @@ pub const MAX_DETECTED_OBJECTS: usize = 256;
 pub const MAX_LABEL_LEN: usize = 64;
 /// Longest accepted image path, in bytes.
 pub const MAX_IMAGE_PATH_LEN: usize = 512;
+/// Longest accepted `metadata.end_reason`, in bytes.
+pub const MAX_END_REASON_LEN: usize = 200;
 
 /// A committed event. Field order is the JSON field order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,9 +57,14 @@ pub struct Event {
     pub seq: i64,
     pub event_id: String,
     pub camera_id: String,
-    /// When the camera saw it.
+    /// When the camera saw it start.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime, example = "2026-11-25T17:03:16.123Z"))]
     pub timestamp: Timestamp,
+    /// `active` until its `end` change.
+    pub state: EventState,
+    /// When it ended; null while active.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub end_time: Option<Timestamp>,
     /// Fraction/strength of motion, 0–1.
     pub motion_confidence: f64,
     pub detected_objects: Vec<DetectedObject>,
@@ -57,9 +72,87 @@ pub struct Event {
     /// Snapshot path relative to the data directory.
     pub image_path: Option<String>,
     pub metadata: EventMetadata,
-    /// When it was committed.
+    /// When its `new` change was committed.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime, example = "2026-11-25T17:03:16.123Z"))]
     pub created_at: Timestamp,
+    /// When its latest change was committed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime, example = "2026-11-25T17:03:16.123Z"))]
+    pub updated_at: Timestamp,
+}
+
+/// Whether an event is still going on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum EventState {
+    Active,
+    Ended,
+}
+
+impl EventState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventState::Active => "active",
+            EventState::Ended => "ended",
+        }
+    }
+
+    /// The inverse of [`EventState::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "active" => Some(EventState::Active),
+            "ended" => Some(EventState::Ended),
+            _ => None,
+        }
+    }
+}
+
+/// What one change did to its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// The event exists (active, or already ended when reported whole).
+    New,
+    /// Something a person would care about changed: labels, snapshot, region.
+    Update,
+    /// It ended.
+    End,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::New => "new",
+            ChangeKind::Update => "update",
+            ChangeKind::End => "end",
+        }
+    }
+
+    /// The inverse of [`ChangeKind::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "new" => Some(ChangeKind::New),
+            "update" => Some(ChangeKind::Update),
+            "end" => Some(ChangeKind::End),
+            _ => None,
+        }
+    }
+}
+
+/// One committed change: what it did, and the event right after it (whose
+/// `seq` is this change's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub kind: ChangeKind,
+    pub event: Event,
+}
+
+impl Change {
+    /// The change's place in the log.
+    pub fn seq(&self) -> i64 {
+        self.event.seq
+    }
 }
 
 impl Event {
@@ -79,6 +172,11 @@ pub struct NewEvent {
     pub camera_id: String,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime, example = "2026-11-25T17:03:16.123Z"))]
     pub timestamp: Timestamp,
+    /// `active` (an `end` change follows) or `ended` (reported whole).
+    pub state: EventState,
+    /// Set exactly when `state` is `ended`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub end_time: Option<Timestamp>,
     pub motion_confidence: f64,
     pub detected_objects: Vec<DetectedObject>,
     pub description: String,
@@ -94,12 +192,15 @@ impl NewEvent {
             event_id: self.event_id,
             camera_id: self.camera_id,
             timestamp: self.timestamp,
+            state: self.state,
+            end_time: self.end_time,
             motion_confidence: self.motion_confidence,
             detected_objects: self.detected_objects,
             description: self.description,
             image_path: self.image_path,
             metadata: self.metadata,
             created_at,
+            updated_at: created_at,
         }
     }
 
@@ -110,6 +211,19 @@ impl NewEvent {
             return Err(ValidationError::new("event_id", "must look like evt_<unix-ms>_<4 hex digits>"));
         }
         validate_camera_id(&self.camera_id)?;
+        match (self.state, self.end_time) {
+            (EventState::Active, None) => {}
+            (EventState::Active, Some(_)) => {
+                return Err(ValidationError::new("end_time", "must be null while the event is active"));
+            }
+            (EventState::Ended, None) => {
+                return Err(ValidationError::new("end_time", "an ended event needs its end time"));
+            }
+            (EventState::Ended, Some(end)) if end < self.timestamp => {
+                return Err(ValidationError::new("end_time", "must not be before the event's timestamp"));
+            }
+            (EventState::Ended, Some(_)) => {}
+        }
         check_unit_interval("motion_confidence", self.motion_confidence)?;
         if self.detected_objects.len() > MAX_DETECTED_OBJECTS {
             return Err(ValidationError::new("detected_objects", format!("at most {MAX_DETECTED_OBJECTS} objects")));
@@ -184,6 +298,9 @@ pub struct EventMetadata {
     pub frame_number: Option<u64>,
     /// Which producer instance (e.g. `detector@host:pid`), when known.
     pub producer: Option<String>,
+    /// Why the event ended, when not on its own: `shutdown`, `detector
+    /// restarted`, or what `PUT /api/events/{id}/end` gave.
+    pub end_reason: Option<String>,
 }
 
 impl EventMetadata {
@@ -198,6 +315,9 @@ impl EventMetadata {
         }
         if let Some(producer) = &self.producer {
             check_text("metadata.producer", producer, MAX_LABEL_LEN * 2)?;
+        }
+        if let Some(reason) = &self.end_reason {
+            check_text("metadata.end_reason", reason, MAX_END_REASON_LEN)?;
         }
         Ok(())
     }
@@ -372,12 +492,14 @@ pub(crate) mod tests {
             proptest::option::of(0.0..10_000.0f64),
             proptest::option::of(any::<u64>()),
             proptest::option::of("[a-z@:0-9]{1,20}"),
+            proptest::option::of("[a-z ]{1,20}"),
         )
-            .prop_map(|(source, inference_ms, frame_number, producer)| EventMetadata {
+            .prop_map(|(source, inference_ms, frame_number, producer, end_reason)| EventMetadata {
                 source,
                 inference_ms,
                 frame_number,
                 producer,
+                end_reason,
             });
         (
             0i64..4_102_444_800_000,
@@ -386,15 +508,17 @@ pub(crate) mod tests {
             proptest::collection::vec(object, 0..6),
             text(200),
             proptest::option::of("snapshots/[a-z0-9_]{1,30}\\.jpg"),
-            metadata,
+            (metadata, proptest::option::of(0i64..86_400_000)),
         )
             .prop_map(
-                |(ms, camera_id, motion_confidence, detected_objects, description, image_path, metadata)| {
+                |(ms, camera_id, motion_confidence, detected_objects, description, image_path, (metadata, lasted))| {
                     let timestamp = Timestamp::from_unix_ms(ms);
                     NewEvent {
                         event_id: new_event_id(timestamp),
                         camera_id,
                         timestamp,
+                        state: if lasted.is_some() { EventState::Ended } else { EventState::Active },
+                        end_time: lasted.map(|d| Timestamp::from_unix_ms(ms + d)),
                         motion_confidence,
                         detected_objects,
                         description,
@@ -465,10 +589,13 @@ pub(crate) mod tests {
 
     #[test]
     fn validation_names_nested_fields() {
+        let now = Timestamp::now();
         let mut event = NewEvent {
-            event_id: new_event_id(Timestamp::now()),
+            event_id: new_event_id(now),
             camera_id: "cam".into(),
-            timestamp: Timestamp::now(),
+            timestamp: now,
+            state: EventState::Ended,
+            end_time: Some(now),
             motion_confidence: 0.5,
             detected_objects: vec![DetectedObject {
                 label: "person".into(),
@@ -482,6 +609,7 @@ pub(crate) mod tests {
                 inference_ms: None,
                 frame_number: None,
                 producer: None,
+                end_reason: None,
             },
         };
         let err = event.validate().expect_err("confidence out of range");
@@ -505,5 +633,30 @@ pub(crate) mod tests {
             event.detected_objects = vec![object(x)];
             assert_eq!(event.validate().is_ok(), ok, "x = {x}");
         }
+        event.detected_objects.clear();
+        // The state and the end time agree.
+        event.end_time = None;
+        assert_eq!(event.validate().expect_err("ended without an end").field, "end_time");
+        event.state = EventState::Active;
+        event.validate().expect("active without an end");
+        event.end_time = Some(now);
+        assert_eq!(event.validate().expect_err("active with an end").field, "end_time");
+        event.state = EventState::Ended;
+        event.end_time = Some(Timestamp::from_unix_ms(now.unix_ms() - 1));
+        assert_eq!(event.validate().expect_err("ended before it began").field, "end_time");
+    }
+
+    #[test]
+    fn change_kinds_and_states_have_fixed_names() {
+        for kind in [ChangeKind::New, ChangeKind::Update, ChangeKind::End] {
+            assert_eq!(ChangeKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_string(&kind).expect("json"), format!("\"{}\"", kind.as_str()));
+        }
+        for state in [EventState::Active, EventState::Ended] {
+            assert_eq!(EventState::parse(state.as_str()), Some(state));
+            assert_eq!(serde_json::to_string(&state).expect("json"), format!("\"{}\"", state.as_str()));
+        }
+        assert_eq!(ChangeKind::parse("delete"), None);
+        assert_eq!(EventState::parse("Active"), None);
     }
 }

@@ -4,9 +4,19 @@
 //! detector writes its events, the webserver writes `POST /api/events` and
 //! reads for REST and catch-up. SQLite serialises writers, and `seq` is an
 //! `AUTOINCREMENT` key assigned inside the writing transaction, so **`seq`
-//! order is commit order** across all writers: when event `n` is visible,
-//! every event below `n` that will ever exist is already visible too (deletes
-//! aside). Every catch-up in Lookout relies on this.
+//! order is commit order** across all writers: when change `n` is visible,
+//! every change below `n` that will ever exist is already visible too
+//! (deletes aside). Every catch-up in Lookout relies on this.
+//!
+//! # Two tables: the change log and the events
+//!
+//! Every change of an event (`new`, `update`, `end`; see
+//! [`Change`](crate::model::Change)) is a row of `changes`, keyed by its
+//! `seq` and holding the event's canonical JSON right after the change:
+//! what catch-ups replay ([`Store::after_seq`]). `events` holds each
+//! event's current state, its `seq` being its latest change's: what REST
+//! lists and gets. Both are written in the change's one transaction, so
+//! they never disagree.
 //!
 //! # Durability
 //!
@@ -36,16 +46,27 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use crate::model::{Event, NewEvent, Timestamp, new_event_id};
+use crate::model::{Change, ChangeKind, Event, EventState, NewEvent, Timestamp, new_event_id};
 
 /// How long a statement waits for another connection's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most events one [`Store::list`] or [`Store::after_seq`] call returns.
 pub const MAX_PAGE: usize = 1000;
 
+/// One schema step: SQL, then (optionally) a Rust step for what SQL cannot
+/// do alone, in the same transaction.
+struct Migration {
+    sql: &'static str,
+    then: Option<MigrationStep>,
+}
+
+/// A migration's Rust step.
+type MigrationStep = fn(&rusqlite::Transaction<'_>) -> Result<(), StoreError>;
+
 /// Schema migrations, in order; entry `i` takes `user_version` from `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: r#"
     CREATE TABLE events (
         seq               INTEGER PRIMARY KEY AUTOINCREMENT,
         event_id          TEXT    NOT NULL UNIQUE,
@@ -61,7 +82,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_by_camera ON events (camera_id, seq);
     CREATE INDEX events_by_time ON events (timestamp);
 "#,
-    r#"
+        then: None,
+    },
+    Migration {
+        sql: r#"
     -- Text search (`q`) through an index instead of a scan of every row:
     -- trigrams match any substring of 3+ characters, in any case. Commits
     -- do not feed it (an FTS5 insert costs ~50 µs more per one-event
@@ -83,13 +107,56 @@ const MIGRATIONS: &[&str] = &[
             VALUES ('delete', old.seq, old.description, old.camera_id);
     END;
 "#,
+        then: None,
+    },
+    Migration {
+        sql: r#"
+    -- The event lifecycle (SPEC §7): every change is a row of its own,
+    -- with the next seq; events keep the current state, at the seq of
+    -- their latest change. Existing events were reported whole: ended,
+    -- at their own time.
+    ALTER TABLE events ADD COLUMN state TEXT NOT NULL DEFAULT 'ended' CHECK (state IN ('active', 'ended'));
+    ALTER TABLE events ADD COLUMN end_time TEXT;
+    ALTER TABLE events ADD COLUMN updated_at TEXT NOT NULL DEFAULT '';
+    UPDATE events SET end_time = timestamp, updated_at = created_at;
+    CREATE TABLE changes (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT    NOT NULL,
+        kind     TEXT    NOT NULL CHECK (kind IN ('new', 'update', 'end')),
+        event    TEXT    NOT NULL  -- the event's canonical JSON right after the change
+    ) STRICT;
+    CREATE INDEX changes_by_event ON changes (event_id, seq);
+    CREATE INDEX events_active ON events (camera_id) WHERE state = 'active';
+    -- A change moves its event to a new seq: an indexed row leaves the
+    -- text index, and is indexed again above `indexed_seq`.
+    CREATE TRIGGER events_text_update AFTER UPDATE OF seq, description, camera_id ON events
+    WHEN old.seq <= (SELECT indexed_seq FROM text_index) BEGIN
+        INSERT INTO events_text (events_text, rowid, description, camera_id)
+            VALUES ('delete', old.seq, old.description, old.camera_id);
+    END;
+"#,
+        then: Some(log_existing_events),
+    },
 ];
+
+/// Migration 3: each existing event's `new` change, at the event's own `seq`.
+fn log_existing_events(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let mut read = tx.prepare(&format!("SELECT {COLUMNS} FROM events ORDER BY seq"))?;
+    let mut write = tx.prepare("INSERT INTO changes (seq, event_id, kind, event) VALUES (?1, ?2, 'new', ?3)")?;
+    let rows = read.query_map([], RawRow::read)?;
+    for row in rows {
+        let event = row.map_err(StoreError::from).and_then(RawRow::into_event)?;
+        write.execute(params![event.seq, event.event_id, event.to_json()])?;
+    }
+    Ok(())
+}
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const COLUMNS: &str = "seq, event_id, camera_id, timestamp, motion_confidence, \
-                       detected_objects, description, image_path, metadata, created_at";
+                       detected_objects, description, image_path, metadata, created_at, \
+                       state, end_time, updated_at";
 
 /// Everything that can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +171,12 @@ pub enum StoreError {
     CorruptRow { seq: i64, reason: String },
     #[error("could not find a free event id after {0} attempts")]
     EventIdExhausted(u32),
+    #[error("no event {0:?}")]
+    NoSuchEvent(String),
+    #[error("event {0:?} has already ended")]
+    AlreadyEnded(String),
+    #[error("change seq={seq} is unreadable: {reason}")]
+    CorruptChange { seq: i64, reason: String },
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
 }
@@ -166,9 +239,14 @@ pub struct CameraSummary {
     pub last_timestamp: Timestamp,
 }
 
-const INSERT_EVENT: &str = "INSERT INTO events (event_id, camera_id, timestamp, motion_confidence, \
-     detected_objects, description, image_path, metadata, created_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+const INSERT_CHANGE: &str = "INSERT INTO changes (event_id, kind, event) VALUES (?1, ?2, '')";
+const SET_CHANGE_EVENT: &str = "UPDATE changes SET event = ?2 WHERE seq = ?1";
+const INSERT_EVENT: &str = "INSERT INTO events (seq, event_id, camera_id, timestamp, motion_confidence, \
+     detected_objects, description, image_path, metadata, created_at, state, end_time, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+const UPDATE_EVENT: &str = "UPDATE events SET seq = ?1, motion_confidence = ?2, detected_objects = ?3, \
+     description = ?4, image_path = ?5, metadata = ?6, state = ?7, end_time = ?8, updated_at = ?9 \
+     WHERE event_id = ?10";
 
 /// One connection to the event database.
 #[derive(Debug)]
@@ -198,49 +276,116 @@ impl Store {
         &self.path
     }
 
-    /// Commits `new`, assigning `seq` and `created_at`.
+    /// Commits `new` as its `new` change, assigning `seq`, `created_at` and
+    /// `updated_at`.
     ///
     /// If another event already has `new.event_id` (4 random hex digits can
     /// collide within a millisecond), a fresh suffix is drawn; the returned
     /// event carries the id actually stored.
-    pub fn insert(&mut self, new: &NewEvent) -> Result<Event, StoreError> {
+    pub fn insert(&mut self, new: &NewEvent) -> Result<Change, StoreError> {
         const ATTEMPTS: u32 = 8;
-        let objects = to_json(&new.detected_objects);
-        let metadata = to_json(&new.metadata);
-        let mut event_id = new.event_id.clone();
+        let mut new = new.clone();
         for _ in 0..ATTEMPTS {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let created_at = Timestamp::now();
-            // Cached: parsing the statement anew cost ~50 µs of every commit.
-            let inserted = tx.prepare_cached(INSERT_EVENT).and_then(|mut insert| {
-                insert.execute(params![
-                    event_id,
-                    new.camera_id,
-                    new.timestamp.to_string(),
-                    new.motion_confidence,
-                    objects,
-                    new.description,
-                    new.image_path,
-                    metadata,
-                    created_at.to_string(),
-                ])
+            let mut event = new.clone().commit(0, Timestamp::now());
+            let inserted = log_change(&tx, ChangeKind::New, &mut event).and_then(|()| {
+                let row = EventRow::of(&event);
+                // Cached: parsing the statement anew cost ~50 µs of every commit.
+                tx.prepare_cached(INSERT_EVENT)?.execute(params![
+                    event.seq,
+                    event.event_id,
+                    event.camera_id,
+                    event.timestamp.to_string(),
+                    event.motion_confidence,
+                    row.objects,
+                    event.description,
+                    event.image_path,
+                    row.metadata,
+                    event.created_at.to_string(),
+                    event.state.as_str(),
+                    row.end_time,
+                    event.updated_at.to_string(),
+                ])?;
+                Ok(())
             });
             match inserted {
-                Ok(_) => {
-                    let seq = tx.last_insert_rowid();
+                Ok(()) => {
                     tx.commit()?;
-                    let mut event = new.clone().commit(seq, created_at);
-                    event.event_id = event_id;
-                    return Ok(event);
+                    return Ok(Change { kind: ChangeKind::New, event });
                 }
-                Err(e) if is_unique_violation(&e) => {
+                Err(StoreError::Sqlite(e)) if is_unique_violation(&e) => {
                     drop(tx);
-                    event_id = new_event_id(new.timestamp);
+                    new.event_id = new_event_id(new.timestamp);
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         Err(StoreError::EventIdExhausted(ATTEMPTS))
+    }
+
+    /// Commits an `update` of the active event `event_id`: `edit` changes
+    /// what it wants (labels, snapshot, description, confidence, metadata);
+    /// the store keeps the identity, the state and the times.
+    pub fn update(&mut self, event_id: &str, edit: impl FnOnce(&mut Event)) -> Result<Change, StoreError> {
+        self.change(event_id, ChangeKind::Update, |event| {
+            let (id, camera, timestamp, created) =
+                (event.event_id.clone(), event.camera_id.clone(), event.timestamp, event.created_at);
+            edit(event);
+            (event.event_id, event.camera_id, event.timestamp, event.created_at) = (id, camera, timestamp, created);
+            (event.state, event.end_time) = (EventState::Active, None);
+        })
+    }
+
+    /// Commits the `end` of the active event `event_id` at `at` (never
+    /// before its start), with `reason` as `metadata.end_reason` when it did
+    /// not end on its own.
+    pub fn end(&mut self, event_id: &str, at: Timestamp, reason: Option<&str>) -> Result<Change, StoreError> {
+        self.change(event_id, ChangeKind::End, |event| {
+            event.state = EventState::Ended;
+            event.end_time = Some(at.max(event.timestamp));
+            if let Some(reason) = reason {
+                event.metadata.end_reason = Some(reason.to_owned());
+            }
+        })
+    }
+
+    /// An `update` or `end` of an active event, in one transaction.
+    fn change(
+        &mut self,
+        event_id: &str,
+        kind: ChangeKind,
+        edit: impl FnOnce(&mut Event),
+    ) -> Result<Change, StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id = ?1");
+        let current = tx.prepare_cached(&sql)?.query_row([event_id], RawRow::read).optional()?;
+        let mut event = current.ok_or_else(|| StoreError::NoSuchEvent(event_id.to_owned()))?.into_event()?;
+        if event.state == EventState::Ended {
+            return Err(StoreError::AlreadyEnded(event_id.to_owned()));
+        }
+        edit(&mut event);
+        event.updated_at = Timestamp::now();
+        log_change(&tx, kind, &mut event)?;
+        let row = EventRow::of(&event);
+        tx.prepare_cached(UPDATE_EVENT)?.execute(params![
+            event.seq,
+            event.motion_confidence,
+            row.objects,
+            event.description,
+            event.image_path,
+            row.metadata,
+            event.state.as_str(),
+            row.end_time,
+            event.updated_at.to_string(),
+            event.event_id,
+        ])?;
+        tx.commit()?;
+        Ok(Change { kind, event })
+    }
+
+    /// Events still active, oldest first: what a restarted producer ends.
+    pub fn active_events(&self) -> Result<Vec<Event>, StoreError> {
+        self.query_events(&format!("SELECT {COLUMNS} FROM events WHERE state = 'active' ORDER BY seq"), [])
     }
 
     /// The event with this id, if any.
@@ -321,12 +466,26 @@ impl Store {
         Ok(Page { events, next_before_seq })
     }
 
-    /// Events with `seq > after`, oldest first, at most `limit` (clamped to
+    /// Changes with `seq > after`, oldest first, at most `limit` (clamped to
     /// 1..=[`MAX_PAGE`]): the catch-up read.
-    pub fn after_seq(&self, after: i64, limit: usize) -> Result<Vec<Event>, StoreError> {
+    pub fn after_seq(&self, after: i64, limit: usize) -> Result<Vec<Change>, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE) as i64;
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE seq > ?1 ORDER BY seq ASC LIMIT ?2");
-        self.query_events(&sql, params![after, limit])
+        let mut stmt =
+            self.conn.prepare_cached("SELECT seq, kind, event FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = stmt.query_map(params![after, limit], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
+        rows.map(|row| {
+            let (seq, kind, json) = row?;
+            let corrupt = |reason: String| StoreError::CorruptChange { seq, reason };
+            let kind = ChangeKind::parse(&kind).ok_or_else(|| corrupt(format!("unknown kind {kind:?}")))?;
+            let event: Event = serde_json::from_str(&json).map_err(|e| corrupt(format!("event: {e}")))?;
+            if event.seq != seq {
+                return Err(corrupt(format!("holds the event at seq {}", event.seq)));
+            }
+            Ok(Change { kind, event })
+        })
+        .collect()
     }
 
     /// Adds up to `limit` events not yet in the text index to it, oldest
@@ -351,10 +510,10 @@ impl Store {
         Ok(added)
     }
 
-    /// The `event_id` stored at `seq`, if any: a point read, for checking an
-    /// announcement against the database.
+    /// The `event_id` of the change at `seq`, if any: a point read, for
+    /// checking an announcement against the database.
     pub fn event_id_at(&self, seq: i64) -> Result<Option<String>, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT event_id FROM events WHERE seq = ?1")?;
+        let mut stmt = self.conn.prepare_cached("SELECT event_id FROM changes WHERE seq = ?1")?;
         Ok(stmt.query_row([seq], |r| r.get(0)).optional()?)
     }
 
@@ -381,9 +540,9 @@ impl Store {
         Ok(self.conn.busy_timeout(timeout)?)
     }
 
-    /// The highest committed `seq`, or 0 for an empty store.
+    /// The highest committed `seq` (of any change), or 0 for an empty store.
     pub fn head_seq(&self) -> Result<i64, StoreError> {
-        Ok(self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
+        Ok(self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?)
     }
 
     /// Per camera: how many events are stored, and the latest one's `seq`
@@ -441,8 +600,11 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     if found > SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew { path: path.to_path_buf(), found });
     }
-    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
-        tx.execute_batch(sql)?;
+    for (version, migration) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        tx.execute_batch(migration.sql)?;
+        if let Some(then) = migration.then {
+            then(&tx)?;
+        }
         tx.pragma_update(None, "user_version", version as i64 + 1)?;
     }
     tx.commit()?;
@@ -459,6 +621,32 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
+/// Appends `event`'s change of `kind` to the log, giving the event the
+/// change's `seq`, and stores the event's JSON with it.
+fn log_change(tx: &rusqlite::Transaction<'_>, kind: ChangeKind, event: &mut Event) -> Result<(), StoreError> {
+    tx.prepare_cached(INSERT_CHANGE)?.execute(params![event.event_id, kind.as_str()])?;
+    event.seq = tx.last_insert_rowid();
+    tx.prepare_cached(SET_CHANGE_EVENT)?.execute(params![event.seq, event.to_json()])?;
+    Ok(())
+}
+
+/// The columns of an event that are stored as text of another form.
+struct EventRow {
+    objects: String,
+    metadata: String,
+    end_time: Option<String>,
+}
+
+impl EventRow {
+    fn of(event: &Event) -> Self {
+        Self {
+            objects: to_json(&event.detected_objects),
+            metadata: to_json(&event.metadata),
+            end_time: event.end_time.map(|t| t.to_string()),
+        }
+    }
+}
+
 /// A row as SQLite holds it, before the JSON columns are parsed.
 struct RawRow {
     seq: i64,
@@ -471,6 +659,9 @@ struct RawRow {
     image_path: Option<String>,
     metadata: String,
     created_at: String,
+    state: String,
+    end_time: Option<String>,
+    updated_at: String,
 }
 
 impl RawRow {
@@ -486,6 +677,9 @@ impl RawRow {
             image_path: row.get(7)?,
             metadata: row.get(8)?,
             created_at: row.get(9)?,
+            state: row.get(10)?,
+            end_time: row.get(11)?,
+            updated_at: row.get(12)?,
         })
     }
 
@@ -498,6 +692,8 @@ impl RawRow {
             event_id: self.event_id,
             camera_id: self.camera_id,
             timestamp: self.timestamp.parse().map_err(|e| corrupt("timestamp", &e))?,
+            state: EventState::parse(&self.state).ok_or_else(|| corrupt("state", &self.state))?,
+            end_time: self.end_time.map(|t| t.parse()).transpose().map_err(|e| corrupt("end_time", &e))?,
             motion_confidence: self.motion_confidence,
             detected_objects: serde_json::from_str(&self.detected_objects)
                 .map_err(|e| corrupt("detected_objects", &e))?,
@@ -505,6 +701,7 @@ impl RawRow {
             image_path: self.image_path,
             metadata: serde_json::from_str(&self.metadata).map_err(|e| corrupt("metadata", &e))?,
             created_at: self.created_at.parse().map_err(|e| corrupt("created_at", &e))?,
+            updated_at: self.updated_at.parse().map_err(|e| corrupt("updated_at", &e))?,
         })
     }
 }
@@ -533,7 +730,9 @@ mod tests {
         let (_dir, mut store) = temp_store();
         assert_eq!(store.head_seq().expect("head"), 0);
         for (i, new) in new_events(10).iter().enumerate() {
-            let event = store.insert(new).expect("insert");
+            let change = store.insert(new).expect("insert");
+            assert_eq!(change.kind, ChangeKind::New);
+            let event = change.event;
             assert_eq!(event.seq, i as i64 + 1);
             assert_eq!(event.event_id, new.event_id);
             assert_eq!(store.get(&event.event_id).expect("get"), Some(event));
@@ -547,8 +746,8 @@ mod tests {
     fn colliding_event_id_gets_a_fresh_suffix() {
         let (_dir, mut store) = temp_store();
         let new = &new_events(1)[0];
-        let first = store.insert(new).expect("first");
-        let second = store.insert(new).expect("second");
+        let first = store.insert(new).expect("first").event;
+        let second = store.insert(new).expect("second").event;
         assert_ne!(first.event_id, second.event_id);
         assert_eq!(second.seq, first.seq + 1);
         assert!(crate::model::is_valid_event_id(&second.event_id));
@@ -560,9 +759,9 @@ mod tests {
         for new in new_events(25) {
             store.insert(&new).expect("insert");
         }
-        let seqs: Vec<i64> = store.after_seq(20, 100).expect("after").iter().map(|e| e.seq).collect();
+        let seqs: Vec<i64> = store.after_seq(20, 100).expect("after").iter().map(Change::seq).collect();
         assert_eq!(seqs, vec![21, 22, 23, 24, 25]);
-        let seqs: Vec<i64> = store.after_seq(0, 3).expect("after").iter().map(|e| e.seq).collect();
+        let seqs: Vec<i64> = store.after_seq(0, 3).expect("after").iter().map(Change::seq).collect();
         assert_eq!(seqs, vec![1, 2, 3]);
         assert!(store.after_seq(25, 10).expect("after").is_empty());
     }
@@ -671,7 +870,7 @@ mod tests {
         let path = dir.path().join("events.db");
         {
             let conn = Connection::open(&path).expect("open");
-            conn.execute_batch(MIGRATIONS[0]).expect("v1 schema");
+            conn.execute_batch(MIGRATIONS[0].sql).expect("v1 schema");
             conn.execute_batch(
                 "INSERT INTO events (event_id, camera_id, timestamp, motion_confidence, detected_objects, \
                  description, image_path, metadata, created_at) VALUES ('evt_1_abcd', 'door', \
@@ -714,7 +913,7 @@ mod tests {
     fn reopening_keeps_events_and_schema() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("events.db");
-        let event = Store::open(&path).expect("open").insert(&new_events(1)[0]).expect("insert");
+        let event = Store::open(&path).expect("open").insert(&new_events(1)[0]).expect("insert").event;
         let store = Store::open(&path).expect("reopen");
         assert_eq!(store.get(&event.event_id).expect("get"), Some(event));
         assert_eq!(store.integrity_check().expect("check"), Ok(()));
@@ -752,7 +951,164 @@ mod tests {
         a.insert(&news[0]).expect("a1");
         b.insert(&news[1]).expect("b1");
         a.insert(&news[2]).expect("a2");
-        let seqs: Vec<i64> = b.after_seq(0, 10).expect("after").iter().map(|e| e.seq).collect();
+        let seqs: Vec<i64> = b.after_seq(0, 10).expect("after").iter().map(Change::seq).collect();
         assert_eq!(seqs, vec![1, 2, 3]);
+    }
+
+    fn active(mut new: NewEvent) -> NewEvent {
+        new.state = EventState::Active;
+        new.end_time = None;
+        new
+    }
+
+    #[test]
+    fn every_change_takes_the_next_seq_and_the_event_follows_its_latest() {
+        let (_dir, mut store) = temp_store();
+        let news = new_events(2);
+        let door = store.insert(&active(news[0].clone())).expect("new").event;
+        let other = store.insert(&news[1]).expect("another event").event;
+        assert_eq!((door.seq, door.state, door.end_time), (1, EventState::Active, None));
+
+        let updated = store
+            .update(&door.event_id, |e| {
+                e.detected_objects = vec![object("person")];
+                e.description = "A person at the door".into();
+                e.state = EventState::Ended; // not the edit's to decide
+            })
+            .expect("update");
+        assert_eq!((updated.kind, updated.event.seq, updated.event.state), (ChangeKind::Update, 3, EventState::Active));
+        assert_eq!(updated.event.created_at, door.created_at);
+        assert!(updated.event.updated_at >= door.updated_at);
+
+        let end_at = Timestamp::from_unix_ms(door.timestamp.unix_ms() + 8_000);
+        let ended = store.end(&door.event_id, end_at, Some("shutdown")).expect("end");
+        assert_eq!((ended.kind, ended.event.seq, ended.event.state), (ChangeKind::End, 4, EventState::Ended));
+        assert_eq!(ended.event.end_time, Some(end_at));
+        assert_eq!(ended.event.metadata.end_reason.as_deref(), Some("shutdown"));
+        assert_eq!(ended.event.detected_objects, vec![object("person")], "an end keeps what the update set");
+
+        // The current state, at the latest change's seq; the log, in order.
+        assert_eq!(store.get(&door.event_id).expect("get"), Some(ended.event.clone()));
+        let log = store.after_seq(0, 10).expect("log");
+        let kinds: Vec<(i64, ChangeKind, &str)> =
+            log.iter().map(|c| (c.seq(), c.kind, c.event.event_id.as_str())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (1, ChangeKind::New, door.event_id.as_str()),
+                (2, ChangeKind::New, other.event_id.as_str()),
+                (3, ChangeKind::Update, door.event_id.as_str()),
+                (4, ChangeKind::End, door.event_id.as_str()),
+            ]
+        );
+        assert_eq!(log[2].event, updated.event, "each change keeps the event as it was then");
+        assert_eq!(store.head_seq().expect("head"), 4);
+        assert_eq!(store.count().expect("count"), 2, "two events, four changes");
+        let newest: Vec<i64> =
+            store.list(&EventFilter::default(), 10).expect("list").events.iter().map(|e| e.seq).collect();
+        assert_eq!(newest, vec![4, 2], "listed by their latest change");
+        assert_eq!(store.event_id_at(3).expect("point read"), Some(door.event_id.clone()));
+    }
+
+    #[test]
+    fn ending_twice_or_an_unknown_event_is_refused_and_changes_nothing() {
+        let (_dir, mut store) = temp_store();
+        let mut new = new_events(1)[0].clone();
+        (new.state, new.end_time) = (EventState::Ended, Some(new.timestamp));
+        let whole = store.insert(&new).expect("reported whole").event;
+        assert_eq!(whole.state, EventState::Ended);
+        let err = store.end(&whole.event_id, Timestamp::now(), None).expect_err("already ended");
+        assert!(matches!(err, StoreError::AlreadyEnded(_)), "{err}");
+        let err = store.update(&whole.event_id, |_| {}).expect_err("no updates after the end");
+        assert!(matches!(err, StoreError::AlreadyEnded(_)), "{err}");
+        let err = store.end("evt_1_0000", Timestamp::now(), None).expect_err("unknown");
+        assert!(matches!(err, StoreError::NoSuchEvent(_)), "{err}");
+        assert_eq!(store.head_seq().expect("head"), 1, "no change was logged");
+        assert_eq!(store.active_events().expect("active"), Vec::<Event>::new());
+    }
+
+    #[test]
+    fn an_end_is_never_before_the_start_and_active_events_are_listed() {
+        let (_dir, mut store) = temp_store();
+        let news = new_events(2);
+        let a = store.insert(&active(news[0].clone())).expect("a").event;
+        let b = store.insert(&active(news[1].clone())).expect("b").event;
+        let ids: Vec<String> = store.active_events().expect("active").into_iter().map(|e| e.event_id).collect();
+        assert_eq!(ids, vec![a.event_id.clone(), b.event_id.clone()]);
+        let early = Timestamp::from_unix_ms(a.timestamp.unix_ms() - 60_000);
+        assert_eq!(store.end(&a.event_id, early, None).expect("end").event.end_time, Some(a.timestamp));
+        assert_eq!(store.active_events().expect("active").len(), 1);
+    }
+
+    #[test]
+    fn text_search_follows_an_event_to_its_new_seq() {
+        let (_dir, mut store) = temp_store();
+        let mut new = active(new_events(1)[0].clone());
+        new.description = "A parcel at the door".into();
+        let event = store.insert(&new).expect("new").event;
+        store.index_text(10).expect("index");
+        let found = |store: &Store, text: &str| -> Vec<i64> {
+            let filter = EventFilter { text: Some(text.into()), ..Default::default() };
+            store.list(&filter, 10).expect("list").events.iter().map(|e| e.seq).collect()
+        };
+        assert_eq!(found(&store, "parcel"), vec![1]);
+        store.update(&event.event_id, |e| e.description = "A person took the box".into()).expect("update");
+        assert_eq!(found(&store, "parcel"), Vec::<i64>::new(), "the old text left the index");
+        assert_eq!(found(&store, "took the"), vec![2], "found above the index");
+        store.index_text(10).expect("index again");
+        assert_eq!(found(&store, "took the"), vec![2], "and in it");
+        assert_eq!(store.quick_check().expect("check"), Ok(()));
+    }
+
+    /// A file made by the previous schema (version 2, before the change
+    /// log), written with its own SQL, not this build's.
+    #[test]
+    fn a_version_2_database_migrates_each_event_to_an_ended_event_whose_new_change_keeps_its_seq() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(MIGRATIONS[0].sql).expect("v1 schema");
+            conn.execute_batch(MIGRATIONS[1].sql).expect("v2 schema");
+            for (seq, camera) in [(1, "door"), (2, "yard"), (5, "door")] {
+                conn.execute(
+                    "INSERT INTO events (seq, event_id, camera_id, timestamp, motion_confidence, detected_objects, \
+                     description, image_path, metadata, created_at) VALUES (?1, ?2, ?3, \
+                     '2026-11-25T17:03:16.123Z', 0.5, '[{\"label\":\"cat\",\"confidence\":0.9,\"bbox\":{\"x\":1.0,\"y\":2.0,\"width\":3.0,\"height\":4.0}}]', \
+                     'A cat on the wall', NULL, \
+                     '{\"source\":\"detector\",\"inference_ms\":12.5,\"frame_number\":7,\"producer\":null}', \
+                     '2026-11-25T17:03:16.200Z')",
+                    params![seq, format!("evt_1_000{seq}"), camera],
+                )
+                .expect("an old row");
+            }
+            conn.pragma_update(None, "user_version", 2).expect("version 2");
+        }
+        let mut store = Store::open(&path).expect("migrates");
+        let log = store.after_seq(0, 10).expect("log");
+        assert_eq!(
+            log.iter().map(|c| (c.seq(), c.kind)).collect::<Vec<_>>(),
+            vec![(1, ChangeKind::New), (2, ChangeKind::New), (5, ChangeKind::New)]
+        );
+        for change in &log {
+            let event = &change.event;
+            assert_eq!(store.get(&event.event_id).expect("get").as_ref(), Some(event));
+            assert_eq!((event.state, event.end_time), (EventState::Ended, Some(event.timestamp)));
+            assert_eq!(event.updated_at, event.created_at);
+            assert_eq!(event.metadata.end_reason, None);
+            assert_eq!(
+                event.detected_objects,
+                vec![crate::model::DetectedObject {
+                    bbox: crate::model::BoundingBox { x: 1.0, y: 2.0, width: 3.0, height: 4.0 },
+                    ..object("cat")
+                }]
+            );
+        }
+        // New changes continue above the old seqs, and search still works.
+        let next = store.insert(&new_events(1)[0]).expect("a new event").event;
+        assert_eq!(next.seq, 6);
+        let found = store.list(&EventFilter { text: Some("cat on".into()), ..Default::default() }, 10).expect("list");
+        assert_eq!(found.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![5, 2, 1]);
+        assert_eq!(store.integrity_check().expect("check"), Ok(()));
     }
 }

@@ -180,3 +180,37 @@ test("a camera event's snapshot shows in the detail view, with its boxes on it",
   await page.screenshot({ path: screenshotPath("dashboard-snapshot.png") });
   assert.deepEqual(errors, [], "no console errors");
 });
+
+test("an event that starts and ends shows in progress, then ends in place, once, also after a reload", async (t) => {
+  t.after(stopAll);
+  const { server, page, errors } = await connectedDashboard();
+  const post = await fetch(`${server.url}/api/events`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ camera_id: "bell", description: "Doorbell pressed", state: "active" }),
+  });
+  assert.equal(post.status, 201);
+  const { event_id: id } = await post.json();
+  const item = `#feed li[data-event-id="${id}"]`;
+  await page.waitForSelector(`${item}[data-state="active"]`, { timeout: 10000 });
+  assert.equal(await page.locator(`${item} .badge-live`).textContent(), "in progress");
+  assert.match(await page.locator(`${item} .lasted`).textContent(), /^\d+ s$/, "a running duration");
+
+  const end = await fetch(`${server.url}/api/events/${id}/end`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ reason: "answered" }),
+  });
+  assert.equal(end.status, 200);
+  await page.waitForSelector(`${item}[data-state="ended"]`, { timeout: 10000 });
+  assert.equal(await page.locator(item).count(), 1, "one item for the event, replaced in place");
+  assert.equal(await page.locator(`${item} .badge-live`).count(), 0);
+  const stored = await getJson(`${server.url}/api/events/${id}`);
+  assert.equal(await page.locator(item).getAttribute("data-seq"), String(stored.seq), "at its latest change");
+
+  await page.reload();
+  await page.waitForSelector('#conn[data-state="connected"]');
+  await page.waitForSelector(`${item}[data-state="ended"]`);
+  assert.equal(await page.locator(item).count(), 1, "after a reload too");
+  assert.deepEqual(errors, [], "no console errors");
+});

@@ -369,8 +369,9 @@ pub mod ws {
     /// The `data` of an event envelope, exactly as sent.
     pub fn raw_data(envelope: &str) -> String {
         envelope
-            .strip_prefix(r#"{"type":"event","data":"#)
-            .and_then(|rest| rest.strip_suffix('}'))
+            .strip_prefix(r#"{"type":"event","change":""#)
+            .and_then(|rest| rest.split_once(r#"","data":"#))
+            .and_then(|(_, rest)| rest.strip_suffix('}'))
             .unwrap_or_else(|| panic!("not an event envelope: {envelope}"))
             .to_owned()
     }
@@ -465,7 +466,9 @@ pub mod ws {
     }
 }
 
-/// Every event stored in `data_dir`'s database, oldest first, read page by page.
+/// Every change stored in `data_dir`'s database, as the event right after
+/// it, oldest first, read page by page. (An event reported whole, as
+/// detector and dry-run events are, is one change.)
 pub fn stored_events(data_dir: &Path) -> Vec<shared::Event> {
     let store = shared::Store::open(data_dir.join("events.db")).expect("open the database");
     let mut events: Vec<shared::Event> = Vec::new();
@@ -475,7 +478,7 @@ pub fn stored_events(data_dir: &Path) -> Vec<shared::Event> {
         if page.is_empty() {
             return events;
         }
-        events.extend(page);
+        events.extend(page.into_iter().map(|change| change.event));
     }
 }
 
@@ -504,6 +507,8 @@ pub fn sample_event(seq: i64) -> shared::Event {
         event_id: shared::model::new_event_id(now),
         camera_id: "door".into(),
         timestamp: now,
+        state: shared::EventState::Ended,
+        end_time: Some(now),
         motion_confidence: 0.5,
         detected_objects: Vec::new(),
         description: "Someone at the door.".into(),
@@ -513,9 +518,15 @@ pub fn sample_event(seq: i64) -> shared::Event {
             inference_ms: None,
             frame_number: None,
             producer: None,
+            end_reason: None,
         },
     }
     .commit(seq, now)
+}
+
+/// [`sample_event`] as its `new` change, as a detector announces it.
+pub fn sample_change(seq: i64) -> shared::Change {
+    shared::Change { kind: shared::ChangeKind::New, event: sample_event(seq) }
 }
 
 /// What a subscriber of the detector in `data_dir` needs: its wire key

@@ -52,6 +52,12 @@ async fn every_message_the_server_sends_or_accepts_matches_the_asyncapi_document
     let (mut socket, _) = tokio_tungstenite::connect_async(server.ws_url("?after_seq=0")).await.expect("connect");
     let http = reqwest::Client::new();
     e2e::create_event(&http, &server.url, &serde_json::json!({"camera_id": "bell", "description": "Doorbell"})).await;
+    // An event that starts, then ends: a `new` and an `end` change.
+    let open = serde_json::json!({"camera_id": "gate", "description": "Gate open", "state": "active"});
+    let opened = e2e::create_event(&http, &server.url, &open).await;
+    let id = opened["event_id"].as_str().expect("event_id");
+    let ended = http.put(format!("{}/api/events/{id}/end", server.url)).send().await.expect("PUT end");
+    assert_eq!(ended.status(), 200);
 
     let client_sent = [
         ("clientPing", serde_json::json!({"type": "ping", "timestamp": "2026-12-02T00:00:00.000Z"})),
@@ -68,7 +74,7 @@ async fn every_message_the_server_sends_or_accepts_matches_the_asyncapi_document
     let mut captured: Vec<Value> = Vec::new();
     let wanted = |c: &[Value]| {
         let count = |t: &str| c.iter().filter(|m| m["type"] == t).count();
-        count("event") >= 21 && count("ping") >= 1 && count("pong") >= 1 && count("error") >= 2
+        count("event") >= 23 && count("ping") >= 1 && count("pong") >= 1 && count("error") >= 2
     };
     tokio::time::timeout(LONG, async {
         while !wanted(&captured) {
@@ -108,6 +114,8 @@ async fn every_message_the_server_sends_or_accepts_matches_the_asyncapi_document
     let errors: Vec<&Value> = captured.iter().filter(|m| m["type"] == "error").collect();
     assert_eq!(errors.len(), 2, "only the two junk messages got errors: {errors:?}");
     assert!(captured.iter().any(|m| m["data"]["metadata"]["source"] == "api"), "the API-created event");
+    let changes: BTreeSet<&str> = captured.iter().filter_map(|m| m["change"].as_str()).collect();
+    assert_eq!(changes, BTreeSet::from(["end", "new"]), "the changes this run made");
 
     // The schemas are strict: an event with a field the document does not
     // name, or without one it requires, is refused.

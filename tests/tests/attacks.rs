@@ -102,7 +102,7 @@ fn forged(seq: i64) -> Frame {
     let mut event = e2e::sample_event(seq);
     event.event_id = format!("evt_{}_dead", 1_700_000_000_000i64 + seq);
     event.description = "FORGED".into();
-    Frame::Event(event)
+    Frame::Change(shared::Change { kind: shared::ChangeKind::New, event })
 }
 
 async fn post_event(http: &reqwest::Client, url: &str, n: usize) -> serde_json::Value {
@@ -571,26 +571,29 @@ async fn pipelined_pings_from_a_reading_client_are_all_answered() {
     assert_eq!(metrics["websocket"]["connections"]["slow_consumer_closes"], 0, "{metrics:#}");
 }
 
-/// Fills `dir`'s database with `n` events in one transaction.
+/// Fills `dir`'s database with `n` events, quickly: commits that do not
+/// wait for the disk (a test's history need not survive a power cut).
 fn seed_events(dir: &std::path::Path, n: usize) {
-    let _schema = shared::Store::open(dir.join("events.db")).expect("schema");
-    let mut conn = rusqlite::Connection::open(dir.join("events.db")).expect("open");
-    let tx = conn.transaction().expect("tx");
-    let metadata = r#"{"source":"api","inference_ms":null,"frame_number":null,"producer":null}"#;
+    let mut store = shared::Store::open(dir.join("events.db")).expect("open");
+    store.without_flush().expect("no flush");
     for i in 0..n {
-        tx.execute(
-            "INSERT INTO events (event_id, camera_id, timestamp, motion_confidence, detected_objects, \
-             description, image_path, metadata, created_at) VALUES (?1, 'yard', '2026-11-25T17:03:16.123Z', \
-             0.5, '[]', ?2, NULL, ?3, '2026-11-25T17:03:16.200Z')",
-            rusqlite::params![
-                format!("evt_{}_{:04x}", 1_700_000_000_000i64 + i as i64, i % 65536),
-                format!("Motion number {i} at the yard"),
-                metadata
-            ],
-        )
-        .expect("insert");
+        let mut event = e2e::sample_event(0);
+        event.camera_id = "yard".into();
+        event.description = format!("Motion number {i} at the yard");
+        let new = shared::NewEvent {
+            event_id: event.event_id,
+            camera_id: event.camera_id,
+            timestamp: event.timestamp,
+            state: event.state,
+            end_time: event.end_time,
+            motion_confidence: event.motion_confidence,
+            detected_objects: event.detected_objects,
+            description: event.description,
+            image_path: event.image_path,
+            metadata: event.metadata,
+        };
+        store.insert(&new).expect("insert");
     }
-    tx.commit().expect("commit");
 }
 
 fn threads(pid: u32) -> usize {
@@ -699,7 +702,8 @@ async fn api_events_are_bounded_logged_and_bearer_is_case_insensitive() {
     let stored =
         http.get(format!("{url}/{id}")).bearer_auth(token).send().await.expect("GET").text().await.expect("body");
     let jsonl = std::fs::read_to_string(dir.path().join("events.jsonl")).expect("events.jsonl");
-    assert!(jsonl.lines().any(|line| line == stored), "the JSON line is the stored event:\n{jsonl}");
+    let line = format!(r#"{{"change":"new","data":{stored}}}"#);
+    assert!(jsonl.lines().any(|l| l == line), "the JSON line carries the stored event:\n{jsonl}");
     let text = std::fs::read_to_string(dir.path().join("events.log")).expect("events.log");
     assert!(text.lines().any(|line| line.contains(id) && line.contains("source=api")), "{text}");
     assert_eq!(jsonl.lines().count(), 2);

@@ -23,7 +23,7 @@ async fn receive_events(sub: &mut Subscription, n: usize) -> Vec<Event> {
             .expect("a readable frame")
             .unwrap_or_else(|| panic!("detector closed after {} of {n} events", events.len()));
         match frame {
-            Frame::Event(event) => events.push(event),
+            Frame::Change(change) => events.push(change.event),
             Frame::Heartbeat(_) => {}
             other => panic!("unexpected frame {other:?}"),
         }
@@ -37,22 +37,23 @@ fn assert_consecutive(events: &[Event]) {
     }
 }
 
-/// Both logs hold exactly one whole line per stored event, and every JSON
-/// line is byte-for-byte the stored event's JSON.
+/// Both logs hold exactly one whole line per stored event (each is one
+/// `new` change), and every JSON line carries byte-for-byte the stored
+/// event's JSON.
 fn assert_logs_match(data_dir: &Path, stored: &[Event]) {
     let jsonl = std::fs::read_to_string(data_dir.join("events.jsonl")).expect("events.jsonl");
     assert!(jsonl.ends_with('\n'), "no partial last line in events.jsonl");
     let lines: Vec<&str> = jsonl.lines().collect();
     assert_eq!(lines.len(), stored.len(), "one JSON line per stored event");
     for (line, event) in lines.iter().zip(stored) {
-        assert_eq!(*line, serde_json::to_string(event).expect("serialise"));
+        assert_eq!(*line, format!(r#"{{"change":"new","data":{}}}"#, event.to_json()));
     }
     let text = std::fs::read_to_string(data_dir.join("events.log")).expect("events.log");
     assert!(text.ends_with('\n'), "no partial last line in events.log");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), stored.len(), "one text line per stored event");
     for (line, event) in lines.iter().zip(stored) {
-        assert!(line.contains(&format!("seq={} {}", event.seq, event.event_id)), "{line}");
+        assert!(line.contains(&format!("seq={} new {} state=ended", event.seq, event.event_id)), "{line}");
     }
 }
 
@@ -205,7 +206,7 @@ async fn sigterm_mid_run_finishes_cleanly_and_loses_nothing() {
     // Everything committed before the signal still arrives, then a Bye.
     loop {
         match tokio::time::timeout(LONG, sub.next_frame()).await.expect("frame in time").expect("readable") {
-            Some(Frame::Event(event)) => received.push(event),
+            Some(Frame::Change(change)) => received.push(change.event),
             Some(Frame::Heartbeat(_)) => {}
             Some(Frame::Bye { reason }) => {
                 assert_eq!(reason, "detector shutting down");

@@ -45,18 +45,22 @@ fn assert_store_whole(data_dir: &Path) -> Vec<Event> {
     events
 }
 
-/// Every line of events.jsonl is whole, parses, and is the stored event
-/// with that seq; lines come in seq order. Returns how many lines there are.
+/// Every line of events.jsonl is whole, parses, and is the `new` change of
+/// the stored event with that seq; lines come in seq order. Returns how
+/// many lines there are.
 fn assert_jsonl_matches(data_dir: &Path, stored: &[Event]) -> usize {
     let text = std::fs::read_to_string(data_dir.join("events.jsonl")).expect("events.jsonl");
     assert!(text.is_empty() || text.ends_with('\n'), "no torn last line");
     let mut previous = 0;
     let mut lines = 0;
     for line in text.lines() {
-        let event: Event = serde_json::from_str(line).unwrap_or_else(|e| panic!("unparsable line {line:?}: {e}"));
+        let change: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("unparsable line {line:?}: {e}"));
+        assert_eq!(change["change"], "new", "{line}");
+        let event: Event = serde_json::from_value(change["data"].clone()).expect("the event");
         assert!(event.seq > previous, "lines in seq order");
         assert_eq!(&event, &stored[event.seq as usize - 1], "line matches the stored event");
-        assert_eq!(line, event.to_json(), "byte for byte");
+        assert_eq!(line, format!(r#"{{"change":"new","data":{}}}"#, event.to_json()), "byte for byte");
         previous = event.seq;
         lines += 1;
     }

@@ -599,7 +599,7 @@ async fn at_a_low_rate_a_client_whose_writes_stay_stuck_is_closed_by_the_send_ti
 /// Regression: the stuck-write mark was also cleared by the database read
 /// that fills a gap, so a burst with a gap at its head was written
 /// unwatched, and a client that stopped reading right then was never
-/// closed as slow. Here 64 large events land in one transaction after a
+/// closed as slow. Here 64 large changes land in one transaction after a
 /// hole (`seq` 1 is never stored), so the writer sees the gap, reads the
 /// database, then feeds the whole burst into a socket nobody reads.
 #[tokio::test]
@@ -623,8 +623,14 @@ async fn a_client_that_stops_reading_during_a_burst_after_a_gap_is_closed_by_the
             })
             .collect();
         tx.execute(
+            "INSERT INTO changes (seq, event_id, kind, event) VALUES (?1, ?2, 'new', ?3)",
+            rusqlite::params![seq, event.event_id, event.to_json()],
+        )
+        .expect("insert the change");
+        tx.execute(
             "INSERT INTO events (seq, event_id, camera_id, timestamp, motion_confidence, detected_objects, \
-             description, image_path, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9)",
+             description, image_path, metadata, created_at, state, end_time, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, 'ended', ?4, ?9)",
             rusqlite::params![
                 seq,
                 event.event_id,
@@ -637,7 +643,7 @@ async fn a_client_that_stops_reading_during_a_burst_after_a_gap_is_closed_by_the
                 event.created_at.to_string(),
             ],
         )
-        .expect("insert");
+        .expect("insert the event");
     }
     tx.commit().expect("commit");
     let line = server.process.wait_for_log("slow consumer: a write is stuck", LONG);

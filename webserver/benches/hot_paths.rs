@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the per-event hot paths: `cargo bench -p webserver`.
 //!
-//! * event → WebSocket envelope (the one serialisation per event),
+//! * change → WebSocket envelope (the one serialisation per change),
 //! * socket frame encode and decode (detector → webserver),
 //! * fan-out of one message to 1,000 in-process client queues.
 
@@ -9,16 +9,18 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use shared::model::{BoundingBox, DetectedObject, EventMetadata, EventSource};
 use shared::wire::frame::{self, Decoded, Frame};
-use shared::{Event, NewEvent, Timestamp};
+use shared::{Change, ChangeKind, EventState, NewEvent, Timestamp};
 use webserver::stream::fanout::{Fanout, Outgoing};
 use webserver::stream::messages;
 
-fn event() -> Event {
+fn change() -> Change {
     let now = Timestamp::from_unix_ms(1_795_626_196_123);
-    NewEvent {
+    let event = NewEvent {
         event_id: "evt_1795626196123_59f2".into(),
         camera_id: "front_door".into(),
         timestamp: now,
+        state: EventState::Ended,
+        end_time: Some(now),
         motion_confidence: 0.713,
         detected_objects: vec![
             DetectedObject {
@@ -39,16 +41,18 @@ fn event() -> Event {
             inference_ms: Some(39.22),
             frame_number: Some(1234),
             producer: Some("detector:5986".into()),
+            end_reason: None,
         },
     }
-    .commit(42, now)
+    .commit(42, now);
+    Change { kind: ChangeKind::New, event }
 }
 
 fn hot_paths(c: &mut Criterion) {
-    let event = event();
-    c.bench_function("event -> JSON envelope", |b| b.iter(|| messages::event_envelope(black_box(&event))));
+    let change = change();
+    c.bench_function("change -> JSON envelope", |b| b.iter(|| messages::change_envelope(black_box(&change))));
 
-    let frame = Frame::Event(event.clone());
+    let frame = Frame::Change(change.clone());
     c.bench_function("frame encode (postcard)", |b| b.iter(|| frame::encode(black_box(&frame))));
     let bytes = frame::encode(&frame).expect("encode");
     c.bench_function("frame decode (postcard)", |b| {
@@ -60,7 +64,7 @@ fn hot_paths(c: &mut Criterion) {
 
     let fanout = Fanout::new(1024, 10_000);
     let mut clients: Vec<_> = (0..1000).map(|_| fanout.register().expect("register")).collect();
-    let message = Outgoing { seq: 1, text: messages::event_envelope(&event).into() };
+    let message = Outgoing { seq: 1, text: messages::change_envelope(&change).into() };
     c.bench_function("fan-out to 1,000 clients (broadcast, each reads it)", |b| {
         b.iter(|| {
             fanout.broadcast(black_box(&message));

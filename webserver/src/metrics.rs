@@ -50,10 +50,10 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Records one event handed to every client, committed at `created_at`.
-    pub fn record_broadcast(&self, created_at: Timestamp) {
+    /// Records one change handed to every client, committed at `committed_at`.
+    pub fn record_broadcast(&self, committed_at: Timestamp) {
         self.events_broadcast.fetch_add(1, Ordering::Relaxed);
-        let latency = (Timestamp::now().unix_ms() - created_at.unix_ms()).max(0) as f64;
+        let latency = (Timestamp::now().unix_ms() - committed_at.unix_ms()).max(0) as f64;
         if let Ok(mut timings) = self.broadcast_latency.lock() {
             timings.push_ms(latency);
         }

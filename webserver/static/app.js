@@ -1,13 +1,17 @@
 // Lookout dashboard: live feed, per-camera counts, event detail, filters
 // and system health. Plain JavaScript, no dependencies.
 //
-// Correctness of the feed rests on `seq`:
-//  * history comes from GET /api/events, then the WebSocket is opened with
-//    ?after_seq=<highest seq loaded>, so events committed in between are
+// Correctness of the feed rests on `seq`, one per change of an event
+// (new, update, end):
+//  * history comes from GET /api/events (each event in its current state,
+//    at its latest change's seq), then the WebSocket is opened with
+//    ?after_seq=<highest seq loaded>, so changes committed in between are
 //    replayed by the server: no gap;
 //  * every reconnect resumes from the highest seq received: nothing missed
 //    across a webserver restart;
-//  * an event whose seq is already shown is ignored: nothing twice.
+//  * a change at or below that seq is ignored, and a change of an event
+//    already shown replaces it in place (upsert by event_id): each event
+//    once, in its latest state.
 
 const params = new URLSearchParams(location.search);
 // A server started with --token needs it on every API call and the stream.
@@ -31,9 +35,9 @@ const feed = $("feed");
 
 const state = {
   lastSeq: null,          // highest seq received from the server
-  shown: new Set(),       // seqs currently in the feed
+  shown: new Map(),       // event_id -> its <li> in the feed
   paused: false,
-  held: [],               // events received while paused
+  held: new Map(),        // event_id -> latest state, received while paused
   filter: {},             // active filter (camera_id, label, start, end, q)
   cameras: new Map(),     // camera_id -> { events, lastTimestamp }
   sources: new Map(),     // camera_id -> { state, error } as its detector reports it
@@ -146,23 +150,23 @@ function onMessage(ws, message) {
   if (msg.type === "ping") {
     ws.send(JSON.stringify({ type: "pong", timestamp: msg.timestamp }));
   } else if (msg.type === "event") {
-    receive(msg.data);
+    receive(msg.data, msg.change);
   } else if (msg.type === "error") {
     console.warn("server:", msg.message);
   }
 }
 
-function receive(event) {
+function receive(event, change) {
   if (state.lastSeq !== null && event.seq <= state.lastSeq) return; // already have it
   state.lastSeq = event.seq;
-  countCamera(event);
+  if (change === "new") countCamera(event);
   if (!matches(event)) return;
-  state.unannounced.push(event);
-  if (state.paused) {
-    state.held.push(event);
+  if (change === "new") state.unannounced.push(event);
+  if (state.paused && !state.shown.has(event.event_id)) {
+    state.held.set(event.event_id, event);
     showHeld();
   } else {
-    addToFeed(event, true);
+    addToFeed(event, change === "new");
     updateEmptyNote();
   }
 }
@@ -196,12 +200,15 @@ function setConnection(kind, text) {
 
 // ---------- the feed ----------
 
+// Adds an event, or replaces the one with its event_id in place (an
+// update or end of an event already shown).
 function addToFeed(event, fresh) {
-  if (state.shown.has(event.seq)) return;
-  state.shown.add(event.seq);
+  const shown = state.shown.get(event.event_id);
+  if (shown && Number(shown.dataset.seq) >= event.seq) return;
   rememberLabels(event);
   const li = document.createElement("li");
   li.className = fresh ? "event fresh" : "event";
+  li.dataset.state = event.state;
   li.tabIndex = 0;
   li.dataset.seq = String(event.seq);
   li.dataset.eventId = event.event_id;
@@ -217,6 +224,17 @@ function addToFeed(event, fresh) {
   ago.dataset.ts = event.timestamp;
   ago.textContent = relative(event.timestamp);
   when.append(t, ago);
+  // How long it lasted; while active, a running duration and a badge.
+  const lasted = el("span", "lasted");
+  lasted.dataset.start = event.timestamp;
+  if (event.state === "active") {
+    lasted.dataset.running = "";
+    when.append(el("span", "badge-live", "in progress"));
+  } else {
+    lasted.dataset.end = event.end_time;
+  }
+  lasted.textContent = duration(lasted);
+  when.append(lasted);
 
   const what = el("div", "what");
   const camera = el("span", "camera", event.camera_id);
@@ -227,21 +245,36 @@ function addToFeed(event, fresh) {
   what.append(camera, chips, el("span", "desc", event.description));
   li.append(when, what);
 
+  state.shown.set(event.event_id, li);
+  if (shown) {
+    shown.replaceWith(li); // in place: the reader's place in the list stays
+    if ($("detail").open && $("detail").dataset.eventId === event.event_id) openDetail(event);
+    return;
+  }
   // Keep newest on top even if history and live interleave.
   let before = feed.firstElementChild;
   while (before && Number(before.dataset.seq) > event.seq) before = before.nextElementSibling;
   feed.insertBefore(li, before);
   while (feed.children.length > FEED_CAP) {
     const last = feed.lastElementChild;
-    state.shown.delete(Number(last.dataset.seq));
+    state.shown.delete(last.dataset.eventId);
     last.remove();
   }
+}
+
+// "12 s", "3 min 4 s": from the start to the end, or to now while running.
+function duration(span) {
+  const end = span.dataset.end ? Date.parse(span.dataset.end) : Date.now();
+  const secs = Math.max(0, Math.round((end - Date.parse(span.dataset.start)) / 1000));
+  if (!span.dataset.end && !("running" in span.dataset)) return "";
+  if (secs === 0 && span.dataset.end) return "";
+  return secs < 60 ? `${secs} s` : `${Math.floor(secs / 60)} min ${secs % 60} s`;
 }
 
 function clearFeed() {
   feed.replaceChildren();
   state.shown.clear();
-  state.held = [];
+  state.held.clear();
   showHeld();
 }
 
@@ -255,8 +288,8 @@ function togglePause() {
   button.setAttribute("aria-pressed", String(state.paused));
   button.textContent = state.paused ? "Resume" : "Pause";
   if (!state.paused) {
-    for (const event of state.held) addToFeed(event, true);
-    state.held = [];
+    for (const event of state.held.values()) addToFeed(event, true);
+    state.held.clear();
     showHeld();
     updateEmptyNote();
   }
@@ -264,12 +297,13 @@ function togglePause() {
 
 function showHeld() {
   const badge = $("paused-badge");
-  badge.hidden = state.held.length === 0;
-  badge.textContent = `${state.held.length} new while paused`;
+  badge.hidden = state.held.size === 0;
+  badge.textContent = `${state.held.size} new while paused`;
 }
 
 function refreshRelativeTimes() {
   for (const span of feed.querySelectorAll(".ago")) span.textContent = relative(span.dataset.ts);
+  for (const span of feed.querySelectorAll(".lasted[data-running]")) span.textContent = duration(span);
 }
 
 // Screen readers get a short summary now and then, not every event.
@@ -354,7 +388,9 @@ function openDetail(event) {
     ["Description", event.description],
     ["Camera", event.camera_id],
     ["Seen", `${new Date(event.timestamp).toLocaleString()} (${event.timestamp})`],
+    ["State", event.state === "active" ? "in progress" : `ended ${event.end_time}${event.metadata.end_reason ? ` (${event.metadata.end_reason})` : ""}`],
     ["Committed", event.created_at],
+    ["Updated", event.updated_at],
     ["Sequence", String(event.seq)],
     ["Event id", event.event_id],
     ["Motion", `${Math.round(event.motion_confidence * 100)}%`],
@@ -368,6 +404,7 @@ function openDetail(event) {
   ];
   fields.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", "", k), el("dd", "", v)]));
   $("detail-json").textContent = JSON.stringify(event, null, 2);
+  $("detail").dataset.eventId = event.event_id;
   renderFrame(event);
   $("detail").showModal();
 }

@@ -151,3 +151,66 @@ async fn health_and_metrics_report_the_database_and_counters() {
     assert_eq!(metrics["websocket"]["connections"]["current"], 0, "{metrics}");
     stop.cancel();
 }
+
+fn put_json(uri: &str, body: Option<&str>) -> Request<Body> {
+    let request = Request::put(uri).header(header::HOST, "localhost");
+    match body {
+        Some(body) => request.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_owned())),
+        None => request.body(Body::empty()),
+    }
+    .expect("request")
+}
+
+#[tokio::test]
+async fn an_active_event_ends_once_and_the_change_log_holds_both_changes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stop = CancellationToken::new();
+    let state = state(dir.path(), &stop).await;
+
+    let body = r#"{"camera_id":"bell","description":"Doorbell pressed","state":"active"}"#;
+    let (status, opened) = call(&state, post_json("/api/events", body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    assert_eq!((&opened["state"], &opened["end_time"], &opened["seq"]), (&"active".into(), &Value::Null, &1.into()));
+    let id = opened["event_id"].as_str().expect("event_id").to_owned();
+
+    let end = format!("/api/events/{id}/end");
+    let (status, ended) = call(&state, put_json(&end, Some(r#"{"reason":"answered"}"#))).await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    assert_eq!((&ended["state"], &ended["seq"]), (&"ended".into(), &2.into()));
+    assert_eq!(ended["metadata"]["end_reason"], "answered");
+    assert!(ended["end_time"].as_str() >= opened["timestamp"].as_str(), "{ended}");
+    assert_eq!(ended["created_at"], opened["created_at"]);
+
+    // Ending it again, or an unknown event, says why; nothing is logged.
+    let (status, body) = call(&state, put_json(&end, None)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{body}");
+    let (status, body) = call(&state, put_json("/api/events/evt_1_0000/end", None)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{body}");
+    let (status, body) = call(&state, put_json(&end, Some(r#"{"colour":"red"}"#))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) =
+        call(&state, post_json("/api/events", r#"{"camera_id":"x","description":"d","state":"paused"}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    // The current state, and the log of both changes.
+    let (_, current) = call(&state, get(&format!("/api/events/{id}"))).await;
+    assert_eq!(current, ended);
+    let (status, log) = call(&state, get("/api/changes")).await;
+    assert_eq!(status, StatusCode::OK);
+    let kinds: Vec<(&str, i64)> = log["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| (c["change"].as_str().unwrap_or(""), c["data"]["seq"].as_i64().unwrap_or(0)))
+        .collect();
+    assert_eq!(kinds, vec![("new", 1), ("end", 2)]);
+    assert_eq!(log["changes"][0]["data"], opened, "each change keeps the event as it was then");
+    assert_eq!(log["next_after_seq"], Value::Null);
+    let (_, first) = call(&state, get("/api/changes?limit=1")).await;
+    assert_eq!(first["next_after_seq"], 1);
+    let (_, rest) = call(&state, get("/api/changes?after_seq=1&limit=1")).await;
+    assert_eq!(rest["changes"][0]["change"], "end");
+    let (status, _) = call(&state, get("/api/changes?limit=0")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    stop.cancel();
+}

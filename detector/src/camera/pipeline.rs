@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use shared::Timestamp;
 use shared::config::DataDir;
-use shared::model::{BoundingBox, DetectedObject, EventMetadata, EventSource, NewEvent, new_event_id};
+use shared::model::{BoundingBox, DetectedObject, EventMetadata, EventSource, EventState, NewEvent, new_event_id};
 use vision::RgbImage;
 use vision::episode::{Episode, EpisodeConfig, EpisodeTracker};
 use vision::image::PixelRect;
@@ -194,6 +194,9 @@ impl Pipeline {
             event_id,
             camera_id: self.camera_id.clone(),
             timestamp: episode.started_at,
+            // Reported whole, once the episode is over.
+            state: EventState::Ended,
+            end_time: Some(episode.ended_at.max(episode.started_at)),
             motion_confidence: round3(f64::from(episode.peak).clamp(0.0, 1.0)),
             detected_objects: objects,
             image_path,
@@ -202,6 +205,7 @@ impl Pipeline {
                 inference_ms: analysis_ms,
                 frame_number: Some(episode.first_frame),
                 producer: Some(self.producer.clone()),
+                end_reason: None,
             },
         }
     }

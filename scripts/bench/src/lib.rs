@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn scans_the_two_fields() {
-        let text = r#"{"type":"event","data":{"seq":42,"created_at":"2026-11-25T17:03:16.123Z"}}"#;
+        let text = r#"{"type":"event","change":"new","data":{"seq":42,"created_at":"2026-11-25T17:03:16.123Z","updated_at":"2026-11-25T17:03:17.000Z"}}"#;
         assert_eq!(scan_i64(text, "\"seq\":"), Some(42));
         assert_eq!(scan_created_at_ms(text), Some(1_795_626_196_123));
         assert_eq!(scan_i64(r#"{"type":"ping"}"#, "\"seq\":"), None);

@@ -223,7 +223,7 @@ where
 pub fn frame_kind(frame: &Frame) -> &'static str {
     match frame {
         Frame::Hello(_) => "Hello",
-        Frame::Event(_) => "Event",
+        Frame::Change(_) => "Change",
         Frame::Heartbeat(_) => "Heartbeat",
         Frame::Bye { .. } => "Bye",
         Frame::Proof { .. } => "Proof",

@@ -26,11 +26,11 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Event, Timestamp};
+use crate::model::{Change, Timestamp};
 pub use crate::stats::{Histogram, Percentiles};
 
 /// Bumped on any incompatible change to [`Frame`].
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 /// First bytes of every `Hello`: tells a Lookout peer from anything else.
 pub const MAGIC: [u8; 4] = *b"LKWP";
 /// Largest payload accepted or sent (1 MiB).
@@ -43,8 +43,8 @@ pub const HEADER_LEN: usize = 4;
 pub enum Frame {
     /// First frame from each side. Must stay variant 0.
     Hello(Hello),
-    /// A committed event (publisher → subscriber).
-    Event(Event),
+    /// A committed change of an event (publisher → subscriber).
+    Change(Change),
     /// Periodic detector health and statistics (publisher → subscriber).
     Heartbeat(DetectorStats),
     /// The sender is about to close the connection, and why.
@@ -273,6 +273,7 @@ pub fn encode(frame: &Frame) -> Result<Bytes, FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ChangeKind;
     use crate::model::tests::arb_event;
     use proptest::prelude::*;
 
@@ -409,8 +410,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn event_frames_round_trip(event in arb_event()) {
-            let frame = Frame::Event(event);
+        fn change_frames_round_trip(event in arb_event(), kind in prop_oneof![Just(ChangeKind::New), Just(ChangeKind::Update), Just(ChangeKind::End)]) {
+            let frame = Frame::Change(Change { kind, event });
             let bytes = encode(&frame).expect("encode");
             prop_assert_eq!(complete(&bytes), (frame, bytes.len()));
         }

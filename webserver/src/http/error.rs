@@ -15,6 +15,9 @@ use crate::db::DbError;
 pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
+    /// The request contradicts the resource's state (ending an ended event).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -49,6 +52,7 @@ impl ApiError {
     fn status_and_kind(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
@@ -82,11 +86,18 @@ impl IntoResponse for ApiError {
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
+        use shared::store::StoreError;
+        match e {
+            // What the request asked for, not a failure of the database.
+            DbError::Store(StoreError::NoSuchEvent(id)) => return ApiError::NotFound(format!("no event {id:?}")),
+            DbError::Store(StoreError::AlreadyEnded(id)) => {
+                return ApiError::Conflict(format!("event {id:?} has already ended"));
+            }
+            _ => {}
+        }
         tracing::error!(error = %e, "database call failed");
         match e {
-            DbError::Store(shared::store::StoreError::Busy) => {
-                ApiError::Unavailable("the database is busy; retry shortly".into())
-            }
+            DbError::Store(StoreError::Busy) => ApiError::Unavailable("the database is busy; retry shortly".into()),
             _ => ApiError::Unavailable("the database is unavailable; see the server log".into()),
         }
     }

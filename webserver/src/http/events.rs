@@ -1,4 +1,8 @@
-//! The REST API for events: list, one, its snapshot, create; per-camera totals.
+//! The REST API for events: list, one, its snapshot, create, end; the
+//! change log; per-camera totals.
+//!
+//! Events are listed and read in their current state; `/api/changes` pages
+//! the change log (`new`, `update`, `end`) that `/ws/events` streams.
 //!
 //! Event bodies are [`Event::to_json`] verbatim — the same bytes a
 //! WebSocket client receives in `data` — so REST and the stream can never
@@ -11,9 +15,9 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use shared::model::{DetectedObject, EventMetadata, EventSource, NewEvent, new_event_id};
+use shared::model::{DetectedObject, EventMetadata, EventSource, EventState, NewEvent, new_event_id};
 use shared::store::{EventFilter, MAX_PAGE};
-use shared::{Event, Timestamp};
+use shared::{Change, Event, Timestamp};
 
 use super::error::ApiError;
 use super::json_response;
@@ -70,13 +74,7 @@ pub async fn list_events(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = match q.limit {
-        None => DEFAULT_LIMIT,
-        Some(n) if (1..=MAX_PAGE as i64).contains(&n) => n as usize,
-        Some(n) => {
-            return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}, not {n}")));
-        }
-    };
+    let limit = page_size(q.limit)?;
     if let Some(camera) = &q.camera_id {
         shared::model::validate_camera_id(camera).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     }
@@ -221,13 +219,23 @@ pub struct CreateEvent {
     /// Allow a `timestamp` more than a day from now (importing history).
     #[serde(default)]
     pub backfill: bool,
+    /// `ended` (default: reported whole, ending at its `timestamp`) or
+    /// `active`: it stays open until `PUT /api/events/{event_id}/end` (a
+    /// doorbell press, an alarm panel).
+    #[serde(default = "ended")]
+    #[schema(value_type = Option<EventState>)]
+    pub state: EventState,
+}
+
+fn ended() -> EventState {
+    EventState::Ended
 }
 
 /// How far a `POST`ed timestamp may be from now without `backfill`.
 const TIMESTAMP_SLACK_MS: i64 = 24 * 3600 * 1000;
 
-/// Create an event (`metadata.source = "api"`); it is stored and broadcast
-/// like a detector's.
+/// Create an event (`metadata.source = "api"`): its `new` change is stored,
+/// logged and broadcast like a detector's.
 #[utoipa::path(
     post,
     path = "/api/events",
@@ -262,6 +270,8 @@ pub async fn create_event(
         event_id: new_event_id(timestamp),
         camera_id: body.camera_id,
         timestamp,
+        state: body.state,
+        end_time: (body.state == EventState::Ended).then_some(timestamp),
         motion_confidence: body.motion_confidence,
         detected_objects: body.detected_objects,
         description: body.description,
@@ -271,30 +281,156 @@ pub async fn create_event(
             inference_ms: body.inference_ms,
             frame_number: body.frame_number,
             producer: Some(format!("webserver:{}", std::process::id())),
+            end_reason: None,
         },
     };
     new.validate().map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    let logs = state.logs.clone();
-    let event = state
-        .db
-        .write(move |s| {
-            let event = s.insert(&new)?;
-            // Like a detector's: a line in each log after the commit.
-            if let Ok(mut logs) = logs.lock() {
-                for e in logs.append(&event) {
-                    tracing::error!(error = %e.source, seq = event.seq, file = e.file, "cannot append to log (event is safe in the database)");
-                }
-            }
-            Ok(event)
-        })
-        .await?;
-    tracing::info!(seq = event.seq, event_id = %event.event_id, camera = %event.camera_id, "event created via API");
-    let json = event.to_json();
+    let change = commit(&state, move |s| s.insert(&new)).await?;
+    let event = &change.event;
+    tracing::info!(seq = event.seq, event_id = %event.event_id, camera = %event.camera_id, state = event.state.as_str(), "event created via API");
     let location = format!("/api/events/{}", event.event_id);
-    state.sequencer.offer(event).await;
-    let mut response = json_response(StatusCode::CREATED, json);
+    let mut response = json_response(StatusCode::CREATED, event.to_json());
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(LOCATION, value);
     }
+    state.sequencer.offer(change).await;
     Ok(response)
+}
+
+/// Commits one change through the REST writer and, like a detector, appends
+/// it to both logs after the commit. The caller offers it to the sequencer.
+async fn commit(
+    state: &AppState,
+    change: impl FnOnce(&mut shared::Store) -> Result<Change, shared::store::StoreError> + Send + 'static,
+) -> Result<Change, ApiError> {
+    let logs = state.logs.clone();
+    Ok(state
+        .db
+        .write(move |s| {
+            let change = change(s)?;
+            if let Ok(mut logs) = logs.lock() {
+                for e in logs.append(&change) {
+                    tracing::error!(error = %e.source, seq = change.seq(), file = e.file, "cannot append to log (the change is safe in the database)");
+                }
+            }
+            Ok(change)
+        })
+        .await?)
+}
+
+/// The body of `PUT /api/events/{event_id}/end`; optional.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndEvent {
+    /// Why it ended, kept as `metadata.end_reason` (e.g. `door closed`).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// End an active event now: its `end` change is stored, logged and
+/// broadcast.
+#[utoipa::path(
+    put,
+    path = "/api/events/{event_id}/end",
+    params(("event_id" = String, Path, description = "e.g. evt_1795628188939_59f2")),
+    request_body(content = Option<EndEvent>, description = "Optional: why it ended"),
+    responses(
+        (status = 200, description = "The ended event", body = Event),
+        (status = 404, description = "No such event", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The event has already ended", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Invalid body", body = crate::http::error::ErrorBody),
+    ),
+    tag = "events"
+)]
+pub async fn end_event(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    body: Result<Json<EndEvent>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let body = match body {
+        Ok(Json(body)) => body,
+        // No body at all is fine: nothing to say about why.
+        Err(JsonRejection::MissingJsonContentType(_)) => EndEvent::default(),
+        Err(other) => return Err(ApiError::Unprocessable(other.body_text())),
+    };
+    let max = shared::model::MAX_END_REASON_LEN;
+    if let Some(reason) = &body.reason
+        && (reason.len() > max || reason.chars().any(char::is_control))
+    {
+        return Err(ApiError::Unprocessable(format!("reason: at most {max} bytes, no control characters")));
+    }
+    if !shared::model::is_valid_event_id(&event_id) {
+        return Err(ApiError::NotFound(format!("no event {event_id:?} (ids look like evt_<unix-ms>_<4 hex>)")));
+    }
+    let id = event_id.clone();
+    let change = commit(&state, move |s| s.end(&id, Timestamp::now(), body.reason.as_deref())).await?;
+    tracing::info!(seq = change.seq(), event_id, "event ended via API");
+    let response = json_response(StatusCode::OK, change.event.to_json());
+    state.sequencer.offer(change).await;
+    Ok(response)
+}
+
+/// Paging of `GET /api/changes`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesQuery {
+    /// Only changes with a larger `seq` (default 0: from the start).
+    pub after_seq: Option<i64>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// One page of the change log, oldest first. (Its body is written by hand
+/// around each event's canonical JSON; these types describe it.)
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChangePage {
+    pub changes: Vec<ChangeItem>,
+    /// `after_seq` for the next page: the last change's `seq` when the page
+    /// is full (the next may be empty), null when it reached the end.
+    pub next_after_seq: Option<i64>,
+}
+
+/// One change: what it did, and the event right after it (`data.seq` is
+/// the change's `seq`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChangeItem {
+    pub change: shared::ChangeKind,
+    pub data: Event,
+}
+
+/// The change log (`new`, `update`, `end`) in `seq` order, as `/ws/events`
+/// streams it: for tools that poll instead of holding a WebSocket.
+#[utoipa::path(
+    get,
+    path = "/api/changes",
+    params(ChangesQuery),
+    responses(
+        (status = 200, description = "A page of changes, oldest first", body = ChangePage),
+        (status = 400, description = "Bad parameter", body = crate::http::error::ErrorBody),
+    ),
+    tag = "events"
+)]
+pub async fn list_changes(
+    State(state): State<AppState>,
+    query: Result<Query<ChangesQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = page_size(q.limit)?;
+    let after = q.after_seq.unwrap_or(0);
+    let changes = state.db.read(move |s| s.after_seq(after, limit)).await?;
+    let next = if changes.len() == limit { changes.last().map(|c| c.seq().to_string()) } else { None };
+    // Built by hand so each event is exactly its canonical JSON.
+    let items: Vec<String> =
+        changes.iter().map(|c| format!(r#"{{"change":"{}","data":{}}}"#, c.kind.as_str(), c.event.to_json())).collect();
+    let body = format!(r#"{{"changes":[{}],"next_after_seq":{}}}"#, items.join(","), next.as_deref().unwrap_or("null"));
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// A `limit` parameter: 1–[`MAX_PAGE`], default [`DEFAULT_LIMIT`].
+fn page_size(limit: Option<i64>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_PAGE as i64).contains(&n) => Ok(n as usize),
+        Some(n) => Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}, not {n}"))),
+    }
 }

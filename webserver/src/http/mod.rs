@@ -4,8 +4,8 @@
 //! `Router`, so tests drive it without a port (`tower::ServiceExt::oneshot`)
 //! and `main.rs` only adds the listener ([`serve`]).
 //!
-//! * [`events`] — `/api/events` (list, one, its snapshot, create) and
-//!   `/api/cameras`.
+//! * [`events`] — `/api/events` (list, one, its snapshot, create, end),
+//!   `/api/changes` (the change log) and `/api/cameras`.
 //! * [`system`] — `/api/health`, `/api/metrics` (JSON), `/metrics`
 //!   (Prometheus, rendered by [`prometheus`]) and the AsyncAPI document.
 //! * [`dashboard`] — the embedded page and its assets.
@@ -68,6 +68,8 @@ pub const MAX_BODY: usize = 64 * 1024;
         events::event_image,
         events::cameras,
         events::create_event,
+        events::end_event,
+        events::list_changes,
         system::health,
         system::metrics_json,
         system::metrics_prometheus,
@@ -92,6 +94,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/events", get(events::list_events).post(events::create_event))
         .route("/api/events/{event_id}", get(events::get_event))
         .route("/api/events/{event_id}/image", get(events::event_image))
+        .route("/api/events/{event_id}/end", axum::routing::put(events::end_event))
+        .route("/api/changes", get(events::list_changes))
         .route("/api/cameras", get(events::cameras))
         .route("/api/health", get(system::health))
         .route("/api/metrics", get(system::metrics_json))

@@ -148,9 +148,9 @@ async fn forward(
             frame = subscription.next_frame() => frame,
         };
         match frame {
-            Ok(Some(Frame::Event(event))) => {
+            Ok(Some(Frame::Change(change))) => {
                 link.update(|s| s.last_event_at = Some(Timestamp::now()));
-                sequencer.offer(event).await;
+                sequencer.offer(change).await;
             }
             Ok(Some(Frame::Heartbeat(stats))) => link.update(|s| {
                 s.last_heartbeat_at = Some(Timestamp::now());

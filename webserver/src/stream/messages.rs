@@ -1,16 +1,18 @@
 //! The WebSocket message formats (SPEC §4), as JSON text.
 //!
-//! Server → client: `event`, `ping`, `pong`, `error`. Client → server:
-//! `ping`, `pong`. An event's `data` is exactly [`Event::to_json`] — the
-//! same bytes `GET /api/events/{event_id}` returns — because the envelope is
-//! built around the already-serialised event instead of re-serialising it.
+//! Server → client: `event` (one change of an event: `new`, `update` or
+//! `end`), `ping`, `pong`, `error`. Client → server: `ping`, `pong`. An
+//! event message's `data` is exactly [`Event::to_json`] of the event right
+//! after the change — for its latest change, the same bytes
+//! `GET /api/events/{event_id}` returns — because the envelope is built
+//! around the already-serialised event instead of re-serialising it.
 
 use serde::Deserialize;
-use shared::{Event, Timestamp};
+use shared::{Change, Timestamp};
 
-/// `{"type":"event","data":<the event's canonical JSON>}`.
-pub fn event_envelope(event: &Event) -> String {
-    format!(r#"{{"type":"event","data":{}}}"#, event.to_json())
+/// `{"type":"event","change":"new|update|end","data":<the event's canonical JSON>}`.
+pub fn change_envelope(change: &Change) -> String {
+    format!(r#"{{"type":"event","change":"{}","data":{}}}"#, change.kind.as_str(), change.event.to_json())
 }
 
 /// `{"type":"ping","timestamp":"…"}`.
@@ -73,12 +75,14 @@ mod tests {
         assert!(parse_client(r#"{"type":7}"#).expect_err("number").contains("Missing"));
     }
 
-    pub(crate) fn sample_event() -> Event {
+    pub(crate) fn sample_change() -> Change {
         let now = Timestamp::from_unix_ms(1_795_626_196_123);
-        shared::NewEvent {
+        let event = shared::NewEvent {
             event_id: shared::model::new_event_id(now),
             camera_id: "door".into(),
             timestamp: now,
+            state: shared::EventState::Active,
+            end_time: None,
             motion_confidence: 0.5,
             detected_objects: vec![],
             description: "A \"quoted\" cat.".into(),
@@ -88,24 +92,26 @@ mod tests {
                 inference_ms: None,
                 frame_number: None,
                 producer: None,
+                end_reason: None,
             },
         }
-        .commit(7, now)
+        .commit(7, now);
+        Change { kind: shared::ChangeKind::Update, event }
     }
 
     #[test]
-    fn event_envelope_wraps_the_canonical_json() {
-        let event = sample_event();
-        let envelope = event_envelope(&event);
+    fn change_envelope_names_the_change_and_wraps_the_canonical_json() {
+        let change = sample_change();
+        let envelope = change_envelope(&change);
         let value: serde_json::Value = serde_json::from_str(&envelope).expect("valid JSON");
-        assert_eq!(value["type"], "event");
-        assert_eq!(envelope, format!(r#"{{"type":"event","data":{}}}"#, event.to_json()));
+        assert_eq!((&value["type"], &value["change"]), (&"event".into(), &"update".into()));
+        assert_eq!(envelope, format!(r#"{{"type":"event","change":"update","data":{}}}"#, change.event.to_json()));
     }
 
     #[test]
     fn server_messages_are_json_with_a_type() {
         let now = Timestamp::from_unix_ms(1_795_626_196_123);
-        for text in [ping(now), pong(now), error("bad \"quote\""), event_envelope(&sample_event())] {
+        for text in [ping(now), pong(now), error("bad \"quote\""), change_envelope(&sample_change())] {
             let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
             assert!(value["type"].is_string(), "{text}");
         }

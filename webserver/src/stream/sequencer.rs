@@ -42,7 +42,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use shared::store::MAX_PAGE;
-use shared::{Event, Store};
+use shared::{Change, Store};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -61,15 +61,15 @@ const CHECK_BUSY_TIMEOUT: Duration = Duration::from_millis(5);
 
 #[expect(clippy::large_enum_variant, reason = "events are nearly every offer: boxing would cost an allocation each")]
 enum Offer {
-    /// Someone says this event was committed.
-    Announced(Event),
+    /// Someone says this change was committed.
+    Announced(Change),
     CatchUp,
 }
 
 impl std::fmt::Debug for Offer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Offer::Announced(e) => write!(f, "Announced(seq={})", e.seq),
+            Offer::Announced(c) => write!(f, "Announced(seq={})", c.seq()),
             Offer::CatchUp => f.write_str("CatchUp"),
         }
     }
@@ -101,11 +101,11 @@ impl Sequencer {
         Ok(Self { offers })
     }
 
-    /// Announces a committed event. Waits only if the sequencer is backed
+    /// Announces a committed change. Waits only if the sequencer is backed
     /// up, which pushes back on the socket reader (and so on the detector,
     /// which drops us as slow; we then catch up from the database).
-    pub async fn offer(&self, event: Event) {
-        let _ = self.offers.send(Offer::Announced(event)).await;
+    pub async fn offer(&self, change: Change) {
+        let _ = self.offers.send(Offer::Announced(change)).await;
     }
 
     /// Asks for a catch-up from the database (after a detector reconnects).
@@ -132,7 +132,7 @@ impl Task {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 offer = offers.recv() => match offer {
-                    Some(Offer::Announced(event)) => self.on_announced(event).await,
+                    Some(Offer::Announced(change)) => self.on_announced(change).await,
                     Some(Offer::CatchUp) => { self.fill_from_db(None).await; }
                     None => return,
                 },
@@ -141,13 +141,14 @@ impl Task {
         }
     }
 
-    async fn on_announced(&mut self, event: Event) {
+    async fn on_announced(&mut self, change: Change) {
+        let event = &change.event;
         match self.cursor.next(event.seq) {
             Next::Duplicate => return, // already broadcast (read from the database first)
             Next::InOrder => match self.check.event_id_at(event.seq) {
                 // The common case: the next event, as stored.
                 Ok(Some(stored)) if stored == event.event_id => {
-                    self.broadcast(&event);
+                    self.broadcast(&change);
                     return;
                 }
                 Ok(_) => {} // contradicted: the slow path says how, and sends what is stored
@@ -186,7 +187,8 @@ impl Task {
                 }
             };
             let full = page.len() == MAX_PAGE;
-            for event in &page {
+            for change in &page {
+                let event = &change.event;
                 if let Some((seq, id)) = announced
                     && seq == event.seq
                     && id != event.event_id
@@ -199,7 +201,7 @@ impl Task {
                         "an announced event differs from the stored one; broadcasting the stored one"
                     );
                 }
-                self.broadcast(event);
+                self.broadcast(change);
             }
             if !full {
                 return true;
@@ -207,10 +209,11 @@ impl Task {
         }
     }
 
-    fn broadcast(&mut self, event: &Event) {
-        let text = messages::event_envelope(event);
+    fn broadcast(&mut self, change: &Change) {
+        let event = &change.event;
+        let text = messages::change_envelope(change);
         let delivered = self.fanout.broadcast(&Outgoing { seq: event.seq, text: text.into() });
-        self.metrics.record_broadcast(event.created_at);
+        self.metrics.record_broadcast(event.updated_at);
         self.cursor.advance(event.seq);
         tracing::debug!(seq = event.seq, event_id = %event.event_id, clients = delivered, "broadcast");
     }

@@ -339,7 +339,7 @@ async fn send_live(
     Ok(1)
 }
 
-/// Sends stored events after the cursor (and below `before`, if given),
+/// Sends stored changes after the cursor (and below `before`, if given),
 /// page by page, flushing each page; advances the cursor.
 async fn send_stored(
     writer: &mut Writer<'_>,
@@ -357,13 +357,13 @@ async fn send_stored(
         })?;
         drop(permit);
         let mut reached = page.len() < MAX_PAGE;
-        for event in &page {
-            if before.is_some_and(|b| event.seq >= b) {
+        for change in &page {
+            if before.is_some_and(|b| change.seq() >= b) {
                 reached = true;
                 break;
             }
-            writer.feed(messages::event_envelope(event).into()).await?;
-            cursor.advance(event.seq);
+            writer.feed(messages::change_envelope(change).into()).await?;
+            cursor.advance(change.seq());
         }
         writer.flush().await?;
         if reached {

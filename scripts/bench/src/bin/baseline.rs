@@ -86,11 +86,11 @@ async fn produce(tx: broadcast::Sender<Message>, rate: f64, event_bytes: usize) 
         seq += 1;
         let now = bench::format_rfc3339_ms(bench::now_unix_ms());
         let head = format!(
-            r#"{{"type":"event","data":{{"seq":{seq},"event_id":"evt_{}_00aa","camera_id":"front_door","timestamp":"{now}","motion_confidence":0.5,"detected_objects":[{{"label":"person","confidence":0.9,"bbox":{{"x":10.0,"y":20.0,"width":100.0,"height":240.0}}}}],"description":""#,
+            r#"{{"type":"event","change":"new","data":{{"seq":{seq},"event_id":"evt_{}_00aa","camera_id":"front_door","timestamp":"{now}","state":"ended","end_time":"{now}","motion_confidence":0.5,"detected_objects":[{{"label":"person","confidence":0.9,"bbox":{{"x":10.0,"y":20.0,"width":100.0,"height":240.0}}}}],"description":""#,
             bench::now_unix_ms()
         );
         let tail = format!(
-            r#"","image_path":null,"metadata":{{"source":"dry-run","inference_ms":31.2,"frame_number":1,"producer":"baseline"}},"created_at":"{now}"}}}}"#
+            r#"","image_path":null,"metadata":{{"source":"dry-run","inference_ms":31.2,"frame_number":1,"producer":"baseline","end_reason":null}},"created_at":"{now}","updated_at":"{now}"}}}}"#
         );
         let pad = event_bytes.saturating_sub(head.len() + tail.len());
         let text = format!("{head}{}{tail}", "x".repeat(pad));
