@@ -124,7 +124,9 @@ class Lookout:
         self.start_web()
 
     def start_events(self, rate):
-        args = [BIN / "detector", "--dry-run", "--data-dir", self.dir, "--rate", rate, "--wait-subscribers", "1",
+        # Events reported whole: one message per event, like the baseline's.
+        args = [BIN / "detector", "--dry-run", "--event-secs", 0, "--data-dir", self.dir, "--rate", rate,
+                "--wait-subscribers", "1",
                 "--heartbeat-secs", 1, "--log-level", "warn"]
         if self.payload:
             args += ["--payload-bytes", self.payload]
@@ -388,7 +390,7 @@ def ratio(a, b):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="50 clients, 5 s, Lookout only; fails on any loss")
-    parser.add_argument("--only", help="comma-separated scenarios (idle,cpu,latency,throughput,slow,search) and servers "
+    parser.add_argument("--only", help="comma-separated scenarios (idle,cpu,latency,throughput,slow,search,motion) and servers "
                         "(lookout,baseline); prints results instead of writing docs/bench/")
     parser.add_argument("--latency", help="with --only latency: the CLIENTSxRATE scenarios to run, comma-separated "
                         "(default: all four, e.g. 100x10,1000x10)")
@@ -433,6 +435,9 @@ def main():
             "with": latency(kind, 1000, 10, stalled=1, payload=4096),
         }
         (OUT / "results.json").write_text(json.dumps(results, indent=1))
+    log("== lookout: motion → browser (a live lavfi camera)")
+    results["motion"] = motion()
+    log(f"  {json.dumps(results['motion'])}")
     log(f"== latency: Lookout and baseline alternating, {LATENCY_REPEATS} runs each")
     results["latency"] = [latency_pairs(clients, rate) for clients, rate in LATENCY_SCENARIOS]
     (OUT / "results.json").write_text(json.dumps(results, indent=1))
@@ -453,6 +458,8 @@ def partial(only, scenarios=LATENCY_SCENARIOS, seconds=None):
     if "search" in only:
         for query in SEARCH_QUERIES:
             print(search_scenario(query), flush=True)
+    if "motion" in only:
+        print(json.dumps(motion()), flush=True)
     for kind in kinds:
         if "idle" in only:
             for n in (1000, 10000):
@@ -469,6 +476,53 @@ def partial(only, scenarios=LATENCY_SCENARIOS, seconds=None):
             print(f"{kind} slow: p99 with {w['latency_ms']['p99']} / without {wo['latency_ms']['p99']} ms, "
                   f"stalled closed: {bool(w['stalled_closed'])}, lost {w['lost']}", flush=True)
     return 0
+
+
+MOTION_PERIOD = 2.5   # a box enters every PERIOD s, from PERIOD s on,
+MOTION_VISIBLE = 1.5  # and moves for VISIBLE s
+MOTION_ENTRIES = 30
+MOTION_END_SECS = 0.5  # --episode-end-secs
+
+
+def motion(entries=MOTION_ENTRIES):
+    """SPEC §7, motion → browser: a real camera (a live lavfi scene at
+    --detect-fps 5) in which a box enters `entries` times at known stream
+    times. Each entry's `new` change must reach a WebSocket client within
+    1 s; its `end`, within --episode-end-secs + 0.5 s of the box leaving.
+    The stream's time 0 is when the detector got its first frame (the
+    timestamp of its "camera up" log line), so the figure is motion in the
+    frames → client, everything Lookout does."""
+    server = Lookout(port_for("lookout"))
+    p, v = MOTION_PERIOD, MOTION_VISIBLE
+    graph = (f"walk=lavfi:color=c=gray:s=320x180:r=10[bg];color=c=white:s=40x40:r=10[fg];"
+             f"[bg][fg]overlay=x='20+mod(t\\,{p})*120':y=70:enable='gte(t\\,{p})*lt(mod(t\\,{p})\\,{v})'")
+    watch = Proc([BIN / "watch", "--url", server.url, "--ends", entries], "watch")
+    try:
+        watch.wait_for("watch connected")
+        server.det = Proc([BIN / "detector", "--data-dir", server.dir, "--camera", graph, "--detect-fps", 5,
+                           "--episode-end-secs", MOTION_END_SECS, "--dedup-secs", 0, "--log-level", "info"], "detector")
+        up_line = server.det.wait_for("camera up")
+        from datetime import datetime
+        up = datetime.fromisoformat(up_line.split()[0]).timestamp()
+        if watch.p.wait(timeout=p * (entries + 8)) != 0:
+            raise RuntimeError("watch failed: " + "\n".join(watch.lines[-5:]))
+        seen = [json.loads(line) for line in watch.p.stdout.read().splitlines() if line.strip()]
+    finally:
+        watch.stop()
+        server.stop()
+    news = [m for m in seen if m["change"] == "new"][:entries]
+    starts, ends = [], []
+    for k, m in enumerate(news):
+        entered = p * (k + 1)
+        starts.append(round((m["received_ms"] / 1000 - up - entered) * 1000, 1))
+        end = next((e for e in seen if e["change"] == "end" and e["event_id"] == m["event_id"]), None)
+        if end:
+            ends.append(round((end["received_ms"] / 1000 - up - entered - v) * 1000, 1))
+    pct = lambda xs, q: sorted(xs)[min(len(xs) - 1, int(q * len(xs)))] if xs else None
+    return {"entries": entries, "announced": len(news), "ended": len(ends), "updates":
+            sum(1 for m in seen if m["change"] == "update"),
+            "new_ms": {"p50": pct(starts, 0.5), "p99": pct(starts, 0.99), "max": max(starts, default=None)},
+            "end_after_leaving_ms": {"p50": pct(ends, 0.5), "p99": pct(ends, 0.99), "max": max(ends, default=None)}}
 
 
 SEARCH_SEEDED = 200_000
@@ -532,6 +586,16 @@ def report(res):
                      f"{s['with']['latency_ms']['p99']} / {s['without']['latency_ms']['p99']} ms",
                      "", f"{ratio(s['with']['latency_ms']['p99'], s['without']['latency_ms']['p99']):.2f}",
                      f"unchanged; closed: {'yes' if s['with']['stalled_closed'] else 'no'}"))
+    mo = res.get("motion")
+    if mo:
+        n, e = mo["new_ms"], mo["end_after_leaving_ms"]
+        rows.append((f"motion → browser: a box entering a live lavfi camera {mo['entries']} times at 5 fps; `new` "
+                     f"at a WebSocket client after the entry, p50 / p99 / max ({mo['announced']} announced, "
+                     f"{mo['updates']} updates, {mo['ended']} ended)",
+                     f"{n['p50']} / {n['p99']} / {n['max']} ms", "none", "", "p99 ≤ 1,000 ms"))
+        rows.append((f"… `end` after the box left (--episode-end-secs {MOTION_END_SECS}), p50 / p99 / max",
+                     f"{e['p50']} / {e['p99']} / {e['max']} ms", "none", "",
+                     f"≤ {MOTION_END_SECS * 1000 + 500:,.0f} ms"))
     m = res["machine"]
     out = [f"Machine: {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; {res['date']}.",
            "Command: `scripts/bench.sh`. Raw results: `docs/bench/results.json`.", "",

@@ -38,6 +38,13 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
 
+    /// Typical life of a dry-run event, in seconds: each is announced
+    /// active, some gain a label mid-way, and it ends after a log-normal
+    /// time around this (most a few seconds, a few up to a minute). 0
+    /// reports each event whole, as one change (what benchmarks use).
+    #[arg(long, value_name = "SECS", default_value = "4", value_parser = parse_seconds_or_zero)]
+    pub event_secs: Duration,
+
     /// Directory for the database, logs and socket (created if missing).
     #[arg(long, value_name = "DIR", env = DATA_DIR_ENV, default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,

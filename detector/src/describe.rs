@@ -42,9 +42,17 @@ fn article(noun: &str) -> String {
 
 /// A motion episode: where, how large, how long. `objects` are the key
 /// frame's regions, largest first, in pixels of a `width`×`height` frame.
-pub fn describe_episode(place: &str, seconds: f64, objects: &[DetectedObject], width: u32, height: u32) -> String {
+pub fn describe_episode(
+    place: &str,
+    seconds: Option<f64>,
+    objects: &[DetectedObject],
+    width: u32,
+    height: u32,
+) -> String {
+    // While it goes on, no length yet.
+    let lasting = seconds.map(|s| format!(" for {s:.1} s")).unwrap_or_default();
     let Some(largest) = objects.first() else {
-        return format!("Motion at the {place} for {seconds:.1} s.");
+        return format!("Motion at the {place}{lasting}.");
     };
     let b = &largest.bbox;
     let area = (b.width * b.height / (f64::from(width) * f64::from(height)) * 100.0).max(1.0).round();
@@ -61,7 +69,7 @@ pub fn describe_episode(place: &str, seconds: f64, objects: &[DetectedObject], w
         (v, "centre") => format!("at the {v}"),
         (v, h) => format!("at the {v} {h}"),
     };
-    format!("Motion at the {place} for {seconds:.1} s: {regions} covering {area}% of the frame, {position}.")
+    format!("Motion at the {place}{lasting}: {regions} covering {area}% of the frame, {position}.")
 }
 
 #[cfg(test)]
@@ -102,15 +110,25 @@ mod tests {
             bbox: BoundingBox { x, y, width: w, height: h },
         };
         assert_eq!(
-            describe_episode("yard", 3.44, &[region(10.0, 10.0, 64.0, 36.0)], 320, 180),
+            describe_episode("yard", Some(3.44), &[region(10.0, 10.0, 64.0, 36.0)], 320, 180),
             "Motion at the yard for 3.4 s: one moving region covering 4% of the frame, at the top left."
         );
         assert_eq!(
-            describe_episode("yard", 1.0, &[region(140.0, 70.0, 40.0, 40.0), region(0.0, 0.0, 2.0, 2.0)], 320, 180),
+            describe_episode(
+                "yard",
+                Some(1.0),
+                &[region(140.0, 70.0, 40.0, 40.0), region(0.0, 0.0, 2.0, 2.0)],
+                320,
+                180
+            ),
             "Motion at the yard for 1.0 s: 2 moving regions, the largest covering 3% of the frame, in the centre."
         );
-        assert!(describe_episode("yard", 1.0, &[region(300.0, 80.0, 10.0, 10.0)], 320, 180).ends_with("on the right."));
-        assert_eq!(describe_episode("yard", 0.4, &[], 320, 180), "Motion at the yard for 0.4 s.");
+        assert!(
+            describe_episode("yard", Some(1.0), &[region(300.0, 80.0, 10.0, 10.0)], 320, 180)
+                .ends_with("on the right.")
+        );
+        assert_eq!(describe_episode("yard", Some(0.4), &[], 320, 180), "Motion at the yard for 0.4 s.");
+        assert_eq!(describe_episode("yard", None, &[], 320, 180), "Motion at the yard.", "while it goes on");
         assert_eq!(place_name("front_door-2"), "front door 2");
     }
 }

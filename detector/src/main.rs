@@ -108,7 +108,13 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
 
     let (events_tx, events_rx) = mpsc::channel(64);
     let publishers: Vec<Arc<dyn Publisher>> = vec![hub.clone()];
-    let manager = EventManager::open(&data_dir, store, publishers, stats.clone())?;
+    let mut manager = EventManager::open(&data_dir, store, publishers, stats.clone())?;
+    // This detector is the only producer of its cameras' events: any still
+    // active were left so by a crash.
+    let ended = manager.end_orphans(&camera_ids)?;
+    if ended > 0 {
+        tracing::warn!(events = ended, "ended the events the last run left active");
+    }
     let manager_thread = std::thread::Builder::new()
         .name("event-manager".into())
         .spawn(move || manager.run(events_rx))

@@ -1,11 +1,19 @@
-//! The event manager: the one place an event becomes real.
+//! The event manager: the one place an event (and each change of it)
+//! becomes real.
 //!
-//! For each event, strictly in this order:
+//! Producers send [`Command`]s: a new event (active, or reported whole), an
+//! update of an active one, its end. For each, strictly in this order:
 //!
-//! 1. **commit** to SQLite (the source of truth; assigns `seq`),
+//! 1. **commit** the change to SQLite (the source of truth; assigns `seq`),
 //! 2. **append** one JSON line to `events.jsonl` and one human line to
 //!    `events.log`,
 //! 3. **publish** to every [`Publisher`] (the socket hub).
+//!
+//! Producers name events by the id they chose; when the store had to draw
+//! another (a collision within a millisecond), the manager keeps the
+//! mapping until the event ends, so an update never reaches another event.
+//! At start, [`EventManager::end_orphans`] ends the events a crash left
+//! active (`metadata.end_reason = "detector restarted"`).
 //!
 //! Publishing only ever follows a commit, so anything a subscriber receives
 //! is already durable; a subscriber that misses it finds it in the database.
@@ -24,17 +32,19 @@
 //! the next start. Every state change is logged at WARN/ERROR and the backlog
 //! size is in each heartbeat, which turns the webserver's health `degraded`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use shared::config::DataDir;
 use shared::eventlog::{EventLogs, Repair};
+use shared::model::DetectedObject;
 use shared::store::StoreError;
-use shared::{Change, NewEvent, Store};
+use shared::{Change, Event, EventState, NewEvent, Store, Timestamp};
 use tokio::sync::mpsc;
 
 use crate::hub::Publisher;
@@ -57,11 +67,60 @@ pub enum ManagerError {
     Pending { path: String, line: usize, reason: String },
 }
 
+/// What a producer asks the manager to commit, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "lowercase")]
+pub enum Command {
+    /// A new event: active (an `End` follows), or reported whole.
+    New(NewEvent),
+    /// Something a person would care about changed in an active event.
+    Update { event_id: String, edit: EventEdit },
+    /// The active event ended at `at`; `reason` when not on its own.
+    End { event_id: String, at: Timestamp, reason: Option<String>, edit: EventEdit },
+}
+
+impl From<NewEvent> for Command {
+    fn from(new: NewEvent) -> Self {
+        Command::New(new)
+    }
+}
+
+impl Command {
+    fn event_id(&self) -> &str {
+        match self {
+            Command::New(new) => &new.event_id,
+            Command::Update { event_id, .. } | Command::End { event_id, .. } => event_id,
+        }
+    }
+}
+
+/// What an update or an end sets: the producer's latest view of the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventEdit {
+    pub motion_confidence: f64,
+    pub detected_objects: Vec<DetectedObject>,
+    pub description: String,
+    pub image_path: Option<String>,
+    pub inference_ms: Option<f64>,
+}
+
+impl EventEdit {
+    fn apply(self, event: &mut Event) {
+        event.motion_confidence = self.motion_confidence;
+        event.detected_objects = self.detected_objects;
+        event.description = self.description;
+        event.image_path = self.image_path;
+        event.metadata.inference_ms = self.inference_ms;
+    }
+}
+
 pub struct EventManager {
     store: Store,
     logs: EventLogs,
     pending_path: PathBuf,
-    backlog: VecDeque<NewEvent>,
+    backlog: VecDeque<Command>,
+    /// Producer's event id → the stored one, where the store drew another.
+    renamed: HashMap<String, String>,
     publishers: Vec<Arc<dyn Publisher>>,
     stats: Arc<Stats>,
 }
@@ -93,29 +152,77 @@ impl EventManager {
             store,
             pending_path,
             backlog,
+            renamed: HashMap::new(),
             publishers,
             stats,
         })
     }
 
-    /// Commits, logs and publishes one event (its `new` change).
-    pub fn create(&mut self, new: &NewEvent) -> Result<Change, StoreError> {
+    /// Commits, logs and publishes one change.
+    pub fn apply(&mut self, command: &Command) -> Result<Change, StoreError> {
         let started = std::time::Instant::now();
-        let change = self.store.insert(new)?;
+        let stored_id = |id: &str, renamed: &HashMap<String, String>| renamed.get(id).cloned().unwrap_or(id.to_owned());
+        let change = match command.clone() {
+            Command::New(new) => {
+                let change = self.store.insert(&new)?;
+                if change.event.event_id != new.event_id && change.event.state == EventState::Active {
+                    self.renamed.insert(new.event_id, change.event.event_id.clone());
+                }
+                change
+            }
+            Command::Update { event_id, edit } => {
+                self.store.update(&stored_id(&event_id, &self.renamed), |e| edit.apply(e))?
+            }
+            Command::End { event_id, at, reason, edit } => {
+                let change =
+                    self.store.end(&stored_id(&event_id, &self.renamed), at, reason.as_deref(), |e| edit.apply(e))?;
+                self.renamed.remove(&event_id);
+                change
+            }
+        };
         let event = &change.event;
-        self.stats.record_event(&event.camera_id, event.seq, elapsed_ms(started));
+        self.stats.record_change(&change, elapsed_ms(started));
         self.append_logs(&change);
         for publisher in &self.publishers {
             publisher.publish_change(&change);
         }
-        tracing::debug!(seq = event.seq, event_id = %event.event_id, camera = %event.camera_id, "event committed and published");
+        tracing::debug!(seq = event.seq, change = change.kind.as_str(), event_id = %event.event_id, camera = %event.camera_id, "change committed and published");
         Ok(change)
+    }
+
+    /// Ends the events of `cameras` that are still active in the database:
+    /// a crash left them so (this detector is their only producer). Their
+    /// end time is their last change's.
+    pub fn end_orphans(&mut self, cameras: &[String]) -> Result<usize, StoreError> {
+        let orphans: Vec<Event> = self
+            .store
+            .active_events()?
+            .into_iter()
+            .filter(|e| e.metadata.source != shared::model::EventSource::Api && cameras.contains(&e.camera_id))
+            .collect();
+        for event in &orphans {
+            let end = Command::End {
+                event_id: event.event_id.clone(),
+                at: event.updated_at,
+                reason: Some(ORPHAN_REASON.to_owned()),
+                edit: EventEdit {
+                    motion_confidence: event.motion_confidence,
+                    detected_objects: event.detected_objects.clone(),
+                    description: event.description.clone(),
+                    image_path: event.image_path.clone(),
+                    inference_ms: event.metadata.inference_ms,
+                },
+            };
+            self.apply(&end)?;
+            tracing::warn!(event_id = %event.event_id, camera = %event.camera_id, "ended an event the last run left active");
+        }
+        Ok(orphans.len())
     }
 
     /// Handles events from `events` until every sender is gone, so that an
     /// event handed over before shutdown is always finished (committed, or
     /// kept in `pending.jsonl` when the database refuses it).
-    pub fn run(mut self, mut events: mpsc::Receiver<NewEvent>) {
+    pub fn run(mut self, mut events: mpsc::Receiver<Command>) {
         let mut open = true;
         while open || !self.backlog.is_empty() {
             if self.backlog.is_empty() {
@@ -155,11 +262,16 @@ impl EventManager {
     /// Commits the backlog in order; `false` when the database refused one.
     fn commit_backlog(&mut self) -> bool {
         let was_failing = self.stats.backlog.load(Ordering::Relaxed) > 0;
-        while let Some(new) = self.backlog.pop_front() {
-            match self.create(&new) {
+        while let Some(command) = self.backlog.pop_front() {
+            match self.apply(&command) {
                 Ok(_) => {}
+                // It can never succeed (a producer's mistake, or its event
+                // was ended as an orphan meanwhile): say so, go on.
+                Err(e @ (StoreError::NoSuchEvent(_) | StoreError::AlreadyEnded(_))) => {
+                    tracing::warn!(error = %e, event_id = command.event_id(), "change refused and dropped");
+                }
                 Err(e) => {
-                    self.backlog.push_front(new);
+                    self.backlog.push_front(command);
                     self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
                     self.stats.backlog.store(self.backlog.len() as u64, Ordering::Relaxed);
                     tracing::error!(
@@ -187,8 +299,8 @@ impl EventManager {
             return;
         }
         let mut text = String::new();
-        for new in &self.backlog {
-            text.push_str(&serde_json::to_string(new).unwrap_or_default());
+        for command in &self.backlog {
+            text.push_str(&serde_json::to_string(command).unwrap_or_default());
             text.push('\n');
         }
         match std::fs::write(&self.pending_path, text).and_then(|_| File::open(&self.pending_path)?.sync_all()) {
@@ -214,7 +326,7 @@ impl EventManager {
     }
 }
 
-fn load_pending(path: &Path) -> Result<VecDeque<NewEvent>, ManagerError> {
+fn load_pending(path: &Path) -> Result<VecDeque<Command>, ManagerError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(VecDeque::new()),
@@ -233,10 +345,14 @@ fn load_pending(path: &Path) -> Result<VecDeque<NewEvent>, ManagerError> {
         .collect()
 }
 
-/// One line of `pending.jsonl`. A line kept by a build from before the
-/// event lifecycle has no `state`: it was reported whole, so it is ended.
-fn pending_event(line: &str) -> Result<NewEvent, String> {
+/// One line of `pending.jsonl`: a [`Command`]. A line kept by a build from
+/// before the event lifecycle is a bare new event without `state`: it was
+/// reported whole, so it is ended.
+fn pending_event(line: &str) -> Result<Command, String> {
     let mut value: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    if value.get("command").is_some() {
+        return serde_json::from_value(value).map_err(|e| e.to_string());
+    }
     if let Some(fields) = value.as_object_mut()
         && !fields.contains_key("state")
     {
@@ -244,8 +360,11 @@ fn pending_event(line: &str) -> Result<NewEvent, String> {
         fields.insert("state".into(), "ended".into());
         fields.insert("end_time".into(), start);
     }
-    serde_json::from_value(value).map_err(|e| e.to_string())
+    serde_json::from_value(value).map(Command::New).map_err(|e| e.to_string())
 }
+
+/// `metadata.end_reason` of an event a crash left active.
+pub const ORPHAN_REASON: &str = "detector restarted";
 
 #[cfg(test)]
 mod tests {
@@ -267,9 +386,9 @@ mod tests {
         let path = dir.path().join(PENDING_FILE);
         let legacy = r#"{"event_id":"evt_1795626196123_abcd","camera_id":"door","timestamp":"2026-11-25T17:03:16.123Z","motion_confidence":0.5,"detected_objects":[],"description":"x","image_path":null,"metadata":{"source":"detector","inference_ms":null,"frame_number":null,"producer":null}}"#;
         std::fs::write(&path, format!("\n{legacy}\n")).expect("write");
-        let events = load_pending(&path).expect("loads");
-        let event = &events[0];
-        assert_eq!((event.state, event.end_time), (shared::EventState::Ended, Some(event.timestamp)));
+        let commands = load_pending(&path).expect("loads");
+        let Command::New(event) = &commands[0] else { panic!("a new event: {commands:?}") };
+        assert_eq!((event.state, event.end_time), (EventState::Ended, Some(event.timestamp)));
         assert_eq!(event.validate(), Ok(()));
         std::fs::write(&path, format!("{legacy}\n\n{{bad\n")).expect("write");
         assert!(load_pending(&path).expect_err("bad line").to_string().contains("line 3"), "blank lines still count");

@@ -6,6 +6,12 @@
 //! has a scene (what tends to appear there), a frame counter advancing at
 //! [`SIMULATED_FPS`], and an inference time drawn from a log-normal around a
 //! per-camera median, as a CPU detector's would be.
+//!
+//! Events live as camera events do (SPEC §7): announced active, some gain a
+//! label part-way ([`LABEL_GAINED`] of them), and end after a log-normal
+//! time around `--event-secs`, capped at [`LONGEST`]. With `--event-secs 0`
+//! each is reported whole, as one change. A shutdown ends the events in
+//! progress (`metadata.end_reason = "shutdown"`).
 
 use std::time::{Duration, Instant};
 
@@ -17,9 +23,11 @@ use shared::model::{BoundingBox, DetectedObject, EventMetadata, EventSource, Eve
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::camera::SHUTDOWN_REASON;
 use crate::cli::Args;
 use crate::describe::{describe_objects, place_name};
 use crate::hub::Hub;
+use crate::manager::{Command, EventEdit};
 use crate::stats::Stats;
 
 /// Frames per second each simulated camera "decodes".
@@ -27,6 +35,11 @@ pub const SIMULATED_FPS: f64 = 5.0;
 /// Simulated frame size, for bounding boxes.
 const FRAME_W: f64 = 1920.0;
 const FRAME_H: f64 = 1080.0;
+
+/// Share of simulated events that gain a label part-way.
+pub const LABEL_GAINED: f64 = 0.4;
+/// Longest life of a simulated event.
+pub const LONGEST: Duration = Duration::from_secs(60);
 
 /// Cameras used when `--dry-run` is given no `--camera`.
 pub const DEFAULT_CAMERAS: &[&str] = &["front_door", "driveway", "backyard", "garage"];
@@ -75,7 +88,7 @@ impl SimCamera {
         (ms * 100.0).round() / 100.0
     }
 
-    /// A plausible event seen now.
+    /// A plausible event seen now, reported whole.
     pub fn event(&self, producer: &str, rng: &mut impl Rng) -> NewEvent {
         let timestamp = Timestamp::now();
         let n_objects = *[0usize, 1, 1, 1, 2, 2, 3].choose(rng).unwrap_or(&1);
@@ -150,15 +163,41 @@ impl Pacer {
     }
 }
 
-/// Produces dry-run events from `cameras` until `--count`, or until
-/// shutdown is asked for, handing each to the event manager.
+/// A simulated event in progress.
+#[derive(Debug)]
+struct Live {
+    event_id: String,
+    place: String,
+    edit: EventEdit,
+    ends_at: tokio::time::Instant,
+    /// When it gains a label, if it does.
+    gains_at: Option<tokio::time::Instant>,
+}
+
+impl Live {
+    fn next_due(&self) -> tokio::time::Instant {
+        self.gains_at.map_or(self.ends_at, |at| at.min(self.ends_at))
+    }
+}
+
+/// How long a simulated event lasts: log-normal around `typical`, at least
+/// a second, at most [`LONGEST`].
+fn lifetime(typical: Duration, rng: &mut impl Rng) -> Duration {
+    let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
+    let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    typical.mul_f64((0.8 * normal).exp()).clamp(Duration::from_secs(1), LONGEST)
+}
+
+/// Produces dry-run events from `cameras` until `--count` of them have
+/// ended, or until shutdown is asked for (which ends those in progress),
+/// handing each change to the event manager.
 pub async fn run(
     args: &Args,
     cameras: &[SimCamera],
     hub: &Hub,
     stats: &Stats,
     producer: &str,
-    events: mpsc::Sender<NewEvent>,
+    events: mpsc::Sender<Command>,
     shutdown: &CancellationToken,
 ) {
     if args.wait_subscribers > 0 {
@@ -171,34 +210,105 @@ pub async fn run(
     let mut pacer = Pacer::new(args.rate);
     let mut frames_seen = vec![0u64; cameras.len()];
     let mut produced = 0u64;
-    while args.count.is_none_or(|n| produced < n) {
-        tokio::select! {
+    let mut live: Vec<Live> = Vec::new();
+    loop {
+        let more = args.count.is_none_or(|n| produced < n);
+        if !more && live.is_empty() {
+            break;
+        }
+        let due = live.iter().map(Live::next_due).min();
+        let command = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            _ = pacer.tick() => {}
-        }
-        let (index, new) = {
-            let mut rng = rand::rng();
-            let index = rng.random_range(0..cameras.len());
-            let mut new = cameras[index].event(producer, &mut rng);
-            if args.payload_bytes > 0 {
-                pad_to(&mut new, args.payload_bytes as usize, &mut rng);
+            () = sleep_until(due) => next_change(&mut live, &mut rand::rng()),
+            _ = pacer.tick(), if more => {
+                let (index, mut new) = {
+                    let mut rng = rand::rng();
+                    let index = rng.random_range(0..cameras.len());
+                    let mut new = cameras[index].event(producer, &mut rng);
+                    if args.payload_bytes > 0 {
+                        pad_to(&mut new, args.payload_bytes as usize, &mut rng);
+                    }
+                    (index, new)
+                };
+                let frames = cameras[index].frame_number();
+                let inference = new.metadata.inference_ms.unwrap_or_default();
+                stats.record_frames(&cameras[index].id, frames.saturating_sub(frames_seen[index]).max(1), inference);
+                frames_seen[index] = frames;
+                produced += 1;
+                if !args.event_secs.is_zero() {
+                    live.push(begin(&mut new, &cameras[index].place, args.event_secs, &mut rand::rng()));
+                }
+                Some(Command::New(new))
             }
-            (index, new)
         };
-        let frames = cameras[index].frame_number();
-        let inference = new.metadata.inference_ms.unwrap_or_default();
-        stats.record_frames(&cameras[index].id, frames.saturating_sub(frames_seen[index]).max(1), inference);
-        frames_seen[index] = frames;
+        let Some(command) = command else { continue };
         // Waits while the manager's backlog is full (the database refuses
         // writes): the simulation pauses rather than drop an event.
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            sent = events.send(new) => if sent.is_err() { break },
+            sent = events.send(command) => if sent.is_err() { return },
         }
-        produced += 1;
     }
+    // Shutdown: what is still going on ends now.
+    for event in live {
+        let end = Command::End {
+            event_id: event.event_id,
+            at: Timestamp::now(),
+            reason: Some(SHUTDOWN_REASON.to_owned()),
+            edit: event.edit,
+        };
+        if events.send(end).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Sleeps until `due`; forever when nothing is due.
+async fn sleep_until(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Makes `new` an active event and returns its schedule.
+fn begin(new: &mut NewEvent, place: &str, typical: Duration, rng: &mut impl Rng) -> Live {
+    (new.state, new.end_time) = (EventState::Active, None);
+    let lasts = lifetime(typical, rng);
+    let now = tokio::time::Instant::now();
+    Live {
+        event_id: new.event_id.clone(),
+        place: place.to_owned(),
+        edit: EventEdit {
+            motion_confidence: new.motion_confidence,
+            detected_objects: new.detected_objects.clone(),
+            description: new.description.clone(),
+            image_path: None,
+            inference_ms: new.metadata.inference_ms,
+        },
+        ends_at: now + lasts,
+        gains_at: rng.random_bool(LABEL_GAINED).then(|| now + lasts.mul_f64(rng.random_range(0.3..0.7))),
+    }
+}
+
+/// The change now due among `live`: a label gained, or an end.
+fn next_change(live: &mut Vec<Live>, rng: &mut impl Rng) -> Option<Command> {
+    let now = tokio::time::Instant::now();
+    let index = live.iter().position(|l| l.next_due() <= now)?;
+    let event = &mut live[index];
+    if event.gains_at.is_some_and(|at| at <= now && at < event.ends_at) {
+        event.gains_at = None;
+        let edit = &mut event.edit;
+        if edit.detected_objects.len() < shared::model::MAX_DETECTED_OBJECTS {
+            edit.detected_objects.push(random_object(rng));
+        }
+        edit.description = describe_objects(&event.place, &edit.detected_objects, edit.motion_confidence);
+        return Some(Command::Update { event_id: event.event_id.clone(), edit: edit.clone() });
+    }
+    let event = live.swap_remove(index);
+    Some(Command::End { event_id: event.event_id, at: Timestamp::now(), reason: None, edit: event.edit })
 }
 
 #[cfg(test)]
@@ -228,5 +338,39 @@ mod tests {
                 assert!(o.bbox.x + o.bbox.width <= FRAME_W && o.bbox.y + o.bbox.height <= FRAME_H + 1.0);
             }
         }
+    }
+
+    #[test]
+    fn lives_are_mostly_a_few_seconds_and_never_over_a_minute() {
+        let mut rng = rand::rng();
+        let lives: Vec<Duration> = (0..2000).map(|_| lifetime(Duration::from_secs(4), &mut rng)).collect();
+        assert!(lives.iter().all(|l| (Duration::from_secs(1)..=LONGEST).contains(l)));
+        let short = lives.iter().filter(|l| **l <= Duration::from_secs(10)).count();
+        assert!(short > 1600, "most within 10 s: {short} of 2000");
+        assert!(lives.iter().any(|l| *l > Duration::from_secs(15)), "some long ones");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_live_event_is_active_gains_its_label_before_it_ends_and_ends_once() {
+        let camera = SimCamera::new("front_door");
+        let mut rng = rand::rng();
+        let mut new = camera.event("detector@test", &mut rng);
+        let mut live = vec![begin(&mut new, "front door", Duration::from_secs(4), &mut rng)];
+        assert_eq!((new.state, new.end_time), (EventState::Active, None));
+        assert_eq!(new.validate(), Ok(()));
+        live[0].gains_at = Some(live[0].ends_at - Duration::from_millis(500)); // this one does
+        let labels = new.detected_objects.len();
+        assert_eq!(next_change(&mut live, &mut rng), None, "nothing due yet");
+
+        tokio::time::sleep_until(live[0].next_due()).await;
+        let Some(Command::Update { event_id, edit }) = next_change(&mut live, &mut rng) else { panic!("an update") };
+        assert_eq!((event_id.as_str(), edit.detected_objects.len()), (new.event_id.as_str(), labels + 1));
+        tokio::time::sleep_until(live[0].next_due()).await;
+        let Some(Command::End { event_id, reason, edit: end, .. }) = next_change(&mut live, &mut rng) else {
+            panic!("the end")
+        };
+        assert_eq!((event_id, reason), (new.event_id, None));
+        assert_eq!(end.detected_objects, edit.detected_objects, "the end keeps the gained label");
+        assert!(live.is_empty());
     }
 }

@@ -39,6 +39,11 @@ pub struct Stats {
     pub backlog: AtomicU64,
     inference: Mutex<Timings>,
     commit: Mutex<Timings>,
+    /// From an event's start (its first motion frame) to its `new` being
+    /// committed and published.
+    announce: Mutex<Timings>,
+    /// Events announced and not yet ended.
+    active_events: AtomicI64,
     cameras: Mutex<BTreeMap<String, CameraCounters>>,
 }
 
@@ -95,6 +100,8 @@ impl Stats {
             backlog: AtomicU64::new(0),
             inference: Mutex::new(Timings::new(TIMING_WINDOW)),
             commit: Mutex::new(Timings::new(TIMING_WINDOW)),
+            announce: Mutex::new(Timings::new(TIMING_WINDOW)),
+            active_events: AtomicI64::new(0),
             cameras: Mutex::new(cameras),
         }
     }
@@ -152,15 +159,30 @@ impl Stats {
         self.with_camera(camera, |c| c.restarts += 1);
     }
 
-    /// Records a committed event and how long its commit took.
-    pub fn record_event(&self, camera: &str, seq: i64, commit_ms: f64) {
-        self.events_created.fetch_add(1, Ordering::Relaxed);
+    /// Records a committed change and how long its commit took; a `new`
+    /// is one more event.
+    pub fn record_change(&self, change: &shared::Change, commit_ms: f64) {
+        let event = &change.event;
         push(&self.commit, commit_ms);
-        self.last_seq.fetch_max(seq, Ordering::Relaxed);
-        if let Ok(mut cameras) = self.cameras.lock()
-            && let Some(c) = cameras.get_mut(camera)
-        {
-            c.events += 1;
+        self.last_seq.fetch_max(event.seq, Ordering::Relaxed);
+        match (change.kind, event.state) {
+            (shared::ChangeKind::New, state) => {
+                self.events_created.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut cameras) = self.cameras.lock()
+                    && let Some(c) = cameras.get_mut(&event.camera_id)
+                {
+                    c.events += 1;
+                }
+                if state == shared::EventState::Active {
+                    self.active_events.fetch_add(1, Ordering::Relaxed);
+                    let since_start = (Timestamp::now().unix_ms() - event.timestamp.unix_ms()).max(0);
+                    push(&self.announce, since_start as f64);
+                }
+            }
+            (shared::ChangeKind::End, _) => {
+                self.active_events.fetch_sub(1, Ordering::Relaxed);
+            }
+            (shared::ChangeKind::Update, _) => {}
         }
     }
 
@@ -184,6 +206,10 @@ impl Stats {
             commit_ms: read(&self.commit, Timings::percentiles),
             inference_seconds: read(&self.inference, Timings::histogram),
             commit_seconds: read(&self.commit, Timings::histogram),
+            // Ends of events from an earlier run (orphans) count down too.
+            active_events: self.active_events.load(Ordering::Relaxed).max(0) as u64,
+            announce_ms: read(&self.announce, Timings::percentiles),
+            announce_seconds: read(&self.announce, Timings::histogram),
             cameras: self
                 .cameras
                 .lock()
@@ -291,16 +317,48 @@ impl std::fmt::Display for Summary {
 mod tests {
     use super::*;
 
+    /// A change of an event of camera `camera` at `seq`, started 200 ms ago.
+    fn change(camera: &str, seq: i64, kind: shared::ChangeKind, state: shared::EventState) -> shared::Change {
+        let started = Timestamp::from_unix_ms(Timestamp::now().unix_ms() - 200);
+        let event = shared::NewEvent {
+            event_id: shared::model::new_event_id(started),
+            camera_id: camera.into(),
+            timestamp: started,
+            state,
+            end_time: (state == shared::EventState::Ended).then_some(started),
+            motion_confidence: 0.5,
+            detected_objects: Vec::new(),
+            description: String::new(),
+            image_path: None,
+            metadata: shared::model::EventMetadata {
+                source: shared::model::EventSource::Detector,
+                inference_ms: None,
+                frame_number: None,
+                producer: None,
+                end_reason: None,
+            },
+        }
+        .commit(seq, Timestamp::now());
+        shared::Change { kind, event }
+    }
+
     #[test]
-    fn counts_events_per_camera() {
+    fn counts_events_per_camera_and_the_active_ones() {
+        use shared::{ChangeKind, EventState};
         let stats = Stats::new(["a".to_owned(), "b".to_owned()]);
-        stats.record_event("a", 4, 0.5);
-        stats.record_event("a", 9, 1.5);
+        stats.record_change(&change("a", 4, ChangeKind::New, EventState::Ended), 0.5);
+        stats.record_change(&change("a", 9, ChangeKind::New, EventState::Active), 1.5);
+        assert_eq!(stats.snapshot().active_events, 1);
+        stats.record_change(&change("a", 10, ChangeKind::Update, EventState::Active), 0.7);
+        stats.record_change(&change("a", 11, ChangeKind::End, EventState::Ended), 0.7);
         stats.record_frames("b", 10, 3.0);
         let snap = stats.snapshot();
-        assert_eq!(snap.events_created, 2);
-        assert_eq!((snap.commit_ms.count, snap.commit_ms.max), (2, 1.5));
-        assert_eq!(snap.last_seq, Some(9));
+        assert_eq!(snap.events_created, 2, "changes are not events");
+        assert_eq!(snap.active_events, 0);
+        assert_eq!((snap.commit_ms.count, snap.commit_ms.max), (4, 1.5), "every change's commit");
+        assert_eq!(snap.announce_ms.count, 1, "the active event's announcement");
+        assert!((150.0..5000.0).contains(&snap.announce_ms.p50), "{:?}", snap.announce_ms);
+        assert_eq!(snap.last_seq, Some(11));
         assert_eq!(snap.frames_processed, 10);
         assert_eq!(
             stats.cameras(),

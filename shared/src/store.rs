@@ -328,19 +328,24 @@ impl Store {
     /// the store keeps the identity, the state and the times.
     pub fn update(&mut self, event_id: &str, edit: impl FnOnce(&mut Event)) -> Result<Change, StoreError> {
         self.change(event_id, ChangeKind::Update, |event| {
-            let (id, camera, timestamp, created) =
-                (event.event_id.clone(), event.camera_id.clone(), event.timestamp, event.created_at);
             edit(event);
-            (event.event_id, event.camera_id, event.timestamp, event.created_at) = (id, camera, timestamp, created);
             (event.state, event.end_time) = (EventState::Active, None);
         })
     }
 
     /// Commits the `end` of the active event `event_id` at `at` (never
     /// before its start), with `reason` as `metadata.end_reason` when it did
-    /// not end on its own.
-    pub fn end(&mut self, event_id: &str, at: Timestamp, reason: Option<&str>) -> Result<Change, StoreError> {
+    /// not end on its own; `edit` sets what the end brings, like an update
+    /// (the final description, the best snapshot).
+    pub fn end(
+        &mut self,
+        event_id: &str,
+        at: Timestamp,
+        reason: Option<&str>,
+        edit: impl FnOnce(&mut Event),
+    ) -> Result<Change, StoreError> {
         self.change(event_id, ChangeKind::End, |event| {
+            edit(event);
             event.state = EventState::Ended;
             event.end_time = Some(at.max(event.timestamp));
             if let Some(reason) = reason {
@@ -363,7 +368,10 @@ impl Store {
         if event.state == EventState::Ended {
             return Err(StoreError::AlreadyEnded(event_id.to_owned()));
         }
+        // What makes it the same event stays, whatever the edit did.
+        let identity = (event.event_id.clone(), event.camera_id.clone(), event.timestamp, event.created_at);
         edit(&mut event);
+        (event.event_id, event.camera_id, event.timestamp, event.created_at) = identity;
         event.updated_at = Timestamp::now();
         log_change(&tx, kind, &mut event)?;
         let row = EventRow::of(&event);
@@ -981,7 +989,7 @@ mod tests {
         assert!(updated.event.updated_at >= door.updated_at);
 
         let end_at = Timestamp::from_unix_ms(door.timestamp.unix_ms() + 8_000);
-        let ended = store.end(&door.event_id, end_at, Some("shutdown")).expect("end");
+        let ended = store.end(&door.event_id, end_at, Some("shutdown"), |_| {}).expect("end");
         assert_eq!((ended.kind, ended.event.seq, ended.event.state), (ChangeKind::End, 4, EventState::Ended));
         assert_eq!(ended.event.end_time, Some(end_at));
         assert_eq!(ended.event.metadata.end_reason.as_deref(), Some("shutdown"));
@@ -1017,11 +1025,11 @@ mod tests {
         (new.state, new.end_time) = (EventState::Ended, Some(new.timestamp));
         let whole = store.insert(&new).expect("reported whole").event;
         assert_eq!(whole.state, EventState::Ended);
-        let err = store.end(&whole.event_id, Timestamp::now(), None).expect_err("already ended");
+        let err = store.end(&whole.event_id, Timestamp::now(), None, |_| {}).expect_err("already ended");
         assert!(matches!(err, StoreError::AlreadyEnded(_)), "{err}");
         let err = store.update(&whole.event_id, |_| {}).expect_err("no updates after the end");
         assert!(matches!(err, StoreError::AlreadyEnded(_)), "{err}");
-        let err = store.end("evt_1_0000", Timestamp::now(), None).expect_err("unknown");
+        let err = store.end("evt_1_0000", Timestamp::now(), None, |_| {}).expect_err("unknown");
         assert!(matches!(err, StoreError::NoSuchEvent(_)), "{err}");
         assert_eq!(store.head_seq().expect("head"), 1, "no change was logged");
         assert_eq!(store.active_events().expect("active"), Vec::<Event>::new());
@@ -1036,7 +1044,7 @@ mod tests {
         let ids: Vec<String> = store.active_events().expect("active").into_iter().map(|e| e.event_id).collect();
         assert_eq!(ids, vec![a.event_id.clone(), b.event_id.clone()]);
         let early = Timestamp::from_unix_ms(a.timestamp.unix_ms() - 60_000);
-        assert_eq!(store.end(&a.event_id, early, None).expect("end").event.end_time, Some(a.timestamp));
+        assert_eq!(store.end(&a.event_id, early, None, |_| {}).expect("end").event.end_time, Some(a.timestamp));
         assert_eq!(store.active_events().expect("active").len(), 1);
     }
 

@@ -214,3 +214,23 @@ test("an event that starts and ends shows in progress, then ends in place, once,
   assert.equal(await page.locator(item).count(), 1, "after a reload too");
   assert.deepEqual(errors, [], "no console errors");
 });
+
+test("dry-run events that start, gain labels and end show once each, in their final state", async (t) => {
+  t.after(stopAll);
+  const { dir, server, page, errors } = await connectedDashboard();
+  // Lives of about a second: new, maybe an update, then the end, for each.
+  const detector = track(startCameraDetector(dir, [
+    "--dry-run", "--event-secs", "1", "--count", "8", "--rate", "4", "--wait-subscribers", "1",
+  ]));
+  assert.equal((await detector.exited).code, 0);
+  const events = (await getJson(`${server.url}/api/events?limit=100`)).events;
+  assert.equal(events.length, 8);
+  assert.ok(events.every((e) => e.state === "ended"), "the detector ended every event before it exited");
+  const changes = (await getJson(`${server.url}/api/changes?limit=1000`)).changes;
+  assert.ok(changes.length >= 16, `a new and an end per event at least: ${changes.length}`);
+  for (const e of events) {
+    await page.waitForSelector(`#feed li[data-event-id="${e.event_id}"][data-seq="${e.seq}"][data-state="ended"]`);
+  }
+  assert.equal(await page.locator("#feed li.event").count(), 8, "one item per event, however many changes");
+  assert.deepEqual(errors, [], "no console errors");
+});

@@ -85,9 +85,9 @@ export async function startWebserver(dataDir, port, args = []) {
   return proc;
 }
 
-/** A dry-run detector (simulated cameras). */
+/** A dry-run detector (simulated cameras), its events reported whole (one change each). */
 export function startDetector(dataDir, args = []) {
-  return startCameraDetector(dataDir, ["--dry-run", ...args]);
+  return startCameraDetector(dataDir, ["--dry-run", "--event-secs", "0", ...args]);
 }
 
 /** A detector watching the cameras given in `args` (`--camera ID=SOURCE`). */

@@ -466,6 +466,24 @@ pub mod ws {
     }
 }
 
+/// Every event stored in `data_dir`'s database, in its current state,
+/// oldest (latest change) first, read page by page.
+pub fn current_events(data_dir: &Path) -> Vec<shared::Event> {
+    let store = shared::Store::open(data_dir.join("events.db")).expect("open the database");
+    let mut filter = shared::store::EventFilter::default();
+    let mut events: Vec<shared::Event> = Vec::new();
+    loop {
+        let page = store.list(&filter, shared::store::MAX_PAGE).expect("list events");
+        events.extend(page.events);
+        match page.next_before_seq {
+            Some(before) => filter.before_seq = Some(before),
+            None => break,
+        }
+    }
+    events.reverse();
+    events
+}
+
 /// Every change stored in `data_dir`'s database, as the event right after
 /// it, oldest first, read page by page. (An event reported whole, as
 /// detector and dry-run events are, is one change.)

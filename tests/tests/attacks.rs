@@ -102,7 +102,10 @@ fn forged(seq: i64) -> Frame {
     let mut event = e2e::sample_event(seq);
     event.event_id = format!("evt_{}_dead", 1_700_000_000_000i64 + seq);
     event.description = "FORGED".into();
-    Frame::Change(shared::Change { kind: shared::ChangeKind::New, event })
+    // Every kind of change: an `end` or `update` of an event that was never
+    // announced is as forged as a `new`.
+    let kind = [shared::ChangeKind::New, shared::ChangeKind::Update, shared::ChangeKind::End][seq as usize % 3];
+    Frame::Change(shared::Change { kind, event })
 }
 
 async fn post_event(http: &reqwest::Client, url: &str, n: usize) -> serde_json::Value {
@@ -210,7 +213,11 @@ async fn a_socket_of_another_user_is_not_trusted() {
     std::fs::create_dir(&theirs).expect("mkdir");
     nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(NOBODY)), None).expect("chown");
     let socket = theirs.join("detector.sock");
-    let intruder = Process::start_as(NOBODY, "detector", &["--dry-run", "--rate", "20", "--data-dir", arg(&theirs)]);
+    let intruder = Process::start_as(
+        NOBODY,
+        "detector",
+        &["--dry-run", "--event-secs", "0", "--rate", "20", "--data-dir", arg(&theirs)],
+    );
     intruder.wait_for_log("publishing events on the detector socket", LONG);
     let webserver = Webserver::start(dir.path(), &["--socket", arg(&socket)]);
     health_until(&webserver.url, "the socket's owner refused", |h| {

@@ -65,7 +65,19 @@ async fn dry_run_persists_logs_and_publishes_every_event_in_order() {
     let socket = data.join("detector.sock");
     let detector = Process::start(
         "detector",
-        &["--dry-run", "--count", "20", "--rate", "200", "--wait-subscribers", "1", "--data-dir", arg(&data)],
+        &[
+            "--dry-run",
+            "--event-secs",
+            "0",
+            "--count",
+            "20",
+            "--rate",
+            "200",
+            "--wait-subscribers",
+            "1",
+            "--data-dir",
+            arg(&data),
+        ],
     );
     detector.wait_for_log(READY, LONG);
     let mut sub = Subscription::connect(&socket, "e2e", &e2e::trust(&data)).await.expect("subscribe");
@@ -95,6 +107,8 @@ async fn a_subscriber_that_never_reads_is_dropped_and_slows_nobody() {
         "detector",
         &[
             "--dry-run",
+            "--event-secs",
+            "0",
             "--count",
             &N.to_string(),
             "--rate",
@@ -139,7 +153,19 @@ async fn garbage_and_wrong_version_subscribers_are_dropped_others_continue() {
     let socket = dir.path().join("detector.sock");
     let detector = Process::start(
         "detector",
-        &["--dry-run", "--count", "10", "--rate", "100", "--wait-subscribers", "1", "--data-dir", arg(dir.path())],
+        &[
+            "--dry-run",
+            "--event-secs",
+            "0",
+            "--count",
+            "10",
+            "--rate",
+            "100",
+            "--wait-subscribers",
+            "1",
+            "--data-dir",
+            arg(dir.path()),
+        ],
     );
     detector.wait_for_log(READY, LONG);
 
@@ -164,10 +190,12 @@ async fn garbage_and_wrong_version_subscribers_are_dropped_others_continue() {
 #[tokio::test]
 async fn a_second_detector_on_a_live_socket_is_refused() {
     let dir = temp_data_dir();
-    let first = Process::start("detector", &["--dry-run", "--rate", "1", "--data-dir", arg(dir.path())]);
+    let first =
+        Process::start("detector", &["--dry-run", "--event-secs", "0", "--rate", "1", "--data-dir", arg(dir.path())]);
     first.wait_for_log(READY, LONG);
 
-    let (code, _, stderr) = run_to_end("detector", &["--dry-run", "--count", "1", "--data-dir", arg(dir.path())]);
+    let (code, _, stderr) =
+        run_to_end("detector", &["--dry-run", "--event-secs", "0", "--count", "1", "--data-dir", arg(dir.path())]);
     assert_eq!(code, Some(1), "stderr: {stderr}");
     assert!(stderr.contains("another detector is already listening"), "stderr: {stderr}");
 
@@ -183,8 +211,10 @@ async fn a_stale_socket_file_from_a_crash_is_replaced() {
     let socket = dir.path().join("detector.sock");
     drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind"));
     assert!(socket.exists(), "the stale file is left behind, as after a crash");
-    let (code, _, stderr) =
-        run_to_end("detector", &["--dry-run", "--count", "1", "--rate", "50", "--data-dir", arg(dir.path())]);
+    let (code, _, stderr) = run_to_end(
+        "detector",
+        &["--dry-run", "--event-secs", "0", "--count", "1", "--rate", "50", "--data-dir", arg(dir.path())],
+    );
     assert_eq!(code, Some(0), "stderr: {stderr}");
     assert!(stderr.contains("replaced a stale socket file"), "stderr: {stderr}");
     assert_eq!(e2e::stored_events(dir.path()).len(), 1);
@@ -196,7 +226,7 @@ async fn sigterm_mid_run_finishes_cleanly_and_loses_nothing() {
     let socket = dir.path().join("detector.sock");
     let detector = Process::start(
         "detector",
-        &["--dry-run", "--rate", "200", "--wait-subscribers", "1", "--data-dir", arg(dir.path())],
+        &["--dry-run", "--event-secs", "0", "--rate", "200", "--wait-subscribers", "1", "--data-dir", arg(dir.path())],
     );
     detector.wait_for_log(READY, LONG);
     let mut sub = Subscription::connect(&socket, "e2e", &e2e::trust(dir.path())).await.expect("subscribe");
@@ -235,6 +265,7 @@ fn bad_flags_exit_2_with_a_reason_and_help_documents_every_flag() {
         (&["--dry-run", "--count", "many"][..], "--count"),
         (&["--dry-run", "--bogus"][..], "--bogus"),
         (&["--dry-run", "--log-level", "lots=="][..], "--log-level"),
+        (&["--dry-run", "--event-secs", "soon"][..], "--event-secs"),
         (&[][..], "--dry-run"),
     ] {
         let (code, _, stderr) = run_to_end("detector", args);
@@ -243,12 +274,53 @@ fn bad_flags_exit_2_with_a_reason_and_help_documents_every_flag() {
     }
     let (code, help, _) = run_to_end("detector", &["--help"]);
     assert_eq!(code, Some(0));
-    for flag in
-        ["--dry-run", "--camera", "--rate", "--count", "--data-dir", "--socket", "--log-level", "LOOKOUT_DATA_DIR"]
-    {
+    for flag in [
+        "--dry-run",
+        "--camera",
+        "--rate",
+        "--count",
+        "--event-secs",
+        "--data-dir",
+        "--socket",
+        "--log-level",
+        "LOOKOUT_DATA_DIR",
+    ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
     let (code, version, _) = run_to_end("detector", &["--version"]);
     assert_eq!(code, Some(0));
     assert!(version.starts_with("detector "), "{version}");
+}
+
+/// SIGTERM ends the dry-run events in progress (`metadata.end_reason =
+/// "shutdown"`) before the detector exits, and `--count` waits for the
+/// ends: no event is ever left active by a clean stop.
+#[tokio::test]
+async fn a_stopped_dry_run_ends_the_events_in_progress() {
+    let dir = temp_data_dir();
+    let args = ["--dry-run", "--event-secs", "60", "--rate", "20", "--data-dir", arg(dir.path())];
+    let detector = Process::start("detector", &args);
+    detector.wait_for_log(READY, LONG);
+    let socket = dir.path().join("detector.sock");
+    let mut sub = Subscription::connect(&socket, "e2e", &e2e::trust(dir.path())).await.expect("subscribe");
+    let announced = receive_events(&mut sub, 5).await;
+    assert!(announced.iter().all(|e| e.state == shared::EventState::Active), "lives of about a minute");
+    detector.terminate();
+    assert!(detector.wait(LONG).0.success());
+
+    let events = e2e::current_events(dir.path());
+    assert!(events.len() >= 5, "{events:#?}");
+    for event in &events {
+        assert_eq!(event.state, shared::EventState::Ended, "{event:#?}");
+        assert_eq!(event.metadata.end_reason.as_deref(), Some("shutdown"), "{event:#?}");
+    }
+
+    // With --count, the run ends when its events have.
+    let (code, _, stderr) = run_to_end(
+        "detector",
+        &["--dry-run", "--event-secs", "1", "--count", "3", "--rate", "20", "--data-dir", arg(dir.path())],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let ended_on_their_own = e2e::current_events(dir.path()).iter().filter(|e| e.metadata.end_reason.is_none()).count();
+    assert_eq!(ended_on_their_own, 3);
 }

@@ -18,7 +18,8 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 fn detector(data_dir: &Path, args: &[&str]) -> Process {
-    let mut all = vec!["--dry-run", "--data-dir", arg(data_dir)];
+    // Events reported whole: one change each, so seqs count events.
+    let mut all = vec!["--dry-run", "--event-secs", "0", "--data-dir", arg(data_dir)];
     all.extend_from_slice(args);
     Process::start("detector", &all)
 }
@@ -151,7 +152,7 @@ fn a_corrupt_database_at_start_is_a_clear_error_and_is_left_alone() {
     std::fs::write(&db, &garbage).expect("write garbage");
     for binary in ["detector", "webserver"] {
         let args: &[&str] = if binary == "detector" {
-            &["--dry-run", "--count", "1", "--data-dir", arg(dir.path())]
+            &["--dry-run", "--event-secs", "0", "--count", "1", "--data-dir", arg(dir.path())]
         } else {
             &["--bind", "127.0.0.1:0", "--data-dir", arg(dir.path())]
         };
@@ -242,11 +243,14 @@ fn a_read_only_data_directory_is_a_clear_error_at_start() {
         eprintln!("SKIPPED: mounting a tmpfs needs root (CI runs as root)");
         return;
     };
-    let (code, _, _) =
-        run_to_end("detector", &["--dry-run", "--count", "3", "--rate", "100", "--data-dir", arg(disk.path())]);
+    let (code, _, _) = run_to_end(
+        "detector",
+        &["--dry-run", "--event-secs", "0", "--count", "3", "--rate", "100", "--data-dir", arg(disk.path())],
+    );
     assert_eq!(code, Some(0));
     disk.set_read_only(true);
-    let (code, _, stderr) = run_to_end("detector", &["--dry-run", "--count", "1", "--data-dir", arg(disk.path())]);
+    let (code, _, stderr) =
+        run_to_end("detector", &["--dry-run", "--event-secs", "0", "--count", "1", "--data-dir", arg(disk.path())]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("events.db") && stderr.contains("writable"), "{stderr}");
     disk.set_read_only(false);

@@ -84,7 +84,8 @@ async fn rest_inputs_are_bounded() {
 fn the_detector_socket_is_private_and_never_follows_links() {
     use std::os::unix::fs::PermissionsExt;
     let dir = temp_data_dir();
-    let detector = Process::start("detector", &["--dry-run", "--rate", "1", "--data-dir", arg(dir.path())]);
+    let detector =
+        Process::start("detector", &["--dry-run", "--event-secs", "0", "--rate", "1", "--data-dir", arg(dir.path())]);
     detector.wait_for_log("publishing events on the detector socket", LONG);
     let mode = std::fs::metadata(dir.path().join("detector.sock")).expect("socket").permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "socket mode {mode:o}");
@@ -93,8 +94,10 @@ fn the_detector_socket_is_private_and_never_follows_links() {
     let target = dir.path().join("elsewhere.sock");
     let link = dir.path().join("link.sock");
     std::os::unix::fs::symlink(&target, &link).expect("symlink");
-    let (code, _, stderr) =
-        run_to_end("detector", &["--dry-run", "--count", "1", "--socket", arg(&link), "--data-dir", arg(dir.path())]);
+    let (code, _, stderr) = run_to_end(
+        "detector",
+        &["--dry-run", "--event-secs", "0", "--count", "1", "--socket", arg(&link), "--data-dir", arg(dir.path())],
+    );
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("symbolic link"), "{stderr}");
 }

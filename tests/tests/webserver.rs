@@ -12,7 +12,8 @@ use serde_json::Value;
 const LONG: Duration = Duration::from_secs(30);
 
 fn detector(data_dir: &std::path::Path, args: &[&str]) -> Process {
-    let mut all = vec!["--dry-run", "--data-dir", arg(data_dir)];
+    // Events reported whole: one change each, so seqs count events.
+    let mut all = vec!["--dry-run", "--event-secs", "0", "--data-dir", arg(data_dir)];
     all.extend_from_slice(args);
     Process::start("detector", &all)
 }

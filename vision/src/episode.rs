@@ -14,8 +14,10 @@
 //!   **suppressed** (counted, not reported), so a flickering light or a door
 //!   swinging back does not become a burst of events.
 //!
-//! Throughout, the frame with the largest change is the **key frame**: the
-//! tracker says when to keep one (for the snapshot), and the caller keeps it.
+//! The tracker says when an episode **starts** (the frame that confirms it:
+//! the moment to announce it, SPEC §7) and when it **ends**. Throughout,
+//! the frame with the largest change is the **key frame**: the tracker says
+//! when to keep one (for the snapshot), and the caller keeps it.
 //! `T` is whatever the caller stamps frames with (a wall-clock time).
 
 /// Episode tunables, in frames at the detection rate.
@@ -61,8 +63,16 @@ pub struct Step<T> {
     /// This frame is the new key frame of the current (or candidate)
     /// episode: keep it for the snapshot.
     pub keep_key_frame: bool,
+    /// This frame confirmed an episode: it has started (as far as it got).
+    pub started: Option<Episode<T>>,
     /// An episode just ended: report it.
     pub ended: Option<Episode<T>>,
+}
+
+impl<T> Step<T> {
+    fn nothing() -> Self {
+        Self { keep_key_frame: false, started: None, ended: None }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -92,13 +102,13 @@ impl<T: Copy> EpisodeTracker<T> {
     pub fn observe(&mut self, frame: u64, at: T, motion: Option<f32>) -> Step<T> {
         let config = self.config;
         match (&mut self.state, motion) {
-            (State::Quiet { .. }, None) => Step { keep_key_frame: false, ended: None },
+            (State::Quiet { .. }, None) => Step::nothing(),
             (State::Quiet { suppress_until }, Some(change)) => {
                 if frame < *suppress_until {
                     self.suppressed += 1;
                     // Motion inside the window keeps the window open.
                     *suppress_until = frame + u64::from(config.dedup_frames);
-                    return Step { keep_key_frame: false, ended: None };
+                    return Step::nothing();
                 }
                 let episode = Episode {
                     first_frame: frame,
@@ -111,35 +121,37 @@ impl<T: Copy> EpisodeTracker<T> {
                 };
                 let confirmed = config.start_frames <= 1;
                 self.state = State::Open { episode, confirmed, still: 0 };
-                Step { keep_key_frame: true, ended: None }
+                Step { keep_key_frame: true, started: confirmed.then_some(episode), ended: None }
             }
             (State::Open { episode, confirmed, still }, Some(change)) => {
                 *still = 0;
                 episode.last_frame = frame;
                 episode.ended_at = at;
                 episode.motion_frames += 1;
-                if !*confirmed && episode.motion_frames >= config.start_frames {
-                    *confirmed = true;
-                }
                 let keep = change > episode.peak;
                 if keep {
                     episode.peak = change;
                     episode.key_frame = frame;
                 }
-                if *confirmed && frame + 1 - episode.first_frame >= u64::from(config.max_frames.max(1)) {
-                    return Step { keep_key_frame: keep, ended: self.close(frame) };
+                let mut started = None;
+                if !*confirmed && episode.motion_frames >= config.start_frames {
+                    *confirmed = true;
+                    started = Some(*episode);
                 }
-                Step { keep_key_frame: keep, ended: None }
+                if *confirmed && frame + 1 - episode.first_frame >= u64::from(config.max_frames.max(1)) {
+                    return Step { keep_key_frame: keep, started, ended: self.close(frame) };
+                }
+                Step { keep_key_frame: keep, started, ended: None }
             }
             (State::Open { confirmed: false, .. }, None) => {
                 // A candidate that did not last: noise.
                 self.state = State::Quiet { suppress_until: 0 };
-                Step { keep_key_frame: false, ended: None }
+                Step::nothing()
             }
             (State::Open { still, .. }, None) => {
                 *still += 1;
                 let ended = if *still >= config.end_frames.max(1) { self.close(frame) } else { None };
-                Step { keep_key_frame: false, ended }
+                Step { keep_key_frame: false, started: None, ended }
             }
         }
     }
@@ -212,6 +224,32 @@ mod tests {
     fn long_motion_is_reported_in_parts() {
         let config = EpisodeConfig { max_frames: 5, dedup_frames: 0, ..C };
         assert_eq!(run(config, "############").0, vec![(0, 4, 4), (5, 9, 5), (10, 11, 11)]);
+    }
+
+    #[test]
+    fn an_episode_starts_on_the_frame_that_confirms_it_once_and_before_it_ends() {
+        for (config, pattern, starts) in [
+            (C, "...######.......", vec![(4, 3)]),
+            (EpisodeConfig { start_frames: 1, ..C }, "...###..........", vec![(3, 3)]),
+            (C, "..#...#.....", vec![]),
+            (EpisodeConfig { max_frames: 5, dedup_frames: 0, ..C }, "############", vec![(1, 0), (6, 5), (11, 10)]),
+        ] {
+            let mut tracker = EpisodeTracker::new(config);
+            let (mut seen, mut open) = (Vec::new(), false);
+            for (i, c) in pattern.chars().enumerate() {
+                let step = tracker.observe(i as u64, i as u64, (c == '#').then_some(0.5));
+                if let Some(started) = step.started {
+                    assert!(!open, "{pattern}: started twice");
+                    seen.push((i as u64, started.first_frame));
+                    open = true;
+                }
+                if step.ended.is_some() {
+                    assert!(open, "{pattern}: ended before it started");
+                    open = false;
+                }
+            }
+            assert_eq!(seen, starts, "{pattern}");
+        }
     }
 
     #[test]

@@ -419,8 +419,10 @@ function renderFrame(event) {
     const img = document.createElement("img");
     img.alt = `Snapshot from ${event.camera_id}`;
     // An <img> cannot send an Authorization header: the token goes in the query.
-    const auth = TOKEN ? `?token=${encodeURIComponent(TOKEN)}` : "";
-    img.src = `/api/events/${encodeURIComponent(event.event_id)}/image${auth}`;
+    // ?v=seq: each change of the event is a new URL, so an update's better
+    // snapshot is never hidden by a cached earlier one.
+    const auth = TOKEN ? `&token=${encodeURIComponent(TOKEN)}` : "";
+    img.src = `/api/events/${encodeURIComponent(event.event_id)}/image?v=${event.seq}${auth}`;
     img.addEventListener("load", () => figure.append(overlay(boxes, img.naturalWidth, img.naturalHeight, "overlay")));
     img.addEventListener("error", () => { img.remove(); schematic(figure, boxes, "snapshot unavailable"); });
     figure.append(img);

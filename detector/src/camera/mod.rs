@@ -26,8 +26,8 @@ pub mod source;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use shared::Timestamp;
 use shared::wire::CameraState;
-use shared::{NewEvent, Timestamp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +36,11 @@ use shared::redact::SecretUrl;
 use self::pipeline::{Frame, MotionStage, Pipeline, Stage};
 use self::source::{DecodeSettings, FrameSource, SourceKind};
 use crate::cli::Args;
+use crate::manager::Command;
 use crate::stats::{Stats, elapsed_ms};
+
+/// `metadata.end_reason` of an event ended because the detector stopped.
+pub const SHUTDOWN_REASON: &str = "shutdown";
 
 /// First delay before restarting a failed live source.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -97,7 +101,7 @@ pub async fn watch_all(
     data_dir: &shared::config::DataDir,
     stats: &Arc<Stats>,
     producer: &str,
-    events: mpsc::Sender<NewEvent>,
+    events: mpsc::Sender<Command>,
     shutdown: &CancellationToken,
 ) -> Vec<(String, String)> {
     let decode =
@@ -137,7 +141,7 @@ pub async fn watch(
     decode: Arc<DecodeSettings>,
     loop_files: bool,
     pipeline: Pipeline,
-    events: mpsc::Sender<NewEvent>,
+    events: mpsc::Sender<Command>,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> CameraEnd {
@@ -146,10 +150,11 @@ pub async fn watch(
     loop {
         let started = Instant::now();
         let (frames, end) = run_once(&camera, &decode, &pipeline, &events, &stats, &shutdown).await;
-        // Whatever happened, the episode in progress is an event.
-        let flushed = pipeline.lock().ok().and_then(|mut p| p.flush());
-        if let Some(event) = flushed {
-            let _ = events.send(event).await;
+        // Whatever happened, the event of the episode in progress ends.
+        let reason = matches!(end, RunEnd::Shutdown).then_some(SHUTDOWN_REASON);
+        let flushed = pipeline.lock().ok().and_then(|mut p| p.flush(reason));
+        if let Some(end) = flushed {
+            let _ = events.send(end).await;
         }
         let error = match end {
             RunEnd::Shutdown => return CameraEnd::Stopped,
@@ -196,7 +201,7 @@ async fn run_once(
     camera: &CameraSpec,
     decode: &DecodeSettings,
     pipeline: &Arc<Mutex<Pipeline>>,
-    events: &mpsc::Sender<NewEvent>,
+    events: &mpsc::Sender<Command>,
     stats: &Stats,
     shutdown: &CancellationToken,
 ) -> (u64, RunEnd) {
@@ -230,12 +235,16 @@ async fn run_once(
         })
         .await;
         match analysed {
-            Ok(Ok(Some(event))) => {
-                if events.send(event).await.is_err() {
+            Ok(Ok(changes)) => {
+                for change in changes {
+                    if events.send(change).await.is_err() {
+                        break;
+                    }
+                }
+                if events.is_closed() {
                     break RunEnd::Shutdown;
                 }
             }
-            Ok(Ok(None)) => {}
             Ok(Err(e)) => break RunEnd::Broken(e.to_owned()),
             Err(e) => break RunEnd::Broken(format!("frame analysis panicked: {e}")),
         }

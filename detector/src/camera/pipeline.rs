@@ -1,14 +1,22 @@
-//! One camera's analysis: frame → stages → episode → event.
+//! One camera's analysis: frame → stages → episode → event changes.
 //!
 //! A frame goes through the [`Stage`]s in order. Today there is one,
 //! [`MotionStage`]; an object detector would be a second stage that looks
 //! only at frames (or regions) where motion was found and adds labelled
 //! objects to the same [`Findings`]. The episode tracker then decides
 //! whether this frame starts, continues or ends an episode; the frame with
-//! the most change is kept as the key frame, and when the episode ends it
-//! becomes the event: its regions as `detected_objects` (label `motion`),
-//! its JPEG snapshot under `DATA_DIR/snapshots/YYYY-MM-DD/<event_id>.jpg`,
-//! and a sentence saying where, how large and how long.
+//! the most change is kept as the key frame. The episode lives as one event
+//! (SPEC §7):
+//!
+//! * **new**, active, on the frame that confirms the episode (a fraction of
+//!   a second after motion starts), with the key frame so far as its
+//!   snapshot, under `DATA_DIR/snapshots/YYYY-MM-DD/<event_id>.jpg`;
+//! * **update**, at most once per [`UPDATE_EVERY`], when the key frame got
+//!   clearly better (half as much change again, or a region twice as
+//!   large): a new snapshot file (`<event_id>-2.jpg`, …), so a cached
+//!   picture is never a stale one;
+//! * **end**, when the episode ends (or its source stops), with the best
+//!   snapshot and a sentence saying where, how large and how long.
 //!
 //! Everything here is synchronous and CPU-bound: the camera task runs it off
 //! the async runtime, on the blocking pool.
@@ -25,10 +33,17 @@ use vision::image::PixelRect;
 use vision::motion::{MotionConfig, MotionDetector, Verdict};
 
 use crate::describe::{describe_episode, place_name};
+use crate::manager::{Command, EventEdit};
 use crate::stats::{DECODE_WAIT, Stats, analysis_ms, elapsed_ms};
 
 /// Most regions reported per event (largest first).
 const MAX_REGIONS: usize = 16;
+/// Shortest time between two updates of one event.
+pub const UPDATE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How much more change a key frame needs to be worth an update.
+const BETTER_CHANGE: f32 = 1.5;
+/// How much larger its largest region needs to be.
+const BETTER_AREA: f64 = 2.0;
 /// The stage name snapshot encoding is timed under.
 pub const SNAPSHOT_STAGE: &str = "snapshot";
 
@@ -111,6 +126,33 @@ struct KeyFrame {
     image: RgbImage,
     objects: Vec<DetectedObject>,
     analysis_ms: f64,
+    /// Its changed fraction.
+    change: f32,
+}
+
+impl KeyFrame {
+    /// The area of its largest region, in pixels.
+    fn largest_area(&self) -> f64 {
+        self.objects.iter().map(|o| o.bbox.width * o.bbox.height).fold(0.0, f64::max)
+    }
+}
+
+/// The event of the episode in progress, once announced.
+#[derive(Debug)]
+struct Announced {
+    event_id: String,
+    started_at: Timestamp,
+    first_frame: u64,
+    /// What its current snapshot shows.
+    change: f32,
+    area: f64,
+    image_path: Option<String>,
+    /// Snapshot files written for it.
+    snapshots: u32,
+    /// When (frame time) it last changed.
+    changed_at: Timestamp,
+    /// The key frame is newer than the snapshot.
+    key_is_newer: bool,
 }
 
 /// One camera's pipeline.
@@ -124,6 +166,7 @@ pub struct Pipeline {
     stages: Vec<Box<dyn Stage>>,
     tracker: EpisodeTracker<Timestamp>,
     key: Option<KeyFrame>,
+    open: Option<Announced>,
     stats: Arc<Stats>,
 }
 
@@ -146,13 +189,15 @@ impl Pipeline {
             stages,
             tracker: EpisodeTracker::new(episodes),
             key: None,
+            open: None,
             stats,
         }
     }
 
-    /// Analyses one frame, which took `decode_wait_ms` to arrive. Returns the
-    /// event of an episode that this frame ended.
-    pub fn process(&mut self, frame: Frame, decode_wait_ms: f64) -> Option<NewEvent> {
+    /// Analyses one frame, which took `decode_wait_ms` to arrive. Returns
+    /// the changes of its episode's event that this frame makes (its start,
+    /// an update, its end).
+    pub fn process(&mut self, frame: Frame, decode_wait_ms: f64) -> Vec<Command> {
         let mut findings = Findings::default();
         let mut times = Vec::with_capacity(self.stages.len() + 1);
         times.push((DECODE_WAIT, decode_wait_ms));
@@ -163,50 +208,145 @@ impl Pipeline {
         }
         self.stats.record_frame(&self.camera_id, &times, findings.motion.is_some());
 
-        let step = self.tracker.observe(frame.index, frame.seen_at, findings.motion);
+        let seen_at = frame.seen_at;
+        let step = self.tracker.observe(frame.index, seen_at, findings.motion);
         if step.keep_key_frame {
-            self.key =
-                Some(KeyFrame { image: frame.image, objects: findings.objects, analysis_ms: analysis_ms(&times) });
+            self.key = Some(KeyFrame {
+                image: frame.image,
+                objects: findings.objects,
+                analysis_ms: analysis_ms(&times),
+                change: findings.motion.unwrap_or_default(),
+            });
+            if let Some(open) = &mut self.open {
+                open.key_is_newer = true;
+            }
         }
-        step.ended.map(|episode| self.report(episode))
+        let mut changes = Vec::new();
+        if let Some(episode) = step.started {
+            changes.push(self.announce(episode));
+        } else if step.ended.is_none() {
+            changes.extend(self.update(seen_at));
+        }
+        if let Some(episode) = step.ended {
+            changes.extend(self.finish(episode, None));
+        }
+        changes
     }
 
-    /// The source stopped (ended, failed, restarted or shutdown): reports the
-    /// episode in progress and forgets the background.
-    pub fn flush(&mut self) -> Option<NewEvent> {
-        let event = self.tracker.flush().map(|episode| self.report(episode));
+    /// The source stopped (ended, failed, restarted or shutdown): ends the
+    /// event of the episode in progress (`reason` when it did not end on its
+    /// own) and forgets the background.
+    pub fn flush(&mut self, reason: Option<&str>) -> Option<Command> {
+        let end = self.tracker.flush().and_then(|episode| self.finish(episode, reason));
         self.key = None;
+        self.open = None;
         self.stages.iter_mut().for_each(|stage| stage.reset());
-        event
+        end
     }
 
-    fn report(&mut self, episode: Episode<Timestamp>) -> NewEvent {
-        let key = self.key.take();
+    /// The episode is confirmed: its event, active, with the key frame so far.
+    fn announce(&mut self, episode: Episode<Timestamp>) -> Command {
         let event_id = new_event_id(episode.started_at);
-        let image_path = key.as_ref().and_then(|key| self.save_snapshot(&event_id, episode.started_at, key));
-        let (objects, analysis_ms, size) = match key {
-            Some(key) => (key.objects, Some(round3(key.analysis_ms)), (key.image.width(), key.image.height())),
-            None => (Vec::new(), None, (1, 1)),
-        };
-        let seconds = (episode.ended_at.unix_ms() - episode.started_at.unix_ms()) as f64 / 1000.0 + 1.0 / self.fps;
+        let image_path = self.key.as_ref().and_then(|key| self.save_snapshot(&event_id, episode.started_at, key));
+        let (change, area) = self.key.as_ref().map_or((0.0, 0.0), |k| (k.change, k.largest_area()));
+        let edit = self.edit(None, image_path.clone(), episode.peak);
+        self.open = Some(Announced {
+            event_id: event_id.clone(),
+            started_at: episode.started_at,
+            first_frame: episode.first_frame,
+            change,
+            area,
+            image_path,
+            snapshots: 1,
+            changed_at: episode.ended_at,
+            key_is_newer: false,
+        });
         NewEvent {
-            description: describe_episode(&self.place, seconds, &objects, size.0, size.1),
             event_id,
             camera_id: self.camera_id.clone(),
             timestamp: episode.started_at,
-            // Reported whole, once the episode is over.
-            state: EventState::Ended,
-            end_time: Some(episode.ended_at.max(episode.started_at)),
-            motion_confidence: round3(f64::from(episode.peak).clamp(0.0, 1.0)),
-            detected_objects: objects,
-            image_path,
+            state: EventState::Active,
+            end_time: None,
+            motion_confidence: edit.motion_confidence,
+            detected_objects: edit.detected_objects,
+            description: edit.description,
+            image_path: edit.image_path,
             metadata: EventMetadata {
                 source: EventSource::Detector,
-                inference_ms: analysis_ms,
+                inference_ms: edit.inference_ms,
                 frame_number: Some(episode.first_frame),
                 producer: Some(self.producer.clone()),
                 end_reason: None,
             },
+        }
+        .into()
+    }
+
+    /// An update, when the key frame got clearly better and the last change
+    /// is at least [`UPDATE_EVERY`] old.
+    fn update(&mut self, now: Timestamp) -> Option<Command> {
+        let (open, key) = (self.open.as_ref()?, self.key.as_ref()?);
+        let due = now.unix_ms() - open.changed_at.unix_ms() >= UPDATE_EVERY.as_millis() as i64;
+        let better = key.change >= open.change * BETTER_CHANGE || key.largest_area() >= open.area * BETTER_AREA;
+        if !(open.key_is_newer && due && better) {
+            return None;
+        }
+        let image_path = self.next_snapshot();
+        let open = self.open.as_mut()?;
+        open.changed_at = now;
+        let (event_id, peak) = (open.event_id.clone(), open.change.max(key_change(&self.key)));
+        Some(Command::Update { event_id, edit: self.edit(None, image_path, peak) })
+    }
+
+    /// The episode ended: its event's end, with the best snapshot.
+    fn finish(&mut self, episode: Episode<Timestamp>, reason: Option<&str>) -> Option<Command> {
+        let image_path = match &self.open {
+            Some(open) if open.key_is_newer => self.next_snapshot(),
+            Some(open) => open.image_path.clone(),
+            None => None,
+        };
+        let open = self.open.take()?;
+        debug_assert_eq!((open.started_at, open.first_frame), (episode.started_at, episode.first_frame));
+        let seconds = (episode.ended_at.unix_ms() - episode.started_at.unix_ms()) as f64 / 1000.0 + 1.0 / self.fps;
+        let edit = self.edit(Some(seconds), image_path, episode.peak);
+        self.key = None;
+        Some(Command::End {
+            event_id: open.event_id,
+            at: episode.ended_at.max(episode.started_at),
+            reason: reason.map(str::to_owned),
+            edit,
+        })
+    }
+
+    /// Writes the key frame as the announced event's next snapshot and
+    /// records what it shows; the current one when it cannot be written.
+    fn next_snapshot(&mut self) -> Option<String> {
+        let (open, key) = (self.open.as_ref()?, self.key.as_ref()?);
+        let name = format!("{}-{}", open.event_id, open.snapshots + 1);
+        let written = self.save_snapshot(&name, open.started_at, key);
+        let (change, area) = (key.change, key.largest_area());
+        let open = self.open.as_mut()?;
+        open.key_is_newer = false;
+        if written.is_some() {
+            open.snapshots += 1;
+            (open.change, open.area, open.image_path) = (change, area, written);
+        }
+        open.image_path.clone()
+    }
+
+    /// What the event says now: the key frame's regions, the description
+    /// (with its length once it ended), the snapshot, the peak change.
+    fn edit(&self, seconds: Option<f64>, image_path: Option<String>, peak: f32) -> EventEdit {
+        let (objects, analysis_ms, size) = match &self.key {
+            Some(key) => (key.objects.clone(), Some(round3(key.analysis_ms)), (key.image.width(), key.image.height())),
+            None => (Vec::new(), None, (1, 1)),
+        };
+        EventEdit {
+            motion_confidence: round3(f64::from(peak).clamp(0.0, 1.0)),
+            description: describe_episode(&self.place, seconds, &objects, size.0, size.1),
+            detected_objects: objects,
+            image_path,
+            inference_ms: analysis_ms,
         }
     }
 
@@ -244,6 +384,10 @@ fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
+fn key_change(key: &Option<KeyFrame>) -> f32 {
+    key.as_ref().map_or(0.0, |k| k.change)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,34 +423,100 @@ mod tests {
         )
     }
 
+    /// The frame index each command was returned for, with the command.
+    fn run(pipeline: &mut Pipeline, frames: impl Iterator<Item = (u64, Option<u32>)>) -> Vec<(u64, Command)> {
+        let mut out = Vec::new();
+        for (i, square) in frames {
+            out.extend(pipeline.process(frame(i, square), 200.0).into_iter().map(|c| (i, c)));
+        }
+        out
+    }
+
     #[test]
-    fn a_crossing_object_is_one_event_with_a_snapshot() {
+    fn a_crossing_object_is_announced_when_it_starts_and_ends_once_with_a_snapshot() {
         let dir = tempfile::tempdir().expect("tempdir");
         let stats = Arc::new(Stats::new(["yard".to_owned()]));
         let mut pipeline = yard_pipeline(dir.path(), &stats);
-        let mut events = Vec::new();
         // 10 still frames, the square crossing for 12, then still again.
-        for i in 0..40u64 {
-            let square = (10..22).contains(&i).then(|| (i as u32 - 10) * 12);
-            events.extend(pipeline.process(frame(i, square), 200.0));
+        let mut changes =
+            run(&mut pipeline, (0..40u64).map(|i| (i, (10..22).contains(&i).then(|| (i as u32 - 10) * 12))));
+        changes.extend(pipeline.flush(None).map(|c| (40, c)));
+
+        // New on the frame that confirms the episode: the second moving one.
+        let (at, Command::New(new)) = &changes[0] else { panic!("first a new event: {changes:#?}") };
+        assert_eq!(*at, 11, "announced 0.2 s after the first motion frame");
+        assert_eq!(new.validate(), Ok(()));
+        assert_eq!((new.state, new.end_time), (EventState::Active, None));
+        assert_eq!(new.metadata.frame_number, Some(10));
+        assert_eq!(new.timestamp, Timestamp::from_unix_ms(1_000_000 + 10 * 200));
+        assert_eq!(new.metadata.source, EventSource::Detector);
+        assert!(new.description.starts_with("Motion at the yard:"), "no length yet: {}", new.description);
+        let first = new.image_path.clone().expect("a snapshot from the start");
+        assert!(first.ends_with(&format!("{}.jpg", new.event_id)), "{first}");
+        assert_eq!(&std::fs::read(dir.path().join(&first)).expect("snapshot file")[..2], &[0xFF, 0xD8]);
+
+        // Then at most one update a second, and one end, all of this event.
+        let (updates, ends): (Vec<_>, Vec<_>) =
+            changes[1..].iter().partition(|(_, c)| matches!(c, Command::Update { .. }));
+        let update_frames: Vec<u64> = updates.iter().map(|(i, _)| *i).collect();
+        assert!(update_frames.windows(2).all(|w| w[1] - w[0] >= 5), "at most one a second at 5 fps: {update_frames:?}");
+        assert_eq!(ends.len(), 1, "{changes:#?}");
+        let (_, Command::End { event_id, at, reason, edit }) = &ends[0] else { panic!("an end") };
+        assert_eq!(event_id, &new.event_id);
+        assert!(updates.iter().all(|(_, c)| matches!(c, Command::Update { event_id: id, .. } if id == event_id)));
+        assert_eq!(*reason, None, "it ended on its own");
+        assert!(*at > new.timestamp);
+        assert!(edit.description.starts_with("Motion at the yard for 2.4 s"), "{}", edit.description);
+        assert!(!edit.detected_objects.is_empty() && edit.detected_objects.iter().all(|o| o.label == "motion"));
+        let last = edit.image_path.as_deref().expect("snapshot");
+        assert!(std::fs::read(dir.path().join(last)).is_ok_and(|jpeg| jpeg[..2] == [0xFF, 0xD8]));
+        if last != first {
+            assert!(last.contains(&format!("{}-", new.event_id)), "a better snapshot is a new file: {last}");
+            assert!(dir.path().join(&first).exists(), "the first one stays, for caches that hold it");
         }
-        events.extend(pipeline.flush());
-        assert_eq!(events.len(), 1, "{events:#?}");
-        let event = &events[0];
-        assert_eq!(event.validate(), Ok(()));
-        assert_eq!(event.metadata.frame_number, Some(10));
-        assert_eq!(event.timestamp, Timestamp::from_unix_ms(1_000_000 + 10 * 200));
-        assert_eq!(event.metadata.source, EventSource::Detector);
-        assert!(event.description.starts_with("Motion at the yard for 2.4 s"), "{}", event.description);
-        assert!(!event.detected_objects.is_empty() && event.detected_objects.iter().all(|o| o.label == "motion"));
-        let image = event.image_path.as_deref().expect("snapshot");
-        let jpeg = std::fs::read(dir.path().join(image)).expect("snapshot file");
-        assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+
         let camera = &stats.snapshot().cameras[0];
         assert_eq!(camera.frames, 40);
         assert!((10..=14).contains(&camera.motion_frames), "{}", camera.motion_frames);
         let stages: Vec<&str> = camera.stages.iter().map(|s| s.stage.as_str()).collect();
         assert_eq!(stages, [DECODE_WAIT, "motion", SNAPSHOT_STAGE]);
+    }
+
+    #[test]
+    fn a_growing_object_updates_its_event_with_a_new_snapshot_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stats = Arc::new(Stats::new(["yard".to_owned()]));
+        let mut pipeline = yard_pipeline(dir.path(), &stats);
+        let mut changes = run(&mut pipeline, (0..10u64).map(|i| (i, None)));
+        // A small square, then (from frame 20) a frame-filling change.
+        for i in 10..40u64 {
+            let (w, h) = (160u32, 90u32);
+            let size = if i < 20 { 12 } else { 60 };
+            let x0 = (i as u32 * 3) % 40;
+            let data: Vec<u8> = (0..h)
+                .flat_map(|y| (0..w).map(move |x| (x, y)))
+                .flat_map(|(x, y)| {
+                    let lit = (x0..x0 + size).contains(&x) && (10..10 + size.min(70)).contains(&y);
+                    let v = if lit { 230 } else { 70 + ((x * 31 + y * 17 + i as u32 * 7) % 5) as u8 };
+                    [v, v, v]
+                })
+                .collect();
+            let image = RgbImage::new(w, h, data).expect("frame");
+            let frame = Frame { index: i, seen_at: Timestamp::from_unix_ms(1_000_000 + i as i64 * 200), image };
+            changes.extend(pipeline.process(frame, 200.0).into_iter().map(|c| (i, c)));
+        }
+        changes.extend(pipeline.flush(Some("shutdown")).map(|c| (40, c)));
+        let update = changes.iter().find_map(|(i, c)| match c {
+            Command::Update { edit, .. } => Some((*i, edit)),
+            _ => None,
+        });
+        let (at, edit) = update.unwrap_or_else(|| panic!("an update when the object grew: {changes:#?}"));
+        assert!(at >= 20, "after it grew, not before: frame {at}");
+        let image = edit.image_path.as_deref().expect("its new snapshot");
+        assert!(image.ends_with("-2.jpg"), "{image}");
+        assert!(dir.path().join(image).exists());
+        let (_, Command::End { reason, .. }) = changes.last().expect("changes") else { panic!("ends last") };
+        assert_eq!(reason.as_deref(), Some("shutdown"), "a source stopped by shutdown says so");
     }
 
     #[test]
@@ -316,14 +526,12 @@ mod tests {
         std::fs::write(dir.path().join("snapshots"), b"in the way").expect("blocker");
         let stats = Arc::new(Stats::new(["yard".to_owned()]));
         let mut pipeline = yard_pipeline(dir.path(), &stats);
-        for i in 0..8u64 {
-            assert!(pipeline.process(frame(i, None), 1.0).is_none());
-        }
-        for i in 8..12u64 {
-            assert!(pipeline.process(frame(i, Some(i as u32 * 10)), 1.0).is_none());
-        }
-        let event = pipeline.flush().expect("the episode in progress is reported");
-        assert_eq!(event.image_path, None);
-        assert_eq!(event.validate(), Ok(()));
+        assert!(run(&mut pipeline, (0..8u64).map(|i| (i, None))).is_empty());
+        let changes = run(&mut pipeline, (8..12u64).map(|i| (i, Some(i as u32 * 10))));
+        let Some((_, Command::New(new))) = changes.first() else { panic!("announced: {changes:#?}") };
+        assert_eq!(new.image_path, None);
+        assert_eq!(new.validate(), Ok(()));
+        let Some(Command::End { edit, .. }) = pipeline.flush(None) else { panic!("the episode in progress ends") };
+        assert_eq!(edit.image_path, None);
     }
 }

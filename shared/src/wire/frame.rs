@@ -30,7 +30,7 @@ use crate::model::{Change, Timestamp};
 pub use crate::stats::{Histogram, Percentiles};
 
 /// Bumped on any incompatible change to [`Frame`].
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 /// First bytes of every `Hello`: tells a Lookout peer from anything else.
 pub const MAGIC: [u8; 4] = *b"LKWP";
 /// Largest payload accepted or sent (1 MiB).
@@ -103,6 +103,13 @@ pub struct DetectorStats {
     pub inference_seconds: Histogram,
     /// Every commit time since start, for Prometheus.
     pub commit_seconds: Histogram,
+    /// Events announced and not yet ended.
+    pub active_events: u64,
+    /// From an event's start (its first motion frame) to its `new` being
+    /// committed, over a recent window: what real-time means here.
+    pub announce_ms: Percentiles,
+    /// The same, every event since start, for Prometheus.
+    pub announce_seconds: Histogram,
     pub cameras: Vec<CameraStatus>,
     /// Subscribers connected now.
     pub subscribers: u32,
@@ -300,6 +307,9 @@ mod tests {
             commit_ms: Percentiles { count: 7, p50: 0.5, p95: 0.9, p99: 1.2, max: 1.2 },
             inference_seconds: Histogram { counts: vec![0, 1, 2], sum_seconds: 0.25 },
             commit_seconds: Histogram::default(),
+            active_events: 2,
+            announce_ms: Percentiles { count: 3, p50: 210.0, p95: 300.0, p99: 310.0, max: 310.0 },
+            announce_seconds: Histogram { counts: vec![0, 0, 3], sum_seconds: 0.7 },
             cameras: vec![CameraStatus {
                 camera_id: "door".into(),
                 state: CameraState::Reconnecting,

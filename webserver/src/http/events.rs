@@ -137,9 +137,13 @@ async fn find_event(state: &AppState, event_id: &str) -> Result<Event, ApiError>
     state.db.read(move |s| s.get(&id)).await?.ok_or_else(|| ApiError::NotFound(format!("no event {event_id:?}")))
 }
 
-/// Snapshots never change once written (a new snapshot is a new event):
-/// browsers may keep them for a year.
+/// An ended event's snapshot never changes: browsers may keep it for a
+/// year.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// An active event may get a better snapshot (a new file, named by its next
+/// update): browsers ask again each time. Clients that add `?v=<seq>` get a
+/// new URL with each change anyway.
+const REVALIDATE: &str = "no-cache";
 
 /// An event's snapshot: the key frame, with its motion boxes drawn.
 #[utoipa::path(
@@ -155,12 +159,13 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub async fn event_image(State(state): State<AppState>, Path(event_id): Path<String>) -> Result<Response, ApiError> {
     let event = find_event(&state, &event_id).await?;
     let no_snapshot = || ApiError::NotFound(format!("event {event_id:?} has no snapshot"));
+    let cache = if event.state == EventState::Ended { IMMUTABLE } else { REVALIDATE };
     let image_path = event.image_path.ok_or_else(no_snapshot)?;
     match Snapshot::open(state.config.data_dir.root(), &image_path).await {
         Ok(snapshot) => {
             let len = snapshot.len.to_string();
             Ok((
-                [(CONTENT_TYPE, "image/jpeg"), (CACHE_CONTROL, IMMUTABLE), (CONTENT_LENGTH, len.as_str())],
+                [(CONTENT_TYPE, "image/jpeg"), (CACHE_CONTROL, cache), (CONTENT_LENGTH, len.as_str())],
                 snapshot.into_body(),
             )
                 .into_response())
@@ -363,7 +368,7 @@ pub async fn end_event(
         return Err(ApiError::NotFound(format!("no event {event_id:?} (ids look like evt_<unix-ms>_<4 hex>)")));
     }
     let id = event_id.clone();
-    let change = commit(&state, move |s| s.end(&id, Timestamp::now(), body.reason.as_deref())).await?;
+    let change = commit(&state, move |s| s.end(&id, Timestamp::now(), body.reason.as_deref(), |_| {})).await?;
     tracing::info!(seq = change.seq(), event_id, "event ended via API");
     let response = json_response(StatusCode::OK, change.event.to_json());
     state.sequencer.offer(change).await;

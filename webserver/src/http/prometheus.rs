@@ -220,13 +220,23 @@ impl Scrape {
         per_link(e, "lookout_detector_events_created", "Events the detector committed.", MetricType::Counter, &|l| {
             stat(l, |s| s.events_created)
         })?;
+        per_link(
+            e,
+            "lookout_detector_active_events",
+            "Events announced and not yet ended.",
+            MetricType::Gauge,
+            &|l| stat(l, |s| s.active_events),
+        )?;
         for (name, help, pick) in [
             (
                 "lookout_detector_inference",
                 "Time to analyse one frame.",
                 (|s| &s.inference_seconds) as fn(&shared::wire::DetectorStats) -> &Histogram,
             ),
-            ("lookout_detector_commit", "Time to commit one event durably (fsync included).", |s| &s.commit_seconds),
+            ("lookout_detector_commit", "Time to commit one change durably (fsync included).", |s| &s.commit_seconds),
+            ("lookout_detector_announce", "From an event's first motion frame to its new change committed.", |s| {
+                &s.announce_seconds
+            }),
         ] {
             family(e, name, help, seconds, MetricType::Histogram, |mut m| {
                 for link in &self.links {

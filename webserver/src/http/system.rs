@@ -144,6 +144,12 @@ pub struct DetectorMetrics {
     /// the floor under the commit → client latency.
     #[schema(value_type = Object)]
     pub commit_ms: shared::stats::Percentiles,
+    /// Events announced and not yet ended.
+    pub active_events: u64,
+    /// From an event's start (its first motion frame) to its `new` being
+    /// committed by the detector.
+    #[schema(value_type = Object)]
+    pub announce_ms: shared::stats::Percentiles,
     /// Per camera: state, frames, motion frames, restarts and the time per
     /// pipeline stage (`decode_wait`, `motion`, `snapshot`).
     #[schema(value_type = Vec<Object>)]
@@ -183,6 +189,8 @@ impl MetricsReport {
                     events_created: s.stats.as_ref().map_or(0, |d| d.events_created),
                     inference_ms: s.stats.as_ref().map(|d| d.inference_ms).unwrap_or_default(),
                     commit_ms: s.stats.as_ref().map(|d| d.commit_ms).unwrap_or_default(),
+                    active_events: s.stats.as_ref().map_or(0, |d| d.active_events),
+                    announce_ms: s.stats.as_ref().map(|d| d.announce_ms).unwrap_or_default(),
                     cameras: s.stats.map(|d| d.cameras).unwrap_or_default(),
                 })
                 .collect(),
