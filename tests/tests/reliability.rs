@@ -17,6 +17,14 @@ fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// A dry-run detector whose events live about a second each (new, maybe
+/// an update, end): every change takes a seq, and a kill leaves some active.
+fn live_detector(data_dir: &Path, args: &[&str]) -> Process {
+    let mut all = vec!["--dry-run", "--event-secs", "0.5", "--data-dir", arg(data_dir)];
+    all.extend_from_slice(args);
+    Process::start("detector", &all)
+}
+
 fn detector(data_dir: &Path, args: &[&str]) -> Process {
     // Events reported whole: one change each, so seqs count events.
     let mut all = vec!["--dry-run", "--event-secs", "0", "--data-dir", arg(data_dir)];
@@ -106,7 +114,8 @@ async fn killing_webserver_and_detector_in_turn_loses_nothing_for_any_client() {
     let port = free_port();
     let server_args = ["--client-queue", "64"];
     let mut server = Webserver::start_on(dir.path(), port, &server_args);
-    let mut det = detector(dir.path(), &["--rate", "200"]);
+    // Events with a life: the kills land mid-event, so restarts end orphans.
+    let mut det = live_detector(dir.path(), &["--rate", "200"]);
     let steady = Follower::start(server.ws_url(""), 0, None);
     let slow = Follower::start(server.ws_url(""), 0, Some(Duration::from_millis(6)));
     let mut late = None;
@@ -120,7 +129,7 @@ async fn killing_webserver_and_detector_in_turn_loses_nothing_for_any_client() {
         } else {
             det.kill();
             detector_kills += 1;
-            det = detector(dir.path(), &["--rate", "200"]);
+            det = live_detector(dir.path(), &["--rate", "200"]);
         }
         if round == rounds / 2 {
             late = Some(Follower::start(server.ws_url(""), 0, None));
@@ -134,12 +143,20 @@ async fn killing_webserver_and_detector_in_turn_loses_nothing_for_any_client() {
     let mut report = Vec::new();
     for (name, follower) in [("steady", steady), ("slow", slow), ("late", late.expect("late client started"))] {
         let seen = follower.finish(head).await;
-        assert_eq!(seen.seqs, (1..=head).collect::<Vec<_>>(), "{name} got every event exactly once, in order");
-        report.push(format!("{name} {} events over {} connections", seen.seqs.len(), seen.connections));
+        assert_eq!(seen.seqs, (1..=head).collect::<Vec<_>>(), "{name} got every change exactly once, in order");
+        report.push(format!("{name} {} changes over {} connections", seen.seqs.len(), seen.connections));
     }
+    // Every event a kill left active was ended by the next start, and the
+    // clean stop ended the rest.
+    let events = e2e::current_events(dir.path());
+    let left_active: Vec<&Event> = events.iter().filter(|e| e.state == shared::EventState::Active).collect();
+    assert!(left_active.is_empty(), "{left_active:#?}");
+    let orphans = events.iter().filter(|e| e.metadata.end_reason.as_deref() == Some("detector restarted")).count();
     eprintln!(
         "FIGURE chaos: {rounds} rounds ({webserver_kills} webserver and {detector_kills} detector SIGKILLs); \
-         {head} events stored; {}; lost 0, duplicates 0",
+         {head} changes of {} events stored, {orphans} left active by a kill and ended at the next start; {}; \
+         lost 0, duplicates 0",
+        events.len(),
         report.join(", ")
     );
 }
