@@ -239,8 +239,11 @@ pub struct CameraSummary {
     pub last_timestamp: Timestamp,
 }
 
-const INSERT_CHANGE: &str = "INSERT INTO changes (event_id, kind, event) VALUES (?1, ?2, '')";
-const SET_CHANGE_EVENT: &str = "UPDATE changes SET event = ?2 WHERE seq = ?1";
+/// The `seq` the next change takes: what `AUTOINCREMENT` would give (one
+/// above the largest ever used), read under the write lock every change
+/// holds, so the change row is written once, its JSON included.
+const NEXT_SEQ: &str = "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0) + 1";
+const INSERT_CHANGE: &str = "INSERT INTO changes (seq, event_id, kind, event) VALUES (?1, ?2, ?3, ?4)";
 const INSERT_EVENT: &str = "INSERT INTO events (seq, event_id, camera_id, timestamp, motion_confidence, \
      detected_objects, description, image_path, metadata, created_at, state, end_time, updated_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
@@ -632,9 +635,8 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 /// Appends `event`'s change of `kind` to the log, giving the event the
 /// change's `seq`, and stores the event's JSON with it.
 fn log_change(tx: &rusqlite::Transaction<'_>, kind: ChangeKind, event: &mut Event) -> Result<(), StoreError> {
-    tx.prepare_cached(INSERT_CHANGE)?.execute(params![event.event_id, kind.as_str()])?;
-    event.seq = tx.last_insert_rowid();
-    tx.prepare_cached(SET_CHANGE_EVENT)?.execute(params![event.seq, event.to_json()])?;
+    event.seq = tx.prepare_cached(NEXT_SEQ)?.query_row([], |r| r.get(0))?;
+    tx.prepare_cached(INSERT_CHANGE)?.execute(params![event.seq, event.event_id, kind.as_str(), event.to_json()])?;
     Ok(())
 }
 
