@@ -22,6 +22,13 @@ fi
 # End-to-end and browser tests start the real binaries: build them first.
 cargo build --workspace --bins --locked
 
+# The object tests run the real model on real photos: build the model once
+# (cached outside the clone, ~/.cache/lookout/models; see models/README.md)
+# and fetch the photos (the scikit-image wheel's samples, never committed).
+LOOKOUT_MODEL="${LOOKOUT_MODEL:-$(./scripts/fetch-model.sh)}"
+export LOOKOUT_MODEL
+./scripts/fetch-photos.sh >/dev/null
+
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast
 else

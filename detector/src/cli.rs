@@ -101,6 +101,150 @@ pub struct Args {
 
     #[command(flatten)]
     pub motion: MotionArgs,
+
+    #[command(flatten)]
+    pub objects: ObjectArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+}
+
+/// What else the detector binary does besides watching cameras.
+#[derive(Debug, clap::Subcommand)]
+pub enum Subcommand {
+    /// Runs the object model on still pictures (any format ffmpeg reads) and
+    /// prints one JSON line per picture: what it found, where, how sure, and
+    /// the model time. Checks a model, or shows what a camera would see.
+    Detect {
+        /// The pictures.
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<PathBuf>,
+        /// Least score a detection is printed with (0-1].
+        #[arg(long, value_name = "SCORE", default_value_t = objects::model::CANDIDATE_SCORE, value_parser = parse_unit_fraction)]
+        min_score: f32,
+    },
+}
+
+/// Object detection settings (real cameras; SPEC §8). Settings written
+/// `ID=VALUE` apply to that camera, plain ones to every other.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Object detection")]
+pub struct ObjectArgs {
+    /// The NanoDet ONNX model that ./scripts/fetch-model.sh builds
+    /// [default: ~/.cache/lookout/models/nanodet-m-416.onnx].
+    #[arg(long, value_name = "PATH", env = "LOOKOUT_MODEL", global = true)]
+    pub model: Option<PathBuf>,
+
+    /// Motion only: no object model, every motion episode is an event.
+    #[arg(long)]
+    pub no_objects: bool,
+
+    /// Also keep motion episodes in which no wanted object was confirmed,
+    /// as motion events (labels arrive as updates when objects show up).
+    #[arg(long)]
+    pub motion_events: bool,
+
+    /// Labels that make an event, as [ID=]LABEL,LABEL… (COCO names such as
+    /// person, car, dog) [default: person, bicycle, car, motorcycle, bus,
+    /// truck, bird, cat, dog]; repeatable.
+    #[arg(long = "objects", value_name = "[ID=]LABELS", value_parser = parse_labels)]
+    pub labels: Vec<(Option<String>, Vec<String>)>,
+
+    /// Least median score over a track for its object to count, as
+    /// [ID=]SCORE (0-1); repeatable.
+    #[arg(long, value_name = "[ID=]SCORE", value_parser = parse_per_camera_fraction)]
+    pub min_score: Vec<(Option<String>, f32)>,
+
+    /// Smallest object counted, as [ID=]FRACTION of the frame; repeatable.
+    #[arg(long, value_name = "[ID=]FRACTION", value_parser = parse_per_camera_fraction)]
+    pub min_object_area: Vec<(Option<String>, f32)>,
+
+    /// Area of one camera where objects are ignored (an object is in it when
+    /// the middle of its bottom edge is), as ID=x,y,width,height in
+    /// fractions of the frame; repeatable.
+    #[arg(long = "object-mask", value_name = "ID=X,Y,W,H", value_parser = parse_mask)]
+    pub object_masks: Vec<(String, MaskRect)>,
+}
+
+/// The default least median score of a track.
+pub const DEFAULT_MIN_SCORE: f32 = 0.5;
+
+impl ObjectArgs {
+    /// The model file: `--model`, else the cache `fetch-model.sh` fills.
+    pub fn model_path(&self) -> PathBuf {
+        self.model.clone().unwrap_or_else(default_model_path)
+    }
+
+    /// Object settings for one camera.
+    pub fn filter(&self, camera_id: &str) -> ObjectFilter {
+        let labels = per_camera(&self.labels, camera_id)
+            .unwrap_or_else(|| objects::labels::DEFAULT_WANTED.map(str::to_owned).to_vec());
+        ObjectFilter {
+            classes: labels.iter().filter_map(|l| objects::labels::class_of(l)).collect(),
+            min_score: per_camera(&self.min_score, camera_id).unwrap_or(DEFAULT_MIN_SCORE),
+            min_area: per_camera(&self.min_object_area, camera_id).unwrap_or(0.0),
+            masks: self.object_masks.iter().filter(|(id, _)| id == camera_id).map(|(_, m)| *m).collect(),
+            motion_events: self.motion_events,
+        }
+    }
+}
+
+/// What one camera counts as an object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectFilter {
+    /// Wanted COCO classes.
+    pub classes: Vec<usize>,
+    pub min_score: f32,
+    /// Fraction of the frame.
+    pub min_area: f32,
+    pub masks: Vec<MaskRect>,
+    /// Keep motion episodes without a wanted object.
+    pub motion_events: bool,
+}
+
+/// `$XDG_CACHE_HOME/lookout/models/…`, else `~/.cache/lookout/models/…`.
+pub fn default_model_path() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    cache.join("lookout").join("models").join(objects::model::MODEL_FILE)
+}
+
+/// The value given for `camera_id`, else the one given for all; the last
+/// of each counts.
+fn per_camera<T: Clone>(values: &[(Option<String>, T)], camera_id: &str) -> Option<T> {
+    let of = |wanted: Option<&str>| values.iter().rev().find(|(id, _)| id.as_deref() == wanted).map(|(_, v)| v.clone());
+    of(Some(camera_id)).or_else(|| of(None))
+}
+
+/// `[ID=]VALUE`: a camera id is what comes before '=' when there is one.
+fn split_camera(text: &str) -> Result<(Option<String>, &str), String> {
+    match text.split_once('=') {
+        Some((id, value)) => {
+            validate_camera_id(id).map_err(|e| format!("invalid camera id {id:?}: {}", e.reason))?;
+            Ok((Some(id.to_owned()), value))
+        }
+        None => Ok((None, text)),
+    }
+}
+
+fn parse_labels(text: &str) -> Result<(Option<String>, Vec<String>), String> {
+    let (camera, list) = split_camera(text)?;
+    let labels: Vec<String> = list.split(',').map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
+    if labels.is_empty() {
+        return Err("expected one or more labels, such as person,car".into());
+    }
+    if let Some(unknown) = labels.iter().find(|l| objects::labels::class_of(l).is_none()) {
+        return Err(format!("{unknown:?} is not a label the model knows (COCO names such as person, car, dog, cat)"));
+    }
+    Ok((camera, labels))
+}
+
+fn parse_per_camera_fraction(text: &str) -> Result<(Option<String>, f32), String> {
+    let (camera, value) = split_camera(text)?;
+    let fraction = parse_in(value, |v: f32| (0.0..=1.0).contains(&v), "must be a fraction from 0 to 1")?;
+    Ok((camera, fraction))
 }
 
 /// Motion detection and episode settings (real cameras). Defaults are
@@ -302,6 +446,45 @@ mod tests {
         assert!(parse_camera("bad id").is_err());
         assert!(parse_camera("door=").is_err());
         assert!(parse_camera("").is_err());
+    }
+
+    #[test]
+    fn object_settings_per_camera_override_the_plain_ones() {
+        let args = Args::try_parse_from([
+            "detector",
+            "--camera",
+            "door=a.mp4",
+            "--camera",
+            "yard=b.mp4",
+            "--objects",
+            "person,car",
+            "--objects",
+            "yard=cat, dog",
+            "--min-score",
+            "door=0.7",
+            "--object-mask",
+            "yard=0,0,1,0.2",
+        ])
+        .expect("parses");
+        let (door, yard) = (args.objects.filter("door"), args.objects.filter("yard"));
+        assert_eq!((door.classes, door.min_score, door.masks.len()), (vec![0, 2], 0.7, 0));
+        assert_eq!((yard.classes, yard.min_score, yard.masks.len()), (vec![15, 16], DEFAULT_MIN_SCORE, 1));
+        let plain =
+            Args::try_parse_from(["detector", "--camera", "door=a.mp4"]).expect("parses").objects.filter("door");
+        assert_eq!(plain.classes.len(), objects::labels::DEFAULT_WANTED.len());
+        assert!(!plain.motion_events);
+        for bad in [
+            &["--objects", "unicorn"][..],
+            &["--objects", "door="],
+            &["--min-score", "1.5"],
+            &["--min-score", "bad id=0.5"],
+        ] {
+            let mut argv = vec!["detector", "--camera", "door=a.mp4"];
+            argv.extend_from_slice(bad);
+            assert!(Args::try_parse_from(&argv).is_err(), "{bad:?}");
+        }
+        let err = parse_labels("persn").expect_err("a typo");
+        assert!(err.contains("\"persn\" is not a label"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Event descriptions: the one human sentence every event carries.
 //!
 //! Dry-run events describe what was (pretend-)recognised; camera events
-//! describe a motion episode — where in the frame, how large, how long.
+//! name the objects seen in the episode ("A person and a dog at the front
+//! door for 8.0 s."), or, for motion alone, say where in the frame, how
+//! large and how long.
 
 use shared::model::DetectedObject;
 
@@ -33,6 +35,42 @@ pub fn describe_objects(place: &str, objects: &[DetectedObject], motion: f64) ->
         first.make_ascii_uppercase();
     }
     sentence
+}
+
+/// An episode's objects: each label with how many, in order of the best
+/// score; the length once it ended.
+pub fn describe_tracks(place: &str, seconds: Option<f64>, objects: &[DetectedObject]) -> String {
+    let mut counted: Vec<(&str, usize)> = Vec::new();
+    for object in objects {
+        match counted.iter_mut().find(|(label, _)| *label == object.label) {
+            Some((_, n)) => *n += 1,
+            None => counted.push((&object.label, 1)),
+        }
+    }
+    let named: Vec<String> = counted
+        .iter()
+        .map(|&(label, n)| if n == 1 { article(label) } else { format!("{n} {}", plural(label)) })
+        .collect();
+    let what = match named.split_last() {
+        None => "Something".to_owned(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    };
+    let lasting = seconds.map(|s| format!(" for {s:.1} s")).unwrap_or_default();
+    let mut sentence = format!("{what} at the {place}{lasting}.");
+    if let Some(first) = sentence.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    sentence
+}
+
+fn plural(noun: &str) -> String {
+    match noun {
+        "person" => "people".to_owned(),
+        "bus" => "buses".to_owned(),
+        "skis" | "scissors" | "sheep" => noun.to_owned(),
+        _ => format!("{noun}s"),
+    }
 }
 
 fn article(noun: &str) -> String {
@@ -76,6 +114,24 @@ pub fn describe_episode(
 mod tests {
     use super::*;
     use shared::model::BoundingBox;
+
+    #[test]
+    fn tracked_objects_are_named_with_counts_and_the_length() {
+        let objects = [object("person", 0.9), object("dog", 0.8), object("person", 0.7)];
+        assert_eq!(
+            describe_tracks("front door", Some(8.04), &objects),
+            "2 people and a dog at the front door for 8.0 s."
+        );
+        assert_eq!(describe_tracks("yard", None, &objects[1..2]), "A dog at the yard.");
+        assert_eq!(
+            describe_tracks(
+                "drive",
+                None,
+                &[object("car", 0.9), object("elephant", 0.8), object("bus", 0.6), object("bus", 0.5)]
+            ),
+            "A car, an elephant and 2 buses at the drive."
+        );
+    }
 
     fn object(label: &str, confidence: f64) -> DetectedObject {
         DetectedObject {

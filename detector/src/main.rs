@@ -17,10 +17,12 @@
 //! * [`lane`] — one subscriber's outgoing frames: written at once when idle,
 //!   queued otherwise.
 //! * [`socket_file`] — stale/live/foreign socket-path checks.
+//! * [`still`] — `detector detect IMAGE…`: the object model on pictures.
 //! * [`stats`] — counters for heartbeats and the session summary.
 //!
 //! The frame analysis itself (motion detection, episodes, JPEG) is the
-//! `vision` crate; this binary runs it and does the I/O around it.
+//! `vision` crate, object detection and tracking the `objects` crate; this
+//! binary runs them and does the I/O around them.
 //!
 //! Shutdown order matters: stop producing → let the manager finish every
 //! event already handed to it → stop the hub (subscribers drain, get `Bye`)
@@ -35,6 +37,7 @@ mod manager;
 mod simulate;
 mod socket_file;
 mod stats;
+mod still;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -55,6 +58,15 @@ use crate::stats::{Stats, Summary};
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(cli::Subcommand::Detect { images, min_score }) = &args.command {
+        return match still::run(&args.objects.model_path(), &args.ffmpeg, images, *min_score) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Err(message) = args.check_cameras() {
         Args::command().error(clap::error::ErrorKind::MissingRequiredArgument, message).exit();
     }

@@ -113,9 +113,10 @@ test("pause/resume, camera filter, detail view and health panel", async (t) => {
   await page.waitForSelector("#filter-note[hidden]", { state: "attached" });
 
   // Detail view: every field, and the raw JSON is the API's event.
-  const item = page.locator("#feed li.event").first();
-  const id = await item.getAttribute("data-event-id");
-  await item.click();
+  // A locator is resolved again at each action: pin the item by its id, or
+  // the live feed may put a newer one first between reading and clicking.
+  const id = await page.locator("#feed li.event").first().getAttribute("data-event-id");
+  await page.locator(`#feed li.event[data-event-id="${id}"]`).click();
   await page.waitForSelector("#detail[open]");
   const raw = JSON.parse(await page.locator("#detail-json").textContent());
   assert.deepEqual(raw, await getJson(`${server.url}/api/events/${id}`));

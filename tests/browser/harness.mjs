@@ -92,7 +92,8 @@ export function startDetector(dataDir, args = []) {
 
 /** A detector watching the cameras given in `args` (`--camera ID=SOURCE`). */
 export function startCameraDetector(dataDir, args) {
-  return new Proc("detector", ["--data-dir", dataDir, ...args]);
+  // Their scenes are synthetic boxes, not objects: motion events only.
+  return new Proc("detector", ["--data-dir", dataDir, "--no-objects", ...args]);
 }
 
 /** How many events the detector has written to events.jsonl so far. */

@@ -22,7 +22,17 @@ async fn camera_passwords_are_masked_on_every_surface() {
     let snap = format!("snap=http://127.0.0.1:1/snap.cgi?user=admin&pwd={PASSWORD}2");
     let detector = Process::start(
         "detector",
-        &["--data-dir", arg(dir.path()), "--camera", &door, "--camera", &snap, "--heartbeat-secs", "0.5"],
+        &[
+            "--data-dir",
+            arg(dir.path()),
+            "--no-objects",
+            "--camera",
+            &door,
+            "--camera",
+            &snap,
+            "--heartbeat-secs",
+            "0.5",
+        ],
     );
     webserver.wait_for_detector();
     let camera = e2e::camera_status;

@@ -42,7 +42,7 @@ fn scene(secs: u32) -> String {
 /// events and its log lines.
 fn detect(data_dir: &Path, camera: &str, clip: &Path, extra: &[&str]) -> (Vec<Event>, Vec<String>) {
     let source = format!("{camera}={}", arg(clip));
-    let mut args = vec!["--data-dir", arg(data_dir), "--camera", &source];
+    let mut args = vec!["--data-dir", arg(data_dir), "--no-objects", "--camera", &source];
     args.extend_from_slice(extra);
     let detector = Process::start("detector", &args);
     detector.wait_for_log("file ended", Duration::from_secs(60));
@@ -72,7 +72,7 @@ fn a_static_scene_gives_no_event() {
     let dir = temp_data_dir();
     let clip = clip(dir.path(), "static", &scene(10));
     let source = format!("yard={}", arg(&clip));
-    let detector = Process::start("detector", &["--data-dir", arg(dir.path()), "--camera", &source]);
+    let detector = Process::start("detector", &["--data-dir", arg(dir.path()), "--no-objects", "--camera", &source]);
     detector.wait_for_log("file ended", Duration::from_secs(60));
     let frames = frames_analysed(&detector.logs());
     let (status, summary) = detector.wait(Duration::from_secs(30));
@@ -149,7 +149,7 @@ fn a_light_switched_on_gives_no_event() {
                  [a][b]concat=n=2:v=1,noise=alls=6:allf=t";
     let clip = clip(dir.path(), "light", graph);
     let source = format!("hall={}", arg(&clip));
-    let detector = Process::start("detector", &["--data-dir", arg(dir.path()), "--camera", &source]);
+    let detector = Process::start("detector", &["--data-dir", arg(dir.path()), "--no-objects", "--camera", &source]);
     // The guard fired (rather than the change going unseen)...
     detector.wait_for_log("motion background recalibrated", Duration::from_secs(60));
     let (status, summary) = detector.wait(Duration::from_secs(30));
@@ -175,6 +175,7 @@ async fn a_failing_camera_is_reported_and_retried_while_the_other_keeps_producin
         &[
             "--data-dir",
             arg(dir.path()),
+            "--no-objects",
             "--camera",
             &porch,
             "--camera",
@@ -296,16 +297,19 @@ async fn create_event(url: &str, fields: serde_json::Value) -> String {
 fn camera_command_line_mistakes_are_clear() {
     let dir = temp_data_dir();
     let data = arg(dir.path());
-    let (code, _, stderr) = run_to_end("detector", &["--data-dir", data, "--camera", "door"]);
+    let (code, _, stderr) = run_to_end("detector", &["--data-dir", data, "--no-objects", "--camera", "door"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("has no SOURCE"), "{stderr}");
 
-    let (code, _, stderr) =
-        run_to_end("detector", &["--data-dir", data, "--camera", "door=x.mp4", "--ffmpeg", "/nonexistent/ffmpeg"]);
+    let (code, _, stderr) = run_to_end(
+        "detector",
+        &["--data-dir", data, "--no-objects", "--camera", "door=x.mp4", "--ffmpeg", "/nonexistent/ffmpeg"],
+    );
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("ffmpeg not found"), "{stderr}");
 
-    let (code, _, stderr) = run_to_end("detector", &["--data-dir", data, "--camera", "door=/nonexistent/clip.mp4"]);
+    let (code, _, stderr) =
+        run_to_end("detector", &["--data-dir", data, "--no-objects", "--camera", "door=/nonexistent/clip.mp4"]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("camera door: cannot open /nonexistent/clip.mp4"), "{stderr}");
 
@@ -313,7 +317,7 @@ fn camera_command_line_mistakes_are_clear() {
     let junk = dir.path().join("junk.mp4");
     std::fs::write(&junk, b"this is not a video").expect("write");
     let source = format!("door={}", arg(&junk));
-    let (code, stdout, _) = run_to_end("detector", &["--data-dir", data, "--camera", &source]);
+    let (code, stdout, _) = run_to_end("detector", &["--data-dir", data, "--no-objects", "--camera", &source]);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.contains("camera door failed: ffmpeg exited"), "{stdout}");
 }
@@ -323,7 +327,8 @@ fn a_looped_file_replays_without_false_events() {
     let dir = temp_data_dir();
     let clip = clip(dir.path(), "loop", &scene(2));
     let source = format!("shop={}", arg(&clip));
-    let detector = Process::start("detector", &["--data-dir", arg(dir.path()), "--camera", &source, "--loop"]);
+    let detector =
+        Process::start("detector", &["--data-dir", arg(dir.path()), "--no-objects", "--camera", &source, "--loop"]);
     // Three plays: each end restarts the file (and the motion warm-up).
     detector.wait_for_log_count("file ended; looping", 3, Duration::from_secs(60));
     detector.terminate();
@@ -341,7 +346,8 @@ fn a_file_without_frames_fails_instead_of_looping() {
     let empty = dir.path().join("empty.y4m");
     std::fs::write(&empty, b"YUV4MPEG2 W64 H64 F5:1 Ip A1:1 C420jpeg\n").expect("write");
     let source = format!("hall={}", arg(&empty));
-    let detector = Process::start("detector", &["--data-dir", arg(dir.path()), "--camera", &source, "--loop"]);
+    let detector =
+        Process::start("detector", &["--data-dir", arg(dir.path()), "--no-objects", "--camera", &source, "--loop"]);
     let (status, stdout) = detector.wait(Duration::from_secs(30));
     assert_eq!(status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("camera hall failed: the file has no video frames"), "{stdout}");
@@ -374,6 +380,7 @@ async fn a_box_entering_a_live_scene_is_announced_within_a_second_and_ended_soon
         &[
             "--data-dir",
             arg(dir.path()),
+            "--no-objects",
             "--camera",
             &graph,
             "--detect-fps",
@@ -474,7 +481,7 @@ async fn a_crash_mid_episode_is_ended_at_the_next_start_and_a_clean_stop_ends_wh
     // A box that never stops moving, from 1 s on: one long episode.
     let camera = "walk=lavfi:color=c=gray:s=320x180:r=10[bg];color=c=white:s=40x40:r=10[fg];\
                   [bg][fg]overlay=x='mod(t*80\\,280)':y=70:enable='gte(t\\,1)'";
-    let args = ["--data-dir", arg(dir.path()), "--camera", camera, "--detect-fps", "5"];
+    let args = ["--data-dir", arg(dir.path()), "--no-objects", "--camera", camera, "--detect-fps", "5"];
     let mut first = Process::start("detector", &args);
     let started = wait_for_change(&mut client, "new", "").await;
     let orphan = started["event_id"].as_str().expect("event_id").to_owned();

@@ -56,7 +56,7 @@ fn motion(c: &mut Criterion) {
             detector.process(&moving[i % moving.len()])
         })
     });
-    let boxes = [vision::image::PixelRect { x: 100, y: 70, width: 40, height: 40 }];
+    let boxes = [vision::image::PixelRect { x: 100, y: 70, width: 40, height: 40 }.into()];
     c.bench_function("snapshot_jpeg_320x180", |b| b.iter(|| vision::snapshot::encode_jpeg(&rgb, &boxes)));
 }
 

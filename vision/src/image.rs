@@ -72,6 +72,19 @@ impl RgbImage {
 
     /// Draws the outline of `rect`, `thickness` pixels wide, clipped to the
     /// frame.
+    /// Paints `rect` (clipped to the image) in `color`.
+    pub fn fill_rect(&mut self, rect: PixelRect, color: [u8; 3]) {
+        let x1 = rect.x.saturating_add(rect.width).min(self.width);
+        let y1 = rect.y.saturating_add(rect.height).min(self.height);
+        for y in rect.y.min(self.height)..y1 {
+            let row = y as usize * self.width as usize;
+            for x in rect.x.min(self.width)..x1 {
+                let i = (row + x as usize) * 3;
+                self.data[i..i + 3].copy_from_slice(&color);
+            }
+        }
+    }
+
     pub fn draw_rect(&mut self, rect: PixelRect, thickness: u32, color: [u8; 3]) {
         let x1 = rect.x.saturating_add(rect.width).min(self.width);
         let y1 = rect.y.saturating_add(rect.height).min(self.height);

@@ -16,12 +16,14 @@
 //!   reporting it.
 //! * [`episode`] — turns per-frame motion into episodes: start after K frames
 //!   of motion, end after M still frames, with a per-camera dedup window.
-//! * [`snapshot`] — the key frame with its boxes drawn, as JPEG.
+//! * [`snapshot`] — the key frame with its boxes and labels drawn, as JPEG.
+//! * [`font`] — the 5×7 bitmap font those labels are written in.
 //!
 //! Every tunable lives in [`motion::MotionConfig`] or
 //! [`episode::EpisodeConfig`], with its default and what it does.
 
 pub mod episode;
+pub mod font;
 pub mod image;
 pub mod motion;
 pub mod ppm;

@@ -333,6 +333,12 @@ function countCamera(event) {
   renderCameras();
 }
 
+/** A stage time for the camera list: 0.42 ms, 12 ms, 1.2 s. */
+function formatMs(ms) {
+  if (ms >= 1000) return `${(ms / 1000).toFixed(1)} s`;
+  return ms >= 10 ? `${Math.round(ms)} ms` : `${ms.toFixed(2)} ms`;
+}
+
 function renderCameras() {
   const body = $("cameras");
   const rows = [...state.cameras.entries()].sort(([a], [b]) => a.localeCompare(b));
@@ -354,6 +360,14 @@ function renderCameras() {
       const tag = el("span", `source source--${source.state}`, source.state);
       if (source.error) tag.title = source.error;
       name.append(" ", tag);
+    }
+    // Analysis stages at p50 (motion on every frame, detect on frames with
+    // motion), the waits for ffmpeg left out.
+    const stages = ((source && source.stages) || []).filter((t) => t.stage !== "decode_wait" && t.ms.count > 0);
+    if (stages.length) {
+      const line = el("small", "stages", stages.map((t) => `${t.stage} ${formatMs(t.ms.p50)}`).join(" · "));
+      line.title = "p50 per frame of each analysis stage";
+      name.append(line);
     }
     tr.append(name, el("td", "num", String(c.events)), last);
     return tr;
@@ -518,7 +532,7 @@ async function refreshDetector() {
   state.sources.clear();
   for (const link of links) {
     for (const c of (link.stats && link.stats.cameras) || []) {
-      state.sources.set(c.camera_id, { state: c.state, error: c.last_error });
+      state.sources.set(c.camera_id, { state: c.state, error: c.last_error, stages: c.stages || [] });
       if (!state.cameras.has(c.camera_id)) state.cameras.set(c.camera_id, { events: 0, lastTimestamp: null });
     }
   }

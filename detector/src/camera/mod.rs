@@ -2,6 +2,7 @@
 //!
 //! * [`source`] — what a SOURCE names and the ffmpeg child that decodes it.
 //! * [`pipeline`] — the analysis stages, episodes, snapshots and the event.
+//! * [`detect`] — the object stage: the model on frames with motion.
 //!
 //! This module is the supervisor around them. [`check_all`] checks every
 //! `--camera` before anything starts, [`watch_all`] runs them. Each camera
@@ -20,6 +21,7 @@
 //! stops ffmpeg and reports its episode in progress before returning, so the
 //! manager commits it before the detector exits.
 
+pub mod detect;
 pub mod pipeline;
 pub mod source;
 
@@ -33,7 +35,8 @@ use tokio_util::sync::CancellationToken;
 
 use shared::redact::SecretUrl;
 
-use self::pipeline::{Frame, MotionStage, Pipeline, Stage};
+use self::detect::{ObjectStage, SharedModel};
+use self::pipeline::{Analysis, Frame, MotionStage, Pipeline, Stage};
 use self::source::{DecodeSettings, FrameSource, SourceKind};
 use crate::cli::Args;
 use crate::manager::Command;
@@ -74,14 +77,23 @@ enum RunEnd {
     Broken(String),
 }
 
-/// The cameras to watch, checked before anything starts: ffmpeg runs and
-/// every file source opens. Empty with `--dry-run`.
-pub async fn check_all(args: &Args) -> anyhow::Result<Vec<CameraSpec>> {
+/// The real cameras of a run and the object model they share.
+#[derive(Debug, Default)]
+pub struct Cameras {
+    pub specs: Vec<CameraSpec>,
+    /// `None` with `--no-objects`.
+    pub model: Option<Arc<SharedModel>>,
+}
+
+/// The cameras to watch and their object model, checked before anything
+/// starts: ffmpeg runs, every file source opens, the model loads (unless
+/// `--no-objects`). Empty with `--dry-run`.
+pub async fn check_all(args: &Args) -> anyhow::Result<Cameras> {
     if args.dry_run {
         for camera in args.cameras.iter().filter(|c| c.source.is_some()) {
             tracing::warn!(camera = %camera.id, "--dry-run ignores camera sources; simulating it");
         }
-        return Ok(Vec::new());
+        return Ok(Cameras::default());
     }
     source::check_ffmpeg(&args.ffmpeg).await.map_err(anyhow::Error::msg)?;
     let mut cameras = Vec::new();
@@ -90,14 +102,21 @@ pub async fn check_all(args: &Args) -> anyhow::Result<Vec<CameraSpec>> {
         source.check().map_err(|e| anyhow::anyhow!("camera {}: {e}", camera.id))?;
         cameras.push(CameraSpec { id: camera.id.clone(), source });
     }
-    Ok(cameras)
+    if args.objects.no_objects {
+        return Ok(Cameras { specs: cameras, model: None });
+    }
+    let path = args.objects.model_path();
+    let loaded = tokio::task::spawn_blocking(move || objects::Model::load(&path)).await?;
+    let model = loaded.map_err(|e| anyhow::anyhow!("{e}; or run with --no-objects for motion events only"))?;
+    tracing::info!(model = %model.path().display(), "object model loaded");
+    Ok(Cameras { specs: cameras, model: Some(SharedModel::new(model)) })
 }
 
 /// Runs one task per camera until every camera has ended (files) or
 /// shutdown. Returns the cameras that failed, with why.
 pub async fn watch_all(
     args: &Args,
-    cameras: Vec<CameraSpec>,
+    cameras: Cameras,
     data_dir: &shared::config::DataDir,
     stats: &Arc<Stats>,
     producer: &str,
@@ -107,17 +126,21 @@ pub async fn watch_all(
     let decode =
         Arc::new(DecodeSettings { ffmpeg: args.ffmpeg.clone(), fps: args.detect_fps, width: args.detect_width });
     let mut tasks = tokio::task::JoinSet::new();
-    for camera in cameras {
-        let stages: Vec<Box<dyn Stage>> = vec![Box::new(MotionStage::new(args.motion.motion_config(&camera.id)))];
-        let pipeline = Pipeline::new(
-            &camera.id,
-            producer,
-            args.detect_fps,
-            data_dir.clone(),
+    let model = cameras.model;
+    for camera in cameras.specs {
+        let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(MotionStage::new(args.motion.motion_config(&camera.id)))];
+        let filter = model.as_ref().map(|model| {
+            let filter = args.objects.filter(&camera.id);
+            stages.push(Box::new(ObjectStage::new(model.clone(), filter.clone(), &camera.id)));
+            filter
+        });
+        let analysis = Analysis {
+            fps: args.detect_fps,
             stages,
-            args.motion.episode_config(args.detect_fps),
-            stats.clone(),
-        );
+            episodes: args.motion.episode_config(args.detect_fps),
+            objects: filter,
+        };
+        let pipeline = Pipeline::new(&camera.id, producer, data_dir.clone(), analysis, stats.clone());
         let id = camera.id.clone();
         let watch =
             watch(camera, decode.clone(), args.loop_files, pipeline, events.clone(), stats.clone(), shutdown.clone());

@@ -1,28 +1,36 @@
 //! One camera's analysis: frame → stages → episode → event changes.
 //!
-//! A frame goes through the [`Stage`]s in order. Today there is one,
-//! [`MotionStage`]; an object detector would be a second stage that looks
-//! only at frames (or regions) where motion was found and adds labelled
-//! objects to the same [`Findings`]. The episode tracker then decides
-//! whether this frame starts, continues or ends an episode; the frame with
-//! the most change is kept as the key frame. The episode lives as one event
-//! (SPEC §7):
+//! A frame goes through the [`Stage`]s in order: [`MotionStage`] on every
+//! frame, then, unless the camera is motion-only, the object stage
+//! (`super::detect`), which runs the model only on frames where motion was
+//! found and adds labelled detections to the same [`Findings`]. The episode
+//! tracker decides whether this frame starts, continues or ends an episode,
+//! and the object tracker follows detections across its frames. The key
+//! frame is the one with the best-scoring confirmed object (or, while there
+//! is none, the most change). The episode lives as one event (SPEC §7, §8):
 //!
-//! * **new**, active, on the frame that confirms the episode (a fraction of
-//!   a second after motion starts), with the key frame so far as its
-//!   snapshot, under `DATA_DIR/snapshots/YYYY-MM-DD/<event_id>.jpg`;
-//! * **update**, at most once per [`UPDATE_EVERY`], when the key frame got
-//!   clearly better (half as much change again, or a region twice as
-//!   large): a new snapshot file (`<event_id>-2.jpg`, …), so a cached
-//!   picture is never a stale one;
+//! * **new**, active, on the frame that confirms the episode — for an
+//!   object camera, the frame on which a wanted object is confirmed (seen in
+//!   2 frames, median score over the threshold); episodes without one are
+//!   no event unless the camera keeps motion events — with the key frame so
+//!   far as its snapshot, under `DATA_DIR/snapshots/YYYY-MM-DD/<event_id>.jpg`;
+//! * **update** at once when a new label is confirmed; otherwise at most
+//!   once per [`UPDATE_EVERY`], when the key frame got clearly better (half
+//!   as much change again, a region twice as large, or a surer object): a
+//!   new snapshot file (`<event_id>-2.jpg`, …), so a cached picture is never
+//!   a stale one;
 //! * **end**, when the episode ends (or its source stops), with the best
 //!   snapshot and a sentence saying where, how large and how long.
 //!
 //! Everything here is synchronous and CPU-bound: the camera task runs it off
 //! the async runtime, on the blocking pool.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
+
+use objects::Detection;
+use objects::track::{Tracker, TrackerConfig};
 
 use shared::Timestamp;
 use shared::config::DataDir;
@@ -31,8 +39,11 @@ use vision::RgbImage;
 use vision::episode::{Episode, EpisodeConfig, EpisodeTracker};
 use vision::image::PixelRect;
 use vision::motion::{MotionConfig, MotionDetector, Verdict};
+use vision::snapshot::Annotation;
 
-use crate::describe::{describe_episode, place_name};
+use super::detect::to_detected;
+use crate::cli::ObjectFilter;
+use crate::describe::{describe_episode, describe_tracks, place_name};
 use crate::manager::{Command, EventEdit};
 use crate::stats::{DECODE_WAIT, Stats, analysis_ms, elapsed_ms};
 
@@ -44,6 +55,12 @@ pub const UPDATE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 const BETTER_CHANGE: f32 = 1.5;
 /// How much larger its largest region needs to be.
 const BETTER_AREA: f64 = 2.0;
+/// How much surer its best object needs to be.
+const BETTER_SCORE: f32 = 0.1;
+/// Motion that went on this long before an object was first seen was not
+/// that object's (a swaying branch, then a person): its event starts with
+/// the object instead.
+const LATE_OBJECT: std::time::Duration = std::time::Duration::from_secs(2);
 /// The stage name snapshot encoding is timed under.
 pub const SNAPSHOT_STAGE: &str = "snapshot";
 
@@ -62,15 +79,21 @@ pub struct Frame {
 pub struct Findings {
     /// The changed fraction of the frame, when something moved.
     pub motion: Option<f32>,
-    /// Regions or objects, in pixels of the frame.
+    /// Moving regions, in pixels of the frame.
     pub objects: Vec<DetectedObject>,
+    /// Wanted objects the model found, in pixels of the frame.
+    pub detections: Vec<Detection>,
+    /// Time inside the model, when it ran.
+    pub model_ms: Option<f64>,
 }
 
 /// One step of frame analysis.
 pub trait Stage: Send + std::fmt::Debug {
     /// Names the stage in timings (`/api/metrics`, heartbeats).
     fn name(&self) -> &'static str;
-    fn analyse(&mut self, frame: &Frame, findings: &mut Findings);
+    /// Adds what it finds; `false` when it had nothing to do for this frame
+    /// (its time is then not counted).
+    fn analyse(&mut self, frame: &Frame, findings: &mut Findings) -> bool;
     /// The source restarted: forget anything learned from earlier frames.
     fn reset(&mut self);
 }
@@ -90,13 +113,13 @@ impl Stage for MotionStage {
         "motion"
     }
 
-    fn analyse(&mut self, frame: &Frame, findings: &mut Findings) {
+    fn analyse(&mut self, frame: &Frame, findings: &mut Findings) -> bool {
         let result = self.0.process(&frame.image.to_gray());
         if result.verdict == Verdict::Recalibrated {
             tracing::info!(frame = frame.index, "global change (light or exposure): motion background recalibrated");
         }
         if result.verdict != Verdict::Motion {
-            return;
+            return true;
         }
         findings.motion = Some(result.changed_fraction);
         findings.objects.extend(result.regions.iter().take(MAX_REGIONS).map(|region| {
@@ -113,6 +136,7 @@ impl Stage for MotionStage {
                 },
             }
         }));
+        true
     }
 
     fn reset(&mut self) {
@@ -124,10 +148,14 @@ impl Stage for MotionStage {
 #[derive(Debug)]
 struct KeyFrame {
     image: RgbImage,
+    /// Its confirmed objects, else its moving regions.
     objects: Vec<DetectedObject>,
-    analysis_ms: f64,
+    /// Model time when the model ran on it, else the whole analysis time.
+    inference_ms: f64,
     /// Its changed fraction.
     change: f32,
+    /// Its best confirmed object's score; 0 without one.
+    object_score: f32,
 }
 
 impl KeyFrame {
@@ -146,6 +174,9 @@ struct Announced {
     /// What its current snapshot shows.
     change: f32,
     area: f64,
+    object_score: f32,
+    /// Labels it was announced or updated with.
+    labels: BTreeSet<&'static str>,
     image_path: Option<String>,
     /// Snapshot files written for it.
     snapshots: u32,
@@ -165,30 +196,58 @@ pub struct Pipeline {
     data_dir: DataDir,
     stages: Vec<Box<dyn Stage>>,
     tracker: EpisodeTracker<Timestamp>,
+    /// Object tracking, unless the camera is motion-only.
+    objects: Option<ObjectTracking>,
     key: Option<KeyFrame>,
+    /// The episode in progress, confirmed but not announced yet (waiting
+    /// for an object).
+    pending: Option<Episode<Timestamp>>,
     open: Option<Announced>,
     stats: Arc<Stats>,
 }
 
+/// An object camera's tracks and rules.
+#[derive(Debug)]
+struct ObjectTracking {
+    tracks: Tracker,
+    min_score: f32,
+    motion_events: bool,
+}
+
+impl ObjectTracking {
+    fn confirmed(&self) -> impl Iterator<Item = &objects::track::Track> {
+        self.tracks.tracks().iter().filter(|t| t.confirmed(self.tracks.config(), self.min_score))
+    }
+}
+
+/// How one camera's frames are analysed.
+#[derive(Debug)]
+pub struct Analysis {
+    /// Frames per second (of the stream the frames come from).
+    pub fps: f64,
+    pub stages: Vec<Box<dyn Stage>>,
+    pub episodes: EpisodeConfig,
+    /// What counts as an object, when the stages detect objects.
+    pub objects: Option<ObjectFilter>,
+}
+
 impl Pipeline {
-    pub fn new(
-        camera_id: &str,
-        producer: &str,
-        fps: f64,
-        data_dir: DataDir,
-        stages: Vec<Box<dyn Stage>>,
-        episodes: EpisodeConfig,
-        stats: Arc<Stats>,
-    ) -> Self {
+    pub fn new(camera_id: &str, producer: &str, data_dir: DataDir, analysis: Analysis, stats: Arc<Stats>) -> Self {
         Self {
             camera_id: camera_id.to_owned(),
             place: place_name(camera_id),
             producer: producer.to_owned(),
-            fps,
+            fps: analysis.fps,
             data_dir,
-            stages,
-            tracker: EpisodeTracker::new(episodes),
+            stages: analysis.stages,
+            tracker: EpisodeTracker::new(analysis.episodes),
+            objects: analysis.objects.map(|filter| ObjectTracking {
+                tracks: Tracker::new(TrackerConfig::default()),
+                min_score: filter.min_score,
+                motion_events: filter.motion_events,
+            }),
             key: None,
+            pending: None,
             open: None,
             stats,
         }
@@ -203,34 +262,84 @@ impl Pipeline {
         times.push((DECODE_WAIT, decode_wait_ms));
         for stage in &mut self.stages {
             let started = Instant::now();
-            stage.analyse(&frame, &mut findings);
-            times.push((stage.name(), elapsed_ms(started)));
+            if stage.analyse(&frame, &mut findings) {
+                times.push((stage.name(), elapsed_ms(started)));
+            }
         }
         self.stats.record_frame(&self.camera_id, &times, findings.motion.is_some());
 
         let seen_at = frame.seen_at;
         let step = self.tracker.observe(frame.index, seen_at, findings.motion);
-        if step.keep_key_frame {
+        let (object_score, confirmed) = self.track_objects(frame.index, &findings.detections);
+        let in_episode = step.started.is_some() || self.pending.is_some() || self.open.is_some();
+        let better_object = in_episode && object_score > self.key.as_ref().map_or(0.0, |k| k.object_score);
+        let motion_key = step.keep_key_frame && self.key.as_ref().is_none_or(|k| k.object_score == 0.0);
+        if better_object || motion_key {
             self.key = Some(KeyFrame {
                 image: frame.image,
-                objects: findings.objects,
-                analysis_ms: analysis_ms(&times),
+                objects: if better_object { confirmed } else { findings.objects },
+                inference_ms: findings.model_ms.unwrap_or_else(|| analysis_ms(&times)),
                 change: findings.motion.unwrap_or_default(),
+                object_score: if better_object { object_score } else { 0.0 },
             });
             if let Some(open) = &mut self.open {
                 open.key_is_newer = true;
             }
         }
-        let mut changes = Vec::new();
         if let Some(episode) = step.started {
-            changes.push(self.announce(episode));
+            self.pending = Some(episode);
+        }
+        let mut changes = Vec::new();
+        if self.open.is_none() && self.pending.is_some() && self.may_announce() {
+            changes.extend(self.pending.take().map(|episode| self.announce(episode, seen_at)));
         } else if step.ended.is_none() {
             changes.extend(self.update(seen_at));
         }
         if let Some(episode) = step.ended {
             changes.extend(self.finish(episode, None));
+            self.forget_episode();
         }
         changes
+    }
+
+    /// Feeds the frame's detections to the object tracker. Returns the best
+    /// score among those of confirmed tracks, and those, as objects.
+    fn track_objects(&mut self, frame: u64, detections: &[Detection]) -> (f32, Vec<DetectedObject>) {
+        let Some(objects) = &mut self.objects else { return (0.0, Vec::new()) };
+        let ids = objects.tracks.observe(frame, detections);
+        let confirmed: BTreeSet<u32> = objects.confirmed().map(|t| t.id).collect();
+        let shown: Vec<&Detection> = detections
+            .iter()
+            .zip(ids)
+            .filter(|(_, id)| id.is_some_and(|id| confirmed.contains(&id)))
+            .map(|(d, _)| d)
+            .collect();
+        let best = shown.iter().map(|d| d.score).fold(0.0, f32::max);
+        (best, shown.into_iter().map(to_detected).collect())
+    }
+
+    /// A confirmed episode becomes an event: at once for motion cameras
+    /// and motion events, else once a wanted object is confirmed.
+    fn may_announce(&self) -> bool {
+        match &self.objects {
+            None => true,
+            Some(objects) => objects.motion_events || objects.confirmed().next().is_some(),
+        }
+    }
+
+    /// Labels of the confirmed objects.
+    fn confirmed_labels(&self) -> BTreeSet<&'static str> {
+        self.objects.iter().flat_map(|o| o.confirmed().map(|t| t.label())).collect()
+    }
+
+    /// The episode is over (reported or not): nothing of it carries over.
+    fn forget_episode(&mut self) {
+        self.key = None;
+        self.pending = None;
+        self.open = None;
+        if let Some(objects) = &mut self.objects {
+            objects.tracks.reset();
+        }
     }
 
     /// The source stopped (ended, failed, restarted or shutdown): ends the
@@ -238,33 +347,55 @@ impl Pipeline {
     /// own) and forgets the background.
     pub fn flush(&mut self, reason: Option<&str>) -> Option<Command> {
         let end = self.tracker.flush().and_then(|episode| self.finish(episode, reason));
-        self.key = None;
-        self.open = None;
+        self.forget_episode();
         self.stages.iter_mut().for_each(|stage| stage.reset());
         end
     }
 
+    /// When the event began: with the motion, or, for an object event whose
+    /// episode had gone on for [`LATE_OBJECT`] before its first confirmed
+    /// object was first seen, with that object. As (time, frame index).
+    fn event_start(&self, episode: &Episode<Timestamp>) -> (Timestamp, u64) {
+        let first_object = self
+            .objects
+            .as_ref()
+            .filter(|o| !o.motion_events)
+            .and_then(|o| o.confirmed().map(|t| t.first_frame).min())
+            .filter(|&frame| (frame - episode.first_frame.min(frame)) as f64 >= LATE_OBJECT.as_secs_f64() * self.fps);
+        match first_object {
+            Some(frame) => {
+                let later_ms = ((frame - episode.first_frame) as f64 * 1000.0 / self.fps).round() as i64;
+                (Timestamp::from_unix_ms(episode.started_at.unix_ms() + later_ms), frame)
+            }
+            None => (episode.started_at, episode.first_frame),
+        }
+    }
+
     /// The episode is confirmed: its event, active, with the key frame so far.
-    fn announce(&mut self, episode: Episode<Timestamp>) -> Command {
-        let event_id = new_event_id(episode.started_at);
-        let image_path = self.key.as_ref().and_then(|key| self.save_snapshot(&event_id, episode.started_at, key));
-        let (change, area) = self.key.as_ref().map_or((0.0, 0.0), |k| (k.change, k.largest_area()));
+    fn announce(&mut self, episode: Episode<Timestamp>, now: Timestamp) -> Command {
+        let (started_at, first_frame) = self.event_start(&episode);
+        let event_id = new_event_id(started_at);
+        let image_path = self.key.as_ref().and_then(|key| self.save_snapshot(&event_id, started_at, key));
+        let (change, area, object_score) =
+            self.key.as_ref().map_or((0.0, 0.0, 0.0), |k| (k.change, k.largest_area(), k.object_score));
         let edit = self.edit(None, image_path.clone(), episode.peak);
         self.open = Some(Announced {
             event_id: event_id.clone(),
-            started_at: episode.started_at,
-            first_frame: episode.first_frame,
+            started_at,
+            first_frame,
             change,
             area,
+            object_score,
+            labels: self.confirmed_labels(),
             image_path,
             snapshots: 1,
-            changed_at: episode.ended_at,
+            changed_at: now,
             key_is_newer: false,
         });
         NewEvent {
             event_id,
             camera_id: self.camera_id.clone(),
-            timestamp: episode.started_at,
+            timestamp: started_at,
             state: EventState::Active,
             end_time: None,
             motion_confidence: edit.motion_confidence,
@@ -274,7 +405,7 @@ impl Pipeline {
             metadata: EventMetadata {
                 source: EventSource::Detector,
                 inference_ms: edit.inference_ms,
-                frame_number: Some(episode.first_frame),
+                frame_number: Some(first_frame),
                 producer: Some(self.producer.clone()),
                 end_reason: None,
             },
@@ -282,18 +413,24 @@ impl Pipeline {
         .into()
     }
 
-    /// An update, when the key frame got clearly better and the last change
-    /// is at least [`UPDATE_EVERY`] old.
+    /// An update: at once when a new label is confirmed; otherwise when the
+    /// key frame got clearly better and the last change is at least
+    /// [`UPDATE_EVERY`] old.
     fn update(&mut self, now: Timestamp) -> Option<Command> {
         let (open, key) = (self.open.as_ref()?, self.key.as_ref()?);
+        let labels = self.confirmed_labels();
+        let new_label = !labels.is_subset(&open.labels);
         let due = now.unix_ms() - open.changed_at.unix_ms() >= UPDATE_EVERY.as_millis() as i64;
-        let better = key.change >= open.change * BETTER_CHANGE || key.largest_area() >= open.area * BETTER_AREA;
-        if !(open.key_is_newer && due && better) {
+        let better = key.change >= open.change * BETTER_CHANGE
+            || key.largest_area() >= open.area * BETTER_AREA
+            || key.object_score >= open.object_score + BETTER_SCORE;
+        if !(new_label || (open.key_is_newer && due && better)) {
             return None;
         }
-        let image_path = self.next_snapshot();
+        let image_path = if open.key_is_newer { self.next_snapshot() } else { open.image_path.clone() };
         let open = self.open.as_mut()?;
         open.changed_at = now;
+        open.labels = labels;
         let (event_id, peak) = (open.event_id.clone(), open.change.max(key_change(&self.key)));
         Some(Command::Update { event_id, edit: self.edit(None, image_path, peak) })
     }
@@ -306,13 +443,12 @@ impl Pipeline {
             None => None,
         };
         let open = self.open.take()?;
-        debug_assert_eq!((open.started_at, open.first_frame), (episode.started_at, episode.first_frame));
-        let seconds = (episode.ended_at.unix_ms() - episode.started_at.unix_ms()) as f64 / 1000.0 + 1.0 / self.fps;
+        debug_assert!(open.first_frame >= episode.first_frame, "the event is of this episode");
+        let seconds = (episode.ended_at.unix_ms() - open.started_at.unix_ms()).max(0) as f64 / 1000.0 + 1.0 / self.fps;
         let edit = self.edit(Some(seconds), image_path, episode.peak);
-        self.key = None;
         Some(Command::End {
             event_id: open.event_id,
-            at: episode.ended_at.max(episode.started_at),
+            at: episode.ended_at.max(open.started_at),
             reason: reason.map(str::to_owned),
             edit,
         })
@@ -324,29 +460,43 @@ impl Pipeline {
         let (open, key) = (self.open.as_ref()?, self.key.as_ref()?);
         let name = format!("{}-{}", open.event_id, open.snapshots + 1);
         let written = self.save_snapshot(&name, open.started_at, key);
-        let (change, area) = (key.change, key.largest_area());
+        let (change, area, object_score) = (key.change, key.largest_area(), key.object_score);
         let open = self.open.as_mut()?;
         open.key_is_newer = false;
         if written.is_some() {
             open.snapshots += 1;
-            (open.change, open.area, open.image_path) = (change, area, written);
+            (open.change, open.area, open.object_score, open.image_path) = (change, area, object_score, written);
         }
         open.image_path.clone()
     }
 
-    /// What the event says now: the key frame's regions, the description
-    /// (with its length once it ended), the snapshot, the peak change.
+    /// What the event says now: its confirmed objects (each track's label,
+    /// best score and box at its best frame), else the key frame's regions;
+    /// the description (with its length once it ended), the snapshot, the
+    /// peak change.
     fn edit(&self, seconds: Option<f64>, image_path: Option<String>, peak: f32) -> EventEdit {
-        let (objects, analysis_ms, size) = match &self.key {
-            Some(key) => (key.objects.clone(), Some(round3(key.analysis_ms)), (key.image.width(), key.image.height())),
+        let (regions, inference_ms, size) = match &self.key {
+            Some(key) => (key.objects.clone(), Some(round3(key.inference_ms)), (key.image.width(), key.image.height())),
             None => (Vec::new(), None, (1, 1)),
+        };
+        let mut tracks: Vec<DetectedObject> = self
+            .objects
+            .iter()
+            .flat_map(|o| o.confirmed())
+            .map(|t| to_detected(&Detection { class: t.class(), score: t.best_score, rect: t.best_rect }))
+            .collect();
+        tracks.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        let (description, objects) = if tracks.is_empty() {
+            (describe_episode(&self.place, seconds, &regions, size.0, size.1), regions)
+        } else {
+            (describe_tracks(&self.place, seconds, &tracks), tracks)
         };
         EventEdit {
             motion_confidence: round3(f64::from(peak).clamp(0.0, 1.0)),
-            description: describe_episode(&self.place, seconds, &objects, size.0, size.1),
+            description,
             detected_objects: objects,
             image_path,
-            inference_ms: analysis_ms,
+            inference_ms,
         }
     }
 
@@ -354,14 +504,18 @@ impl Pipeline {
     /// snapshot) when it cannot be written.
     fn save_snapshot(&self, event_id: &str, seen: Timestamp, key: &KeyFrame) -> Option<String> {
         let started = Instant::now();
-        let boxes: Vec<PixelRect> = key
+        let boxes: Vec<Annotation> = key
             .objects
             .iter()
-            .map(|o| PixelRect {
-                x: o.bbox.x as u32,
-                y: o.bbox.y as u32,
-                width: o.bbox.width as u32,
-                height: o.bbox.height as u32,
+            .map(|o| {
+                let rect = PixelRect {
+                    x: o.bbox.x as u32,
+                    y: o.bbox.y as u32,
+                    width: o.bbox.width as u32,
+                    height: o.bbox.height as u32,
+                };
+                let label = (o.label != "motion").then(|| format!("{} {:.0}%", o.label, o.confidence * 100.0));
+                Annotation { rect, label }
             })
             .collect();
         let relative = DataDir::snapshot_relative_path(seen, event_id);
@@ -412,15 +566,8 @@ mod tests {
     /// Camera "yard" at 5 fps with the default motion stage and episodes.
     fn yard_pipeline(data_dir: &Path, stats: &Arc<Stats>) -> Pipeline {
         let stages: Vec<Box<dyn Stage>> = vec![Box::new(MotionStage::new(MotionConfig::default()))];
-        Pipeline::new(
-            "yard",
-            "detector:test",
-            5.0,
-            DataDir::new(data_dir),
-            stages,
-            EpisodeConfig::default(),
-            stats.clone(),
-        )
+        let analysis = Analysis { fps: 5.0, stages, episodes: EpisodeConfig::default(), objects: None };
+        Pipeline::new("yard", "detector:test", DataDir::new(data_dir), analysis, stats.clone())
     }
 
     /// The frame index each command was returned for, with the command.
@@ -517,6 +664,145 @@ mod tests {
         assert!(dir.path().join(image).exists());
         let (_, Command::End { reason, .. }) = changes.last().expect("changes") else { panic!("ends last") };
         assert_eq!(reason.as_deref(), Some("shutdown"), "a source stopped by shutdown says so");
+    }
+
+    /// Stands in for the model in these unit tests of the pipeline's rules
+    /// (the real model is exercised end to end in `tests/tests/objects.rs`):
+    /// on frames with motion, reports the objects `script` gives for the
+    /// frame index, boxed where the test's square is.
+    #[derive(Debug)]
+    struct ScriptedObjects(fn(u64) -> Vec<(usize, f32)>);
+
+    impl Stage for ScriptedObjects {
+        fn name(&self) -> &'static str {
+            "detect"
+        }
+
+        fn analyse(&mut self, frame: &Frame, findings: &mut Findings) -> bool {
+            if findings.motion.is_none() {
+                return false;
+            }
+            let x = findings.objects.first().map_or(0.0, |o| o.bbox.x as f32);
+            findings.detections = (self.0)(frame.index)
+                .into_iter()
+                .enumerate()
+                .map(|(k, (class, score))| Detection {
+                    class,
+                    score,
+                    rect: objects::Rect { x1: x + k as f32 * 60.0, y1: 30.0, x2: x + 40.0 + k as f32 * 60.0, y2: 70.0 },
+                })
+                .collect();
+            findings.model_ms = Some(42.0);
+            true
+        }
+
+        fn reset(&mut self) {}
+    }
+
+    fn object_pipeline(data_dir: &Path, script: fn(u64) -> Vec<(usize, f32)>, motion_events: bool) -> Pipeline {
+        let stages: Vec<Box<dyn Stage>> =
+            vec![Box::new(MotionStage::new(MotionConfig::default())), Box::new(ScriptedObjects(script))];
+        let filter =
+            ObjectFilter { classes: vec![0, 16], min_score: 0.5, min_area: 0.0, masks: Vec::new(), motion_events };
+        let stats = Arc::new(Stats::new(["yard".to_owned()]));
+        let analysis = Analysis { fps: 5.0, stages, episodes: EpisodeConfig::default(), objects: Some(filter) };
+        Pipeline::new("yard", "detector:test", DataDir::new(data_dir), analysis, stats)
+    }
+
+    /// 10 still frames, then a square crossing for 12 frames, then still.
+    fn crossing(pipeline: &mut Pipeline) -> Vec<(u64, Command)> {
+        moving(pipeline, 12)
+    }
+
+    /// 10 still frames, a square moving for `frames` (to and fro), still again.
+    fn moving(pipeline: &mut Pipeline, frames: u64) -> Vec<(u64, Command)> {
+        let end = 10 + frames;
+        let at = |i: u64| {
+            let k = ((i - 10) % 24) as u32;
+            k.min(24 - k) * 8
+        };
+        let mut changes = run(pipeline, (0..end + 18).map(|i| (i, (10..end).contains(&i).then(|| at(i)))));
+        changes.extend(pipeline.flush(None).map(|c| (end + 18, c)));
+        changes
+    }
+
+    #[test]
+    fn motion_without_a_confirmed_object_is_no_event() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A person seen once, and a weak one: neither confirms.
+        let mut pipeline = object_pipeline(
+            dir.path(),
+            |i| match i {
+                12 => vec![(0, 0.9)],
+                15..=17 => vec![(0, 0.3)],
+                _ => vec![],
+            },
+            false,
+        );
+        assert!(crossing(&mut pipeline).is_empty());
+    }
+
+    #[test]
+    fn an_object_confirmed_in_two_frames_announces_the_event_with_its_label() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A person from frame 13; a dog joins at frame 17.
+        let mut pipeline = object_pipeline(
+            dir.path(),
+            |i| match i {
+                13..=16 => vec![(0, 0.8)],
+                17.. => vec![(0, 0.7), (16, 0.6)],
+                _ => vec![],
+            },
+            false,
+        );
+        let changes = crossing(&mut pipeline);
+        let (at, Command::New(new)) = &changes[0] else { panic!("a new event first: {changes:#?}") };
+        assert_eq!(*at, 14, "on the second frame the person was seen in");
+        assert_eq!(new.timestamp, Timestamp::from_unix_ms(1_000_000 + 10 * 200), "it started with the motion");
+        let labels: Vec<&str> = new.detected_objects.iter().map(|o| o.label.as_str()).collect();
+        assert_eq!(labels, ["person"]);
+        assert_eq!(new.description, "A person at the yard.");
+        assert_eq!(new.metadata.inference_ms, Some(42.0), "the model's time");
+        // The dog, confirmed at frame 18, is an update at once.
+        let (at, Command::Update { edit, .. }) = &changes[1] else { panic!("then an update: {changes:#?}") };
+        assert_eq!(*at, 18);
+        let mut labels: Vec<&str> = edit.detected_objects.iter().map(|o| o.label.as_str()).collect();
+        labels.sort_unstable();
+        assert_eq!(labels, ["dog", "person"]);
+        assert_eq!(edit.description, "A person and a dog at the yard.");
+        let Some((_, Command::End { edit, .. })) = changes.last() else { panic!("ends") };
+        assert!(edit.description.starts_with("A person and a dog at the yard for "), "{}", edit.description);
+        assert_eq!(changes.iter().filter(|(_, c)| matches!(c, Command::New(_))).count(), 1);
+    }
+
+    #[test]
+    fn an_object_joining_motion_already_going_on_starts_its_event_when_it_appears() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Motion from frame 10 (a swaying branch, say); a dog from frame 25, 3 s later.
+        let mut pipeline = object_pipeline(dir.path(), |i| if i >= 25 { vec![(16, 0.8)] } else { vec![] }, false);
+        let changes = moving(&mut pipeline, 30);
+        let (at, Command::New(new)) = &changes[0] else { panic!("a new event: {changes:#?}") };
+        assert_eq!(*at, 26);
+        assert_eq!(new.timestamp, Timestamp::from_unix_ms(1_000_000 + 25 * 200));
+        assert_eq!(new.metadata.frame_number, Some(25));
+        let Some((_, Command::End { at, edit, .. })) = changes.last() else { panic!("ends") };
+        assert!(*at > new.timestamp);
+        assert!(edit.description.starts_with("A dog at the yard for "), "{}", edit.description);
+    }
+
+    #[test]
+    fn motion_events_are_announced_at_once_and_gain_their_label_as_an_update() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut pipeline = object_pipeline(dir.path(), |i| if i >= 15 { vec![(16, 0.9)] } else { vec![] }, true);
+        let changes = crossing(&mut pipeline);
+        let (at, Command::New(new)) = &changes[0] else { panic!("a new event first: {changes:#?}") };
+        assert_eq!(*at, 11, "at the motion's pace");
+        assert!(new.detected_objects.iter().all(|o| o.label == "motion"));
+        let labelled = changes.iter().find_map(|(i, c)| match c {
+            Command::Update { edit, .. } if edit.detected_objects.iter().any(|o| o.label == "dog") => Some(*i),
+            _ => None,
+        });
+        assert_eq!(labelled, Some(16), "the dog, confirmed on its second frame");
     }
 
     #[test]
