@@ -499,7 +499,7 @@ def motion(entries=MOTION_ENTRIES):
     watch = Proc([BIN / "watch", "--url", server.url, "--ends", entries], "watch")
     try:
         watch.wait_for("watch connected")
-        server.det = Proc([BIN / "detector", "--data-dir", server.dir, "--camera", graph, "--detect-fps", 5,
+        server.det = Proc([BIN / "detector", "--data-dir", server.dir, "--no-objects", "--camera", graph, "--detect-fps", 5,
                            "--episode-end-secs", MOTION_END_SECS, "--dedup-secs", 0, "--log-level", "info"], "detector")
         up_line = server.det.wait_for("camera up")
         from datetime import datetime

@@ -1,7 +1,8 @@
 //! `watch`: one WebSocket client that prints, for every event message, its
-//! change, event id and the time it arrived, as JSON lines on stdout. The
-//! benchmark's "motion → browser" scenario compares those times with the
-//! entries of a lavfi scene whose timing it knows.
+//! change, event id, camera, labels and the time it arrived, as JSON lines
+//! on stdout. The benchmarks' "motion → browser" and "objects" scenarios
+//! compare those times with the entries of lavfi scenes whose timing they
+//! know.
 //!
 //! `watch --url ws://127.0.0.1:8000/ws/events --ends 20` exits after the
 //! 20th `end`.
@@ -43,7 +44,14 @@ async fn main() -> anyhow::Result<()> {
         }
         let change = value["change"].as_str().unwrap_or_default();
         ends += usize::from(change == "end");
-        println!("{}", json!({"change": change, "event_id": value["data"]["event_id"], "received_ms": received_ms}));
+        let data = &value["data"];
+        let labels: Vec<&str> =
+            data["detected_objects"].as_array().into_iter().flatten().filter_map(|o| o["label"].as_str()).collect();
+        println!(
+            "{}",
+            json!({"change": change, "event_id": data["event_id"], "camera_id": data["camera_id"],
+                   "labels": labels, "received_ms": received_ms})
+        );
     }
     Ok(())
 }
