@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use shared::config::DataDir;
-use shared::eventlog::{EventLogs, Repair};
+use shared::eventlog::{EventLogs, Role};
 use shared::model::DetectedObject;
 use shared::store::StoreError;
 use shared::{Change, Event, EventState, NewEvent, Store, Timestamp};
@@ -147,7 +147,7 @@ impl EventManager {
         }
         stats.backlog.store(backlog.len() as u64, Ordering::Relaxed);
         Ok(Self {
-            logs: EventLogs::open(data_dir, Repair::Truncate)
+            logs: EventLogs::open(data_dir, Role::Owner)
                 .map_err(|e| ManagerError::File { path: e.file.to_owned(), source: e.source })?,
             store,
             pending_path,

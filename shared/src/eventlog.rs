@@ -6,26 +6,40 @@
 //! detector for camera and dry-run events, the webserver for `POST
 //! /api/events`. Each line is one `write` on a file opened `O_APPEND`, so
 //! lines from two processes never interleave (the kernel places each append
-//! at the end under the inode lock). A crash mid-write can leave a partial
-//! last line: the detector, the main writer, cuts it off at start
-//! ([`Repair::Truncate`]); a webserver, which may start while a detector is
-//! appending, must never truncate, so it only ends such a line with a
-//! newline before its own ([`Repair::Terminate`]).
+//! at the end under the inode lock).
+//!
+//! One process owns the logs' tails ([`Role::Owner`], the detector); the
+//! others are guests ([`Role::Guest`]):
+//!
+//! * A crash mid-write can leave a partial last line: the owner cuts it off
+//!   at start; a guest, which may start while the owner is appending, must
+//!   never truncate, so it only ends such a line with a newline before its
+//!   own.
+//! * **Daily rotation**: at its first append of a new UTC day the owner
+//!   renames `events.jsonl` to `events-YYYY-MM-DD.jsonl` (the day it
+//!   holds; `events-YYYY-MM-DD-2.jsonl` if that exists) and starts a new
+//!   one. A guest notices the rename (the path names another file than the
+//!   one it holds) and reopens; a line it appended just before lands in
+//!   the rotated file, whole. Retention deletes rotated files
+//!   ([`rotated_logs`]). Only one process renames, so rotations never race.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::config::DataDir;
+use chrono::{NaiveDate, Utc};
+
+use crate::config::{DataDir, JSONL_FILE, TEXT_LOG_FILE};
 use crate::model::Change;
 
-/// What to do with a partial last line found at open.
+/// Who appends: see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Repair {
-    /// Cut it off (only for the one process that owns the logs' tails).
-    Truncate,
-    /// Leave it, and start our first line on a fresh line.
-    Terminate,
+pub enum Role {
+    /// Cuts a torn tail at open and rotates daily (one process per data
+    /// directory: the detector).
+    Owner,
+    /// Ends a torn line with a newline and follows the owner's rotations.
+    Guest,
 }
 
 /// A log that could not be opened or appended to.
@@ -34,6 +48,64 @@ pub enum Repair {
 pub struct LogError {
     pub file: &'static str,
     pub source: io::Error,
+}
+
+/// A rotated log: one day's lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotatedLog {
+    pub path: PathBuf,
+    pub day: NaiveDate,
+}
+
+/// The rotated logs of `data_dir`, in no particular order.
+pub fn rotated_logs(data_dir: &DataDir) -> io::Result<Vec<RotatedLog>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(data_dir.root())?.flatten() {
+        let name = entry.file_name();
+        if let Some(day) = name.to_str().and_then(rotated_day) {
+            found.push(RotatedLog { path: entry.path(), day });
+        }
+    }
+    Ok(found)
+}
+
+/// Every log file of `data_dir`: the current two and the rotated ones.
+pub fn all_logs(data_dir: &DataDir) -> io::Result<Vec<PathBuf>> {
+    let mut logs: Vec<PathBuf> = rotated_logs(data_dir)?.into_iter().map(|r| r.path).collect();
+    logs.extend([data_dir.jsonl_log(), data_dir.text_log()]);
+    Ok(logs)
+}
+
+/// `events-2026-12-01.jsonl` or `events-2026-12-01-2.log` → the day.
+fn rotated_day(file: &str) -> Option<NaiveDate> {
+    [JSONL_FILE, TEXT_LOG_FILE].iter().find_map(|current| {
+        let (stem, ext) = current.split_once('.')?;
+        let rest = file.strip_prefix(stem)?.strip_prefix('-')?.strip_suffix(ext)?.strip_suffix('.')?;
+        let (day, counter) = rest.split_at_checked(10)?;
+        let counter_ok = counter.is_empty()
+            || counter.strip_prefix('-').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        counter_ok.then(|| NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()).flatten()
+    })
+}
+
+/// Where `current` (`events.jsonl`) goes when rotated as `day`'s: the first
+/// name not taken.
+fn rotation_target(current: &Path, name: &str, day: NaiveDate) -> PathBuf {
+    let (stem, ext) = name.split_once('.').unwrap_or((name, "log"));
+    let dir = current.parent().unwrap_or(Path::new("."));
+    let mut n = 1;
+    loop {
+        let counter = if n == 1 { String::new() } else { format!("-{n}") };
+        let target = dir.join(format!("{stem}-{}{counter}.{ext}", day.format("%Y-%m-%d")));
+        if !target.exists() {
+            return target;
+        }
+        n += 1;
+    }
+}
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
 }
 
 /// Both logs of one data directory, open for appending.
@@ -45,17 +117,21 @@ pub struct EventLogs {
 #[derive(Debug)]
 struct Log {
     file: File,
+    path: PathBuf,
     name: &'static str,
+    role: Role,
+    /// The UTC day whose lines the open file holds (the owner's rotation).
+    day: NaiveDate,
     /// A partial last line is waiting for its newline.
     needs_newline: bool,
 }
 
 impl EventLogs {
-    pub fn open(data_dir: &DataDir, repair: Repair) -> Result<Self, LogError> {
+    pub fn open(data_dir: &DataDir, role: Role) -> Result<Self, LogError> {
         Ok(Self {
             logs: [
-                Log::open(&data_dir.jsonl_log(), crate::config::JSONL_FILE, repair)?,
-                Log::open(&data_dir.text_log(), crate::config::TEXT_LOG_FILE, repair)?,
+                Log::open(&data_dir.jsonl_log(), JSONL_FILE, role)?,
+                Log::open(&data_dir.text_log(), TEXT_LOG_FILE, role)?,
             ],
         })
     }
@@ -76,32 +152,85 @@ impl EventLogs {
 }
 
 impl Log {
-    fn open(path: &Path, name: &'static str, repair: Repair) -> Result<Self, LogError> {
+    fn open(path: &Path, name: &'static str, role: Role) -> Result<Self, LogError> {
         let err = |source| LogError { file: name, source };
         let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(err)?;
         let torn = torn_tail_len(&mut file).map_err(err)?;
         let mut needs_newline = false;
         if torn > 0 {
-            match repair {
-                Repair::Truncate => {
+            match role {
+                Role::Owner => {
                     let len = file.metadata().map_err(err)?.len();
                     file.set_len(len - torn).map_err(err)?;
                     tracing::warn!(file = %path.display(), bytes = torn, "removed a partial last line left by a crash (the event is in the database)");
                 }
-                Repair::Terminate => needs_newline = true,
+                Role::Guest => needs_newline = true,
             }
         }
-        Ok(Self { file, name, needs_newline })
+        // A file written on an earlier day holds that day's lines: the
+        // owner's first append rotates it.
+        let meta = file.metadata().map_err(err)?;
+        let written =
+            meta.modified().ok().filter(|_| meta.len() > 0).map(|t| chrono::DateTime::<Utc>::from(t).date_naive());
+        let day = written.unwrap_or_else(today);
+        Ok(Self { file, path: path.to_path_buf(), name, role, day, needs_newline })
     }
 
     /// One `write` per line: whole in the file or absent.
     fn append(&mut self, line: &str) -> io::Result<()> {
+        match self.role {
+            Role::Owner => {
+                let today = today();
+                if today != self.day {
+                    if let Err(e) = self.rotate(today) {
+                        tracing::warn!(file = %self.path.display(), error = %e, "could not rotate the log; appending to it as it is");
+                    }
+                }
+            }
+            Role::Guest => self.follow_rotation()?,
+        }
         if self.needs_newline {
             self.file.write_all(format!("\n{line}").as_bytes())?;
             self.needs_newline = false;
             return Ok(());
         }
         self.file.write_all(line.as_bytes())
+    }
+
+    fn rotate(&mut self, today: NaiveDate) -> io::Result<()> {
+        let target = rotation_target(&self.path, self.name, self.day);
+        std::fs::rename(&self.path, &target)?;
+        self.file = OpenOptions::new().create(true).read(true).append(true).open(&self.path)?;
+        self.day = today;
+        tracing::info!(rotated = %target.display(), "log rotated");
+        Ok(())
+    }
+
+    /// Reopens the path when the owner has rotated the file away.
+    fn follow_rotation(&mut self) -> io::Result<()> {
+        if !self.was_rotated() {
+            return Ok(());
+        }
+        self.file = OpenOptions::new().create(true).read(true).append(true).open(&self.path)?;
+        self.needs_newline = torn_tail_len(&mut self.file)? > 0;
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    fn was_rotated(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(&self.path), self.file.metadata()) {
+            (Ok(at_path), Ok(held)) => (at_path.dev(), at_path.ino()) != (held.dev(), held.ino()),
+            (Err(_), _) => true,
+            _ => false,
+        }
+    }
+
+    /// Without inode numbers a rotated file cannot be told apart cheaply;
+    /// guests keep the file they hold until restarted.
+    #[cfg(not(unix))]
+    fn was_rotated(&self) -> bool {
+        false
     }
 }
 
@@ -181,15 +310,60 @@ mod tests {
 
     #[test]
     fn a_torn_line_is_cut_by_the_owner_and_only_ended_by_others() {
-        for (repair, expected) in
-            [(Repair::Truncate, "line one\nline three\n"), (Repair::Terminate, "line one\nline tw\nline three\n")]
+        for (role, expected) in
+            [(Role::Owner, "line one\nline three\n"), (Role::Guest, "line one\nline tw\nline three\n")]
         {
             let dir = tempfile::tempdir().expect("tempdir");
             let path = dir.path().join("events.jsonl");
             std::fs::write(&path, "line one\nline tw").expect("write");
-            let mut log = Log::open(&path, "events.jsonl", repair).expect("open");
+            let mut log = Log::open(&path, "events.jsonl", role).expect("open");
+            log.day = today();
             log.append("line three\n").expect("append");
-            assert_eq!(std::fs::read_to_string(&path).expect("read"), expected, "{repair:?}");
+            assert_eq!(std::fs::read_to_string(&path).expect("read"), expected, "{role:?}");
+        }
+    }
+
+    #[test]
+    fn the_owner_rotates_at_a_new_day_and_a_guest_follows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = DataDir::new(dir.path());
+        let path = data_dir.jsonl_log();
+        let mut owner = Log::open(&path, JSONL_FILE, Role::Owner).expect("owner");
+        let mut guest = Log::open(&path, JSONL_FILE, Role::Guest).expect("guest");
+        owner.append("monday\n").expect("append");
+        guest.append("monday guest\n").expect("append");
+        let monday = today() - chrono::Days::new(1);
+        owner.day = monday; // as if the lines above were written yesterday
+        owner.append("tuesday\n").expect("append");
+        guest.append("tuesday guest\n").expect("append");
+
+        let rotated = dir.path().join(format!("events-{}.jsonl", monday.format("%Y-%m-%d")));
+        assert_eq!(std::fs::read_to_string(&rotated).expect("rotated"), "monday\nmonday guest\n");
+        assert_eq!(std::fs::read_to_string(&path).expect("current"), "tuesday\ntuesday guest\n");
+        let found = rotated_logs(&data_dir).expect("list");
+        assert_eq!(found, [RotatedLog { path: rotated.clone(), day: monday }]);
+
+        // The same day again (a clock set back): a second file, nothing overwritten.
+        owner.day = monday;
+        owner.append("again\n").expect("append");
+        let second = dir.path().join(format!("events-{}-2.jsonl", monday.format("%Y-%m-%d")));
+        assert_eq!(std::fs::read_to_string(&second).expect("second"), "tuesday\ntuesday guest\n");
+        assert_eq!(std::fs::read_to_string(&rotated).expect("rotated"), "monday\nmonday guest\n");
+    }
+
+    #[test]
+    fn only_rotated_names_are_rotated_logs() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("date");
+        assert_eq!(rotated_day("events-2026-12-01.jsonl"), Some(day));
+        assert_eq!(rotated_day("events-2026-12-01-3.log"), Some(day));
+        for other in [
+            "events.jsonl",
+            "events-2026-13-01.jsonl",
+            "events-2026-12-01.db",
+            "events-2026-12-01-.log",
+            "x-2026-12-01.log",
+        ] {
+            assert_eq!(rotated_day(other), None, "{other}");
         }
     }
 }

@@ -21,6 +21,8 @@
 //!   ffmpeg line is shown.
 //! * [`eventlog`] — `events.jsonl` and `events.log`, appended by every
 //!   process that commits events.
+//! * [`retention`] — how long events are kept and how much disk they may
+//!   take; the sweep that deletes what is due.
 //! * [`durable`] — files and directories that survive a power cut.
 //! * [`process`] — logging setup and shutdown signals for the binaries.
 //!
@@ -32,6 +34,7 @@ pub mod eventlog;
 pub mod model;
 pub mod process;
 pub mod redact;
+pub mod retention;
 pub mod stats;
 pub mod store;
 pub mod wire;

@@ -349,6 +349,19 @@ impl EventSource {
 pub struct Timestamp(DateTime<Utc>);
 
 impl Timestamp {
+    /// 9999-12-31T23:59:59.999Z, after any real event: its fixed-width text
+    /// still sorts as a time.
+    pub const END_OF_TIME: Timestamp = Timestamp(DateTime::<Utc>::from_naive_utc_and_offset(
+        match chrono::NaiveDate::from_ymd_opt(9999, 12, 31) {
+            Some(d) => match d.and_hms_milli_opt(23, 59, 59, 999) {
+                Some(t) => t,
+                None => chrono::NaiveDateTime::MIN,
+            },
+            None => chrono::NaiveDateTime::MIN,
+        },
+        Utc,
+    ));
+
     /// Now, truncated to the millisecond.
     pub fn now() -> Self {
         Self::from_unix_ms(Utc::now().timestamp_millis())

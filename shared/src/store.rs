@@ -137,6 +137,22 @@ const MIGRATIONS: &[Migration] = &[
 "#,
         then: Some(log_existing_events),
     },
+    Migration {
+        sql: r#"
+    -- Retention (SPEC §11) deletes old events with their changes. What it
+    -- deleted is remembered here, so a client resuming below it is told
+    -- (`reset`) instead of silently missing history.
+    CREATE TABLE retention (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        deleted_through INTEGER NOT NULL,  -- the highest seq of any deleted change
+        deleted_events  INTEGER NOT NULL,
+        deleted_bytes   INTEGER NOT NULL,  -- freed on disk: database, snapshots, logs
+        last_sweep      TEXT
+    ) STRICT;
+    INSERT INTO retention (id, deleted_through, deleted_events, deleted_bytes) VALUES (1, 0, 0, 0);
+"#,
+        then: None,
+    },
 ];
 
 /// Migration 3: each existing event's `new` change, at the event's own `seq`.
@@ -228,6 +244,30 @@ pub struct Page {
     pub next_before_seq: Option<i64>,
 }
 
+/// What history the store keeps, from [`Store::history`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// The lowest `seq` of any kept change; `None` when there is none.
+    pub oldest_seq: Option<i64>,
+    /// When the oldest kept event started.
+    pub oldest_time: Option<Timestamp>,
+    /// The highest `seq` of any change retention deleted (0: none yet). A
+    /// client that has not seen every change up to here may hold events
+    /// that are gone, or lack changes it can no longer get.
+    pub deleted_through: i64,
+    pub deleted_events: u64,
+    pub deleted_bytes: u64,
+    pub last_sweep: Option<Timestamp>,
+}
+
+impl History {
+    /// Whether a client that has seen every change up to `after_seq` must
+    /// be told that history it may rely on was deleted.
+    pub fn resets(&self, after_seq: i64) -> bool {
+        after_seq < self.deleted_through
+    }
+}
+
 /// One camera's totals, from [`Store::camera_summary`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -254,7 +294,7 @@ const UPDATE_EVENT: &str = "UPDATE events SET seq = ?1, motion_confidence = ?2, 
 /// One connection to the event database.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: PathBuf,
 }
 
@@ -268,10 +308,15 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         // Fail fast on a file that is not a database at all.
         conn.query_row("PRAGMA schema_version", [], |_| Ok(())).map_err(open_err)?;
+        // Before the first table exists, so a new file gives freed pages
+        // back to the file system (`Store::release_free_pages`); an older
+        // file is converted once, below.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(open_err)?;
         migrate(&mut conn, &path)?;
+        convert_to_incremental_vacuum(&conn, &path)?;
         Ok(Self { conn, path })
     }
 
@@ -581,6 +626,115 @@ impl Store {
         Ok(n.max(0) as u64)
     }
 
+    /// Ended events that started before `cutoff`, oldest first, at most
+    /// `limit`, after the `(timestamp, seq)` of the last one of the previous
+    /// page: what retention looks at. Active events are never listed.
+    pub fn ended_before(
+        &self,
+        cutoff: Timestamp,
+        after: Option<(Timestamp, i64)>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let (after_time, after_seq) = after.map(|(t, seq)| (t.to_string(), seq)).unwrap_or_default();
+        self.query_events(
+            &format!(
+                "SELECT {COLUMNS} FROM events WHERE state = 'ended' AND timestamp < ?1 \
+                 AND (timestamp, seq) > (?2, ?3) ORDER BY timestamp, seq LIMIT ?4"
+            ),
+            params![cutoff.to_string(), after_time, after_seq, limit as i64],
+        )
+    }
+
+    /// Deletes these events with all their changes, in one transaction, and
+    /// records what went in the `retention` row. An id that is active (or
+    /// gone) is skipped: retention never deletes an event still going on.
+    /// Returns how many events were deleted.
+    pub fn delete_events(&mut self, event_ids: &[String]) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut deleted = 0;
+        let mut through: i64 = 0;
+        {
+            let mut last_change = tx.prepare_cached(
+                "SELECT MAX(c.seq) FROM changes c JOIN events e ON e.event_id = c.event_id \
+                 WHERE c.event_id = ?1 AND e.state = 'ended'",
+            )?;
+            let mut drop_changes = tx.prepare_cached("DELETE FROM changes WHERE event_id = ?1")?;
+            let mut drop_event = tx.prepare_cached("DELETE FROM events WHERE event_id = ?1 AND state = 'ended'")?;
+            for id in event_ids {
+                let Some(last) = last_change.query_row([id], |r| r.get::<_, Option<i64>>(0))? else { continue };
+                drop_changes.execute([id])?;
+                deleted += drop_event.execute([id])?;
+                through = through.max(last);
+            }
+        }
+        tx.execute(
+            "UPDATE retention SET deleted_through = MAX(deleted_through, ?1), deleted_events = deleted_events + ?2",
+            params![through, deleted as i64],
+        )?;
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    /// Records a finished sweep: when, and how many bytes it freed.
+    pub fn record_sweep(&self, at: Timestamp, freed_bytes: u64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE retention SET last_sweep = ?1, deleted_bytes = deleted_bytes + ?2",
+            params![at.to_string(), freed_bytes.min(i64::MAX as u64) as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Gives the pages freed by deletions back to the file system
+    /// (incremental vacuum), then folds the write-ahead log into the file
+    /// and truncates it, so neither holds space the data no longer needs.
+    /// The truncation waits for no reader: one still reading keeps the log
+    /// until the next call.
+    pub fn release_free_pages(&self) -> Result<(), StoreError> {
+        // Each step frees one page; stepping once (as `execute` would) is not enough.
+        let mut vacuum = self.conn.prepare("PRAGMA incremental_vacuum")?;
+        let mut steps = vacuum.raw_query();
+        while steps.next()?.is_some() {}
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// What history is kept, and what retention has deleted so far.
+    pub fn history(&self) -> Result<History, StoreError> {
+        let row = self.conn.query_row(
+            "SELECT (SELECT MIN(seq) FROM changes), (SELECT MIN(timestamp) FROM events), \
+                    deleted_through, deleted_events, deleted_bytes, last_sweep FROM retention",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, Option<i64>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ))
+            },
+        )?;
+        let (oldest_seq, oldest_time, deleted_through, deleted_events, deleted_bytes, last_sweep) = row;
+        let time = |text: Option<String>, what: &str| {
+            text.map(|t| {
+                t.parse::<Timestamp>().map_err(|e| StoreError::CorruptRow {
+                    seq: oldest_seq.unwrap_or(0),
+                    reason: format!("{what}: {e}"),
+                })
+            })
+            .transpose()
+        };
+        Ok(History {
+            oldest_seq,
+            oldest_time: time(oldest_time, "timestamp")?,
+            deleted_through,
+            deleted_events: deleted_events.max(0) as u64,
+            deleted_bytes: deleted_bytes.max(0) as u64,
+            last_sweep: time(last_sweep, "last sweep")?,
+        })
+    }
+
     /// `PRAGMA integrity_check`: `Ok(())` or the problems SQLite reports.
     pub fn integrity_check(&self) -> Result<Result<(), String>, StoreError> {
         self.check("PRAGMA integrity_check")
@@ -619,6 +773,21 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tx.pragma_update(None, "user_version", version as i64 + 1)?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// `auto_vacuum` can only change on an empty file or through a `VACUUM`
+/// (which rewrites the file, and needs as much free space again): done once
+/// for a file made before retention existed, so deleted events can give
+/// their space back.
+fn convert_to_incremental_vacuum(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if mode == INCREMENTAL {
+        return Ok(());
+    }
+    tracing::info!(database = %path.display(), "converting the database to incremental vacuum (once; rewrites the file)");
+    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")?;
     Ok(())
 }
 
@@ -893,6 +1062,9 @@ mod tests {
         let store = Store::open(&path).expect("migrates");
         let found = store.list(&EventFilter { text: Some("parcel".into()), ..Default::default() }, 10).expect("list");
         assert_eq!(found.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1]);
+        let mode: i64 = store.conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).expect("auto_vacuum");
+        assert_eq!(mode, 2, "an older file is converted to incremental vacuum, for retention");
+        assert_eq!(store.history().expect("history").deleted_through, 0);
     }
 
     #[test]

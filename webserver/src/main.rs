@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use shared::Timestamp;
-use shared::eventlog::{EventLogs, Repair};
+use shared::eventlog::{EventLogs, Role};
 use shared::wire::{Trust, WireKey};
 use tokio_util::sync::CancellationToken;
 use webserver::cli::{Args, LogFormat};
@@ -107,7 +107,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         heavy_queries: tokio::sync::Semaphore::new(HEAVY_QUERIES),
         catch_up_reads: tokio::sync::Semaphore::new(CATCH_UP_READS),
         integrity: std::sync::Mutex::new(None),
-        logs: Arc::new(std::sync::Mutex::new(EventLogs::open(&data_dir, Repair::Terminate)?)),
+        logs: Arc::new(std::sync::Mutex::new(EventLogs::open(&data_dir, Role::Guest)?)),
         config: Config {
             heartbeat: args.heartbeat_secs,
             allowed_origins: args.allowed_origins.clone(),

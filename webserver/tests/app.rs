@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::Value;
 use shared::config::DataDir;
-use shared::eventlog::{EventLogs, Repair};
+use shared::eventlog::{EventLogs, Role};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use webserver::db::Db;
@@ -42,7 +42,7 @@ async fn state(dir: &std::path::Path, stop: &CancellationToken) -> AppState {
         listener: Arc::new(ListenerStats::default()),
         heavy_queries: tokio::sync::Semaphore::new(HEAVY_QUERIES),
         catch_up_reads: tokio::sync::Semaphore::new(CATCH_UP_READS),
-        logs: Arc::new(std::sync::Mutex::new(EventLogs::open(&data_dir, Repair::Terminate).expect("logs"))),
+        logs: Arc::new(std::sync::Mutex::new(EventLogs::open(&data_dir, Role::Guest).expect("logs"))),
         integrity: std::sync::Mutex::new(Some(Ok(()))),
         config: Config {
             heartbeat: Duration::from_secs(30),

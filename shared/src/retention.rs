@@ -1,0 +1,540 @@
+//! Retention: what keeps a data directory bounded when Lookout runs for
+//! months (SPEC §11).
+//!
+//! A [`Policy`] says how long events are kept — `retain.days`, overridden
+//! per camera and per label — and, optionally, how many bytes the data
+//! directory may hold (`max_disk`: database, snapshots and logs together).
+//! [`sweep`] applies it once:
+//!
+//! 1. **By age**: every ended event older than its rule is deleted with its
+//!    changes and its snapshots (every `<event_id>*.jpg` version).
+//! 2. **By size**: while the directory holds more than `max_disk`, the
+//!    oldest ended events go first, whatever their rule, down to
+//!    [`LOW_WATER`] of the limit so the next commit does not start another
+//!    sweep at once.
+//! 3. **Logs**: rotated daily logs (`events-YYYY-MM-DD.jsonl`, see
+//!    [`eventlog`](crate::eventlog)) go once their day is older than the
+//!    longest rule, or older than the oldest kept event under size pressure.
+//!
+//! An active event is never deleted: the store's delete skips it. Freed
+//! database pages go back to the file system (incremental vacuum, then a
+//! truncating WAL checkpoint).
+//!
+//! # Crash safety
+//!
+//! Each batch deletes the snapshot files first, then the events in one
+//! transaction. A crash in between leaves events (all of them due for
+//! deletion) without their pictures, which the next sweep finishes; it
+//! never leaves a picture without its event, and never touches what is
+//! kept. The database stays consistent because deleting is ordinary
+//! transactions.
+//!
+//! # Which rule applies
+//!
+//! The most specific one: label rules first (an event with several labels
+//! keeps the longest of theirs; the label [`MOTION_ONLY`] names events with
+//! no detected object), then the camera's, then the default. Ages count
+//! from the event's start.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::config::{DataDir, SNAPSHOTS_DIR};
+use crate::eventlog;
+use crate::model::{Event, Timestamp};
+use crate::store::{Store, StoreError};
+
+/// The pseudo-label of a rule for events without any detected object.
+pub const MOTION_ONLY: &str = "motion";
+/// How long events are kept when nothing else is said.
+pub const DEFAULT_DAYS: f64 = 30.0;
+/// How often the detector sweeps.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(600);
+/// A sweep for size stops below this share of `max_disk`.
+pub const LOW_WATER: f64 = 0.9;
+/// Events deleted per transaction: short enough that commits waiting on
+/// the write lock hardly notice.
+const BATCH: usize = 200;
+
+/// Later than any event (9999-12-31): "whatever its age".
+const END_OF_TIME: Timestamp = Timestamp::END_OF_TIME;
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// How long events are kept, and how much space they may take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub default: Duration,
+    pub cameras: BTreeMap<String, Duration>,
+    pub labels: BTreeMap<String, Duration>,
+    /// Bytes the database, snapshots and logs may hold together.
+    pub max_disk: Option<u64>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self { default: days(DEFAULT_DAYS), cameras: BTreeMap::new(), labels: BTreeMap::new(), max_disk: None }
+    }
+}
+
+/// `n` days as a duration (fractions allowed).
+pub fn days(n: f64) -> Duration {
+    DAY.mul_f64(n)
+}
+
+impl Policy {
+    /// How long `event` is kept (see the module docs for the precedence).
+    pub fn keep_for(&self, event: &Event) -> Duration {
+        let by_label = if event.detected_objects.is_empty() {
+            self.labels.get(MOTION_ONLY).copied()
+        } else {
+            event.detected_objects.iter().filter_map(|o| self.labels.get(&o.label)).max().copied()
+        };
+        by_label.or_else(|| self.cameras.get(&event.camera_id).copied()).unwrap_or(self.default)
+    }
+
+    fn shortest(&self) -> Duration {
+        self.cameras.values().chain(self.labels.values()).copied().fold(self.default, Duration::min)
+    }
+
+    fn longest(&self) -> Duration {
+        self.cameras.values().chain(self.labels.values()).copied().fold(self.default, Duration::max)
+    }
+
+    /// Every duration scaled by `factor`: the soak test's "a day in a
+    /// minute".
+    pub fn scaled(mut self, factor: f64) -> Self {
+        self.default = self.default.mul_f64(factor);
+        for d in self.cameras.values_mut().chain(self.labels.values_mut()) {
+            *d = d.mul_f64(factor);
+        }
+        self
+    }
+}
+
+/// A retention setting that does not parse.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{0:?} is not a number of days (e.g. 30 or 0.5)")]
+    Days(String),
+    #[error("{0:?} is not a size (e.g. 500MB, 2GiB or a number of bytes)")]
+    Size(String),
+}
+
+/// Parses a number of days: positive, fractions allowed.
+pub fn parse_days(text: &str) -> Result<Duration, PolicyError> {
+    let err = || PolicyError::Days(text.to_owned());
+    let n: f64 = text.trim().parse().map_err(|_| err())?;
+    if n.is_finite() && n > 0.0 && n <= 36_500.0 { Ok(days(n)) } else { Err(err()) }
+}
+
+/// Parses a size: bytes, or a number with `KB`/`MB`/`GB`/`TB` (powers of
+/// 1000) or `KiB`/`MiB`/`GiB`/`TiB` (powers of 1024), any case.
+pub fn parse_size(text: &str) -> Result<u64, PolicyError> {
+    let err = || PolicyError::Size(text.to_owned());
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number.parse().map_err(|_| err())?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(err()),
+    };
+    let bytes = n * scale;
+    if bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64 { Ok(bytes as u64) } else { Err(err()) }
+}
+
+/// Bytes the data directory holds, per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// `events.db` with its `-wal` and `-shm` files.
+    pub database: u64,
+    pub snapshots: u64,
+    /// `events*.jsonl` and `events*.log`, current and rotated.
+    pub logs: u64,
+}
+
+impl Usage {
+    pub fn total(&self) -> u64 {
+        self.database + self.snapshots + self.logs
+    }
+}
+
+/// Measures what `data_dir` holds. Files that vanish while it looks (a
+/// sweep in another process) count as empty.
+pub fn usage(data_dir: &DataDir) -> io::Result<Usage> {
+    let database = ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| {
+            let mut name = data_dir.database().into_os_string();
+            name.push(suffix);
+            file_len(Path::new(&name))
+        })
+        .sum();
+    let logs = eventlog::all_logs(data_dir)?.iter().map(|p| file_len(p)).sum();
+    let snapshots = tree_len(&data_dir.root().join(SNAPSHOTS_DIR))?;
+    Ok(Usage { database, snapshots, logs })
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn tree_len(dir: &Path) -> io::Result<u64> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut total = 0;
+    for entry in entries.flatten() {
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => total += tree_len(&entry.path())?,
+            Ok(_) => total += entry.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => {}
+        }
+    }
+    Ok(total)
+}
+
+/// What one [`sweep`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SweepReport {
+    pub events_deleted: usize,
+    pub snapshots_deleted: usize,
+    pub logs_deleted: usize,
+    pub before: Usage,
+    pub after: Usage,
+    pub elapsed: Duration,
+}
+
+impl SweepReport {
+    pub fn freed(&self) -> u64 {
+        self.before.total().saturating_sub(self.after.total())
+    }
+}
+
+/// Why a sweep stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SweepError + '_ {
+    move |source| SweepError::Io { path: path.to_path_buf(), source }
+}
+
+/// Applies `policy` once, as of `now` (see the module docs).
+pub fn sweep(
+    store: &mut Store,
+    data_dir: &DataDir,
+    policy: &Policy,
+    now: Timestamp,
+) -> Result<SweepReport, SweepError> {
+    let started = Instant::now();
+    let root = data_dir.root();
+    let before = usage(data_dir).map_err(io_err(root))?;
+    let mut report = SweepReport { before, ..SweepReport::default() };
+
+    // 1. By age: only events older than the shortest rule can be due.
+    let cutoff = before_now(now, policy.shortest());
+    let mut after = None;
+    loop {
+        let page = store.ended_before(cutoff, after, BATCH)?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.timestamp, last.seq));
+        let due: Vec<&Event> = page.iter().filter(|e| e.timestamp < before_now(now, policy.keep_for(e))).collect();
+        delete(store, data_dir, &due, &mut report)?;
+        if page.len() < BATCH {
+            break;
+        }
+    }
+    report.logs_deleted += delete_logs_before(data_dir, before_now(now, policy.longest()))?;
+    store.release_free_pages()?;
+
+    // 2. By size: oldest first, whatever the rule.
+    if let Some(max) = policy.max_disk {
+        let target = (max as f64 * LOW_WATER) as u64;
+        let mut over = usage(data_dir).map_err(io_err(root))?.total() > max;
+        while over {
+            let oldest = store.ended_before(END_OF_TIME, None, BATCH)?;
+            if oldest.is_empty() {
+                // Nothing left that may go but rotated logs.
+                report.logs_deleted += delete_logs_before(data_dir, now)?;
+                break;
+            }
+            let batch: Vec<&Event> = oldest.iter().collect();
+            delete(store, data_dir, &batch, &mut report)?;
+            store.release_free_pages()?;
+            if let Some(kept) = store.history()?.oldest_time {
+                report.logs_deleted += delete_logs_before(data_dir, kept)?;
+            }
+            over = usage(data_dir).map_err(io_err(root))?.total() > target;
+        }
+    }
+
+    report.after = usage(data_dir).map_err(io_err(root))?;
+    report.elapsed = started.elapsed();
+    store.record_sweep(now, report.freed())?;
+    Ok(report)
+}
+
+fn before_now(now: Timestamp, age: Duration) -> Timestamp {
+    let ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+    Timestamp::from_unix_ms(now.unix_ms().saturating_sub(ms))
+}
+
+/// Deletes `events`: snapshot files first, then the rows (see "Crash
+/// safety" above).
+fn delete(
+    store: &mut Store,
+    data_dir: &DataDir,
+    events: &[&Event],
+    report: &mut SweepReport,
+) -> Result<(), SweepError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    for event in events {
+        report.snapshots_deleted += delete_snapshots(data_dir, event)?;
+    }
+    let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+    report.events_deleted += store.delete_events(&ids)?;
+    Ok(())
+}
+
+/// Deletes every snapshot version of `event` (`<id>.jpg`, `<id>-N.jpg`),
+/// and its day directory once empty. Returns how many files went.
+fn delete_snapshots(data_dir: &DataDir, event: &Event) -> Result<usize, SweepError> {
+    let Some(file) = event.image_path.as_deref().and_then(|p| data_dir.resolve_snapshot(p)) else { return Ok(0) };
+    let Some(day) = file.parent() else { return Ok(0) };
+    let entries = match std::fs::read_dir(day) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err(day)(e)),
+    };
+    let mut deleted = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if is_version_of(name, &event.event_id) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => deleted += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&entry.path())(e)),
+            }
+        }
+    }
+    // Fails while other snapshots remain, which is the point.
+    let _ = std::fs::remove_dir(day);
+    Ok(deleted)
+}
+
+/// `evt_1_ab.jpg` and `evt_1_ab-3.jpg` are versions of `evt_1_ab`;
+/// `evt_1_abc.jpg` is not.
+fn is_version_of(file: &str, event_id: &str) -> bool {
+    let Some(rest) = file.strip_prefix(event_id).and_then(|r| r.strip_suffix(".jpg")) else { return false };
+    rest.is_empty() || rest.strip_prefix('-').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Deletes the rotated logs of days that ended before `cutoff`.
+fn delete_logs_before(data_dir: &DataDir, cutoff: Timestamp) -> Result<usize, SweepError> {
+    let cutoff_day = cutoff.as_datetime().date_naive();
+    let mut deleted = 0;
+    for rotated in eventlog::rotated_logs(data_dir).map_err(io_err(data_dir.root()))? {
+        if rotated.day < cutoff_day {
+            match std::fs::remove_file(&rotated.path) {
+                Ok(()) => deleted += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&rotated.path)(e)),
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tests::arb_new_event;
+    use crate::model::{BoundingBox, DetectedObject, EventState, NewEvent};
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+
+    const NOW_MS: i64 = 1_795_626_196_123; // 2026-11-25T17:03:16.123Z
+
+    fn new_event(camera: &str, labels: &[&str], age_days: f64, state: EventState) -> NewEvent {
+        let mut runner = TestRunner::deterministic();
+        let mut new = arb_new_event().new_tree(&mut runner).expect("generate").current();
+        let at = before_now(Timestamp::from_unix_ms(NOW_MS), days(age_days));
+        new.event_id = crate::model::new_event_id(at);
+        new.camera_id = camera.to_owned();
+        new.timestamp = at;
+        new.state = state;
+        new.end_time = (state == EventState::Ended).then_some(at);
+        new.image_path = None;
+        let bbox = BoundingBox { x: 0.0, y: 0.0, width: 0.1, height: 0.1 };
+        new.detected_objects =
+            labels.iter().map(|l| DetectedObject { label: (*l).to_owned(), confidence: 0.9, bbox }).collect();
+        new
+    }
+
+    fn event(camera: &str, labels: &[&str]) -> Event {
+        new_event(camera, labels, 1.0, EventState::Ended).commit(1, Timestamp::from_unix_ms(NOW_MS))
+    }
+
+    #[test]
+    fn the_most_specific_rule_applies() {
+        let policy = Policy {
+            default: days(30.0),
+            cameras: [("door".to_owned(), days(60.0))].into(),
+            labels: [
+                ("person".to_owned(), days(90.0)),
+                ("cat".to_owned(), days(3.0)),
+                (MOTION_ONLY.to_owned(), days(7.0)),
+            ]
+            .into(),
+            max_disk: None,
+        };
+        assert_eq!(policy.keep_for(&event("yard", &[])), days(7.0), "motion only");
+        assert_eq!(policy.keep_for(&event("yard", &["car"])), days(30.0), "default");
+        assert_eq!(policy.keep_for(&event("door", &["car"])), days(60.0), "camera");
+        assert_eq!(policy.keep_for(&event("door", &["cat"])), days(3.0), "label over camera");
+        assert_eq!(policy.keep_for(&event("yard", &["cat", "person"])), days(90.0), "the longest label");
+        assert_eq!((policy.shortest(), policy.longest()), (days(3.0), days(90.0)));
+    }
+
+    #[test]
+    fn sizes_and_days_parse_or_say_why() {
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("2GiB"), Ok(2 * 1024 * 1024 * 1024));
+        assert_eq!(parse_size("1.5 kb"), Ok(1500));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        for bad in ["", "MB", "-1MB", "2 parsecs", "0", "1e400"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_days("0.5"), Ok(Duration::from_secs(43_200)));
+        for bad in ["0", "-3", "nan", "week", "100000"] {
+            assert!(parse_days(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_versions_of_the_event_match() {
+        assert!(is_version_of("evt_1_ab.jpg", "evt_1_ab"));
+        assert!(is_version_of("evt_1_ab-12.jpg", "evt_1_ab"));
+        for other in ["evt_1_abc.jpg", "evt_1_ab-.jpg", "evt_1_ab-x.jpg", "evt_1_ab.png", "evt_1_a.jpg"] {
+            assert!(!is_version_of(other, "evt_1_ab"), "{other}");
+        }
+    }
+
+    /// Commits `new` with a snapshot (two versions) and returns its id.
+    fn commit_with_snapshots(store: &mut Store, data_dir: &DataDir, mut new: NewEvent) -> String {
+        let rel = DataDir::snapshot_relative_path(new.timestamp, &new.event_id);
+        let file = data_dir.resolve_snapshot(&rel).expect("snapshot path");
+        std::fs::create_dir_all(file.parent().expect("day")).expect("day dir");
+        std::fs::write(&file, vec![0u8; 2000]).expect("snapshot");
+        std::fs::write(file.with_file_name(format!("{}-2.jpg", new.event_id)), vec![0u8; 2000]).expect("version");
+        new.image_path = Some(rel);
+        store.insert(&new).expect("insert").event.event_id
+    }
+
+    fn snapshot_files(data_dir: &DataDir) -> Vec<String> {
+        let mut names = Vec::new();
+        for day in std::fs::read_dir(data_dir.root().join(SNAPSHOTS_DIR)).into_iter().flatten().flatten() {
+            for file in std::fs::read_dir(day.path()).into_iter().flatten().flatten() {
+                names.push(file.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn age_rules_delete_what_is_due_with_its_snapshots_and_never_an_active_event() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = DataDir::new(dir.path());
+        let mut store = Store::open(data_dir.database()).expect("open");
+        let policy = Policy {
+            labels: [("person".to_owned(), days(90.0)), (MOTION_ONLY.to_owned(), days(7.0))].into(),
+            ..Policy::default()
+        };
+        let ended = EventState::Ended;
+        let old_motion = commit_with_snapshots(&mut store, &data_dir, new_event("yard", &[], 8.0, ended));
+        let old_car = commit_with_snapshots(&mut store, &data_dir, new_event("yard", &["car"], 31.0, ended));
+        let old_person = commit_with_snapshots(&mut store, &data_dir, new_event("yard", &["person"], 60.0, ended));
+        let recent_motion = commit_with_snapshots(&mut store, &data_dir, new_event("yard", &[], 6.0, ended));
+        let active = commit_with_snapshots(&mut store, &data_dir, new_event("yard", &[], 40.0, EventState::Active));
+        let head = store.head_seq().expect("head");
+
+        let report = sweep(&mut store, &data_dir, &policy, Timestamp::from_unix_ms(NOW_MS)).expect("sweep");
+
+        assert_eq!(report.events_deleted, 2);
+        assert_eq!(report.snapshots_deleted, 4);
+        for gone in [&old_motion, &old_car] {
+            assert_eq!(store.get(gone).expect("get"), None, "{gone}");
+        }
+        for kept in [&old_person, &recent_motion, &active] {
+            assert!(store.get(kept).expect("get").is_some(), "{kept}");
+        }
+        let mut expected: Vec<String> = [&old_person, &recent_motion, &active]
+            .iter()
+            .flat_map(|id| [format!("{id}-2.jpg"), format!("{id}.jpg")])
+            .collect();
+        expected.sort();
+        assert_eq!(snapshot_files(&data_dir), expected, "no snapshot without its event, none of a kept one lost");
+        let history = store.history().expect("history");
+        assert_eq!(history.deleted_events, 2);
+        assert_eq!(history.deleted_through, 2, "the newest deleted change");
+        assert!(history.resets(1) && !history.resets(2) && !history.resets(head));
+        let replay: Vec<String> =
+            store.after_seq(0, 100).expect("replay").into_iter().map(|c| c.event.event_id).collect();
+        assert_eq!(replay, [old_person, recent_motion, active], "their changes went with them");
+        assert_eq!(store.integrity_check().expect("check"), Ok(()));
+    }
+
+    #[test]
+    fn a_size_limit_brings_the_directory_back_under_it_and_the_file_shrinks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = DataDir::new(dir.path());
+        let mut store = Store::open(data_dir.database()).expect("open");
+        for i in 0..600 {
+            let mut new = new_event("yard", &["car"], 1.0 - f64::from(i) / 1000.0, EventState::Ended);
+            new.description = "x".repeat(1500);
+            commit_with_snapshots(&mut store, &data_dir, new);
+        }
+        let active = commit_with_snapshots(&mut store, &data_dir, new_event("yard", &[], 2.0, EventState::Active));
+        store.release_free_pages().expect("checkpoint");
+        let full = usage(&data_dir).expect("usage");
+        let db_before = full.database;
+        let max = full.total() / 3;
+        let policy = Policy { max_disk: Some(max), ..Policy::default() };
+
+        let report = sweep(&mut store, &data_dir, &policy, Timestamp::from_unix_ms(NOW_MS)).expect("sweep");
+
+        let after = usage(&data_dir).expect("usage");
+        assert!(after.total() <= max, "{after:?} over {max}");
+        assert!(after.database < db_before / 2, "the database file gave space back: {db_before} -> {}", after.database);
+        assert!(store.get(&active).expect("get").is_some(), "the active event survives any size limit");
+        let kept = store.count().expect("count") as usize;
+        assert_eq!(kept + report.events_deleted, 601);
+        // The oldest went first: what is left is the newest.
+        let oldest_kept = store.history().expect("history").oldest_time.expect("some kept");
+        let deleted_newest = store.ended_before(oldest_kept, None, 1000).expect("list");
+        assert!(deleted_newest.iter().all(|e| e.event_id == active), "no older ended event was kept");
+        assert_eq!(store.integrity_check().expect("check"), Ok(()));
+    }
+}
