@@ -7,6 +7,7 @@ use clap::{Parser, ValueEnum};
 use shared::config::{DATA_DIR_ENV, DEFAULT_DATA_DIR, DataDir, parse_seconds};
 use shared::model::validate_camera_id;
 use shared::redact::SecretUrl;
+use shared::retention::Policy;
 use vision::episode::EpisodeConfig;
 use vision::motion::{MaskRect, MotionConfig};
 
@@ -105,8 +106,77 @@ pub struct Args {
     #[command(flatten)]
     pub objects: ObjectArgs,
 
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+
     #[command(subcommand)]
     pub command: Option<Subcommand>,
+}
+
+/// How long events are kept and how much disk they may take (SPEC §11).
+/// The detector sweeps at start and every 10 minutes.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Retention")]
+pub struct RetentionArgs {
+    /// Days an ended event is kept (fractions allowed).
+    #[arg(long, value_name = "DAYS", default_value = "30", value_parser = parse_days)]
+    pub retain_days: Duration,
+
+    /// Days the events of one camera are kept, as ID=DAYS; repeatable.
+    #[arg(long = "retain-camera", value_name = "ID=DAYS", value_parser = parse_named_days)]
+    pub retain_cameras: Vec<(String, Duration)>,
+
+    /// Days events with this label are kept, as LABEL=DAYS (the label
+    /// "motion" means events without any object); repeatable. A label rule
+    /// wins over the camera's; with several labels the longest applies.
+    #[arg(long = "retain-label", value_name = "LABEL=DAYS", value_parser = parse_named_days)]
+    pub retain_labels: Vec<(String, Duration)>,
+
+    /// Most bytes the database, snapshots and logs may hold together
+    /// (e.g. 20GB, 500MiB); the oldest ended events go first when over.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_disk: Option<u64>,
+
+    /// Seconds a retention "day" lasts (tests and soak runs: 60 makes
+    /// --retain-days 1 mean a minute).
+    #[arg(long, value_name = "SECS", hide = true, value_parser = parse_seconds)]
+    pub retention_day_secs: Option<Duration>,
+
+    /// Seconds between sweeps.
+    #[arg(long, value_name = "SECS", hide = true, default_value = "600", value_parser = parse_seconds)]
+    pub sweep_secs: Duration,
+}
+
+impl RetentionArgs {
+    pub fn policy(&self) -> Policy {
+        let policy = Policy {
+            default: self.retain_days,
+            cameras: self.retain_cameras.iter().cloned().collect(),
+            labels: self.retain_labels.iter().cloned().collect(),
+            max_disk: self.max_disk,
+        };
+        match self.retention_day_secs {
+            Some(day) => policy.scaled(day.as_secs_f64() / 86_400.0),
+            None => policy,
+        }
+    }
+}
+
+fn parse_days(text: &str) -> Result<Duration, String> {
+    shared::retention::parse_days(text).map_err(|e| e.to_string())
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    shared::retention::parse_size(text).map_err(|e| e.to_string())
+}
+
+/// `NAME=DAYS`, NAME a camera id or a label.
+fn parse_named_days(text: &str) -> Result<(String, Duration), String> {
+    let (name, days) = text.split_once('=').ok_or_else(|| format!("{text:?}: write NAME=DAYS, e.g. person=90"))?;
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b' ')) {
+        return Err(format!("{name:?} is not a camera id or label"));
+    }
+    Ok((name.to_owned(), parse_days(days)?))
 }
 
 /// What else the detector binary does besides watching cameras.

@@ -19,6 +19,7 @@
 //! * [`socket_file`] — stale/live/foreign socket-path checks.
 //! * [`still`] — `detector detect IMAGE…`: the object model on pictures.
 //! * [`stats`] — counters for heartbeats and the session summary.
+//! * [`sweeper`] — retention: the sweep at start and every 10 minutes.
 //!
 //! The frame analysis itself (motion detection, episodes, JPEG) is the
 //! `vision` crate, object detection and tracking the `objects` crate; this
@@ -38,6 +39,7 @@ mod simulate;
 mod socket_file;
 mod stats;
 mod still;
+mod sweeper;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -121,6 +123,9 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
     let (events_tx, events_rx) = mpsc::channel(64);
     let publishers: Vec<Arc<dyn Publisher>> = vec![hub.clone()];
     let mut manager = EventManager::open(&data_dir, store, publishers, stats.clone())?;
+    let sweeper = sweeper::Sweeper::start(data_dir.clone(), args.retention.policy(), args.retention.sweep_secs)
+        .context("cannot start the retention thread")?;
+    manager.on_disk_full(sweeper.disk_full_handle(&data_dir));
     // This detector is the only producer of its cameras' events: any still
     // active were left so by a crash.
     let ended = manager.end_orphans(&camera_ids)?;
@@ -152,6 +157,7 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
         .await
         .context("event manager task failed")?
         .map_err(|_| anyhow::anyhow!("the event manager thread panicked"))?;
+    tokio::task::spawn_blocking(move || drop(sweeper)).await.context("retention task failed")?;
     hub.publish(&Frame::Heartbeat(stats.snapshot()));
     hub_stop.cancel();
     let _ = tokio::join!(server, heartbeat);

@@ -44,6 +44,8 @@ use shared::config::DataDir;
 use shared::eventlog::{EventLogs, Role};
 use shared::model::DetectedObject;
 use shared::store::StoreError;
+
+use crate::sweeper::DiskFull;
 use shared::{Change, Event, EventState, NewEvent, Store, Timestamp};
 use tokio::sync::mpsc;
 
@@ -54,6 +56,8 @@ use crate::stats::{Stats, elapsed_ms};
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// Most events held while the database refuses writes.
 pub const MAX_BACKLOG: usize = 10_000;
+/// Longest a commit waits for the disk-full sweep.
+const MAKE_ROOM_TIMEOUT: Duration = Duration::from_secs(30);
 /// Where uncommitted events wait across a restart.
 pub const PENDING_FILE: &str = "pending.jsonl";
 
@@ -123,6 +127,11 @@ pub struct EventManager {
     renamed: HashMap<String, String>,
     publishers: Vec<Arc<dyn Publisher>>,
     stats: Arc<Stats>,
+    disk_full: Option<DiskFull>,
+    /// A disk-full sweep already ran for the current refusal: one per
+    /// episode, so a disk filled by someone else cannot make Lookout delete
+    /// its whole history.
+    made_room: bool,
 }
 
 impl std::fmt::Debug for EventManager {
@@ -155,7 +164,15 @@ impl EventManager {
             renamed: HashMap::new(),
             publishers,
             stats,
+            disk_full: None,
+            made_room: false,
         })
+    }
+
+    /// What to do when a commit finds the disk full: without it, the
+    /// manager only holds and retries.
+    pub fn on_disk_full(&mut self, handle: DiskFull) {
+        self.disk_full = Some(handle);
     }
 
     /// Commits, logs and publishes one change.
@@ -270,6 +287,13 @@ impl EventManager {
                 Err(e @ (StoreError::NoSuchEvent(_) | StoreError::AlreadyEnded(_))) => {
                     tracing::warn!(error = %e, event_id = command.event_id(), "change refused and dropped");
                 }
+                Err(e) if e.is_disk_full() && self.disk_full.is_some() && !self.made_room => {
+                    self.backlog.push_front(command);
+                    if let Some(handle) = &self.disk_full {
+                        handle.make_room(MAKE_ROOM_TIMEOUT);
+                    }
+                    self.made_room = true;
+                }
                 Err(e) => {
                     self.backlog.push_front(command);
                     self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
@@ -284,6 +308,7 @@ impl EventManager {
             }
         }
         self.stats.backlog.store(0, Ordering::Relaxed);
+        self.made_room = false;
         if was_failing {
             tracing::warn!("database accepts writes again; backlog committed");
         }

@@ -181,10 +181,10 @@ impl Log {
         match self.role {
             Role::Owner => {
                 let today = today();
-                if today != self.day {
-                    if let Err(e) = self.rotate(today) {
-                        tracing::warn!(file = %self.path.display(), error = %e, "could not rotate the log; appending to it as it is");
-                    }
+                if today != self.day
+                    && let Err(e) = self.rotate(today)
+                {
+                    tracing::warn!(file = %self.path.display(), error = %e, "could not rotate the log; appending to it as it is");
                 }
             }
             Role::Guest => self.follow_rotation()?,

@@ -207,6 +207,62 @@ fn tree_len(dir: &Path) -> io::Result<u64> {
     Ok(total)
 }
 
+/// The reserve file's name in the data directory.
+pub const RESERVE_FILE: &str = "reserve.bin";
+/// Its size: room for a backlog of events and `pending.jsonl` when the disk
+/// is full (a commit takes a few KB of write-ahead log).
+pub const RESERVE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Space set aside in the data directory, given back when the disk fills
+/// so the commits held in memory can still be written; made again once a
+/// sweep has made room. Not counted in [`Usage`].
+#[derive(Debug, Clone)]
+pub struct Reserve {
+    path: PathBuf,
+}
+
+impl Reserve {
+    pub fn new(data_dir: &DataDir) -> Self {
+        Self { path: data_dir.root().join(RESERVE_FILE) }
+    }
+
+    /// Makes the file if it is missing, written out (not sparse) so the
+    /// space is really taken. A disk too full for it is no error: there is
+    /// nothing to reserve.
+    pub fn fill(&self) -> io::Result<bool> {
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.len() == RESERVE_BYTES) {
+            return Ok(false);
+        }
+        let written = (|| {
+            let mut file = std::fs::File::create(&self.path)?;
+            let block = vec![0u8; 1024 * 1024];
+            for _ in 0..RESERVE_BYTES / block.len() as u64 {
+                io::Write::write_all(&mut file, &block)?;
+            }
+            file.sync_all()
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        written.map(|()| true)
+    }
+
+    /// Deletes the file; whether there was one to give back.
+    pub fn release(&self) -> bool {
+        std::fs::remove_file(&self.path).is_ok()
+    }
+}
+
+/// The policy for a sweep when the disk is full: as `policy`, with a size
+/// limit below what the directory holds now, so the oldest ended events
+/// make room even when no `max_disk` was set.
+pub fn emergency(policy: &Policy, data_dir: &DataDir) -> io::Result<Policy> {
+    let now = usage(data_dir)?.total();
+    let relief = (now as f64 * 0.9) as u64;
+    let max_disk = Some(policy.max_disk.map_or(relief, |m| m.min(relief)).max(1));
+    Ok(Policy { max_disk, ..policy.clone() })
+}
+
 /// What one [`sweep`] did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SweepReport {

@@ -197,6 +197,17 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
 }
 
+impl StoreError {
+    /// The file system has no room for the write (`SQLITE_FULL`).
+    pub fn is_disk_full(&self) -> bool {
+        let code = match self {
+            StoreError::Sqlite(e) | StoreError::Open { source: e, .. } => e.sqlite_error_code(),
+            _ => None,
+        };
+        code == Some(ErrorCode::DiskFull)
+    }
+}
+
 /// What to check, for the open errors people actually meet.
 fn hint(e: &rusqlite::Error) -> &'static str {
     match e.sqlite_error_code() {

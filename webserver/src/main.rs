@@ -107,6 +107,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         heavy_queries: tokio::sync::Semaphore::new(HEAVY_QUERIES),
         catch_up_reads: tokio::sync::Semaphore::new(CATCH_UP_READS),
         integrity: std::sync::Mutex::new(None),
+        readiness: Default::default(),
         logs: Arc::new(std::sync::Mutex::new(EventLogs::open(&data_dir, Role::Guest)?)),
         config: Config {
             heartbeat: args.heartbeat_secs,
@@ -126,9 +127,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let shutting_down = stop.clone();
     let closer = fanout.clone();
+    let ready = state.clone();
     tokio::spawn(async move {
         let which = signal.await;
         tracing::info!(signal = which, clients = closer.len(), "shutting down: closing WebSocket clients");
+        ready.readiness.stopping();
         closer.kick_all(CloseReason::Shutdown);
         shutting_down.cancel();
     });
@@ -137,6 +140,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         per_address: args.max_connections_per_address as usize,
         max_connections: fd_limit.saturating_sub(RESERVED_FDS).max(1) as usize,
     };
+    state.readiness.serving();
     let router = webserver::app(state);
     serve(listener, router, limits, listener_stats, tune_client_socket, stop.clone(), CLOSE_GRACE).await;
     if tokio::time::timeout(CLOSE_GRACE, fanout.wait_empty()).await.is_err() {

@@ -38,6 +38,35 @@ pub struct Config {
     pub hosts: HostRule,
 }
 
+/// Where the process is in its life, for `/readyz`: ready once it serves,
+/// not ready again from the first moment of shutdown, so a load balancer
+/// stops sending before connections close.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    serving: std::sync::atomic::AtomicBool,
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+impl Readiness {
+    pub fn serving(&self) {
+        self.serving.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn stopping(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// `starting`, `ready` or `stopping`.
+    pub fn phase(&self) -> &'static str {
+        use std::sync::atomic::Ordering::Relaxed;
+        match (self.serving.load(Relaxed), self.stopping.load(Relaxed)) {
+            (_, true) => "stopping",
+            (true, false) => "ready",
+            (false, false) => "starting",
+        }
+    }
+}
+
 /// Everything request handlers share. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Shared>);
@@ -63,6 +92,7 @@ pub struct Shared {
     pub logs: Arc<std::sync::Mutex<shared::eventlog::EventLogs>>,
     /// The result of the `quick_check` run at start: `None` while it runs.
     pub integrity: std::sync::Mutex<Option<Result<(), String>>>,
+    pub readiness: Readiness,
     pub config: Config,
 }
 

@@ -151,9 +151,20 @@ function onMessage(ws, message) {
     ws.send(JSON.stringify({ type: "pong", timestamp: msg.timestamp }));
   } else if (msg.type === "event") {
     receive(msg.data, msg.change);
+  } else if (msg.type === "reset") {
+    onReset(msg);
   } else if (msg.type === "error") {
     console.warn("server:", msg.message);
   }
+}
+
+// Retention deleted history this page may show: say so, and reload the
+// list from what is kept (the replay that follows adds what is newer).
+function onReset(msg) {
+  const note = $("reset-note");
+  note.hidden = false;
+  note.textContent = `Older events were deleted by retention (history now starts at seq ${msg.oldest_seq}); the list was reloaded.`;
+  loadHistory().catch((e) => console.warn("reload after reset:", e.message));
 }
 
 function receive(event, change) {

@@ -24,6 +24,10 @@ use webserver::stream::sequencer::Sequencer;
 /// A webserver's state over a fresh data directory, as `main.rs` builds
 /// it, without detector links or a listener.
 async fn state(dir: &std::path::Path, stop: &CancellationToken) -> AppState {
+    state_with_token(dir, stop, None).await
+}
+
+async fn state_with_token(dir: &std::path::Path, stop: &CancellationToken, token: Option<&str>) -> AppState {
     let data_dir = DataDir::new(dir);
     data_dir.create().expect("data dir");
     let db = Db::open(&data_dir.database(), "rest", 2, true).expect("rest db");
@@ -44,10 +48,11 @@ async fn state(dir: &std::path::Path, stop: &CancellationToken) -> AppState {
         catch_up_reads: tokio::sync::Semaphore::new(CATCH_UP_READS),
         logs: Arc::new(std::sync::Mutex::new(EventLogs::open(&data_dir, Role::Guest).expect("logs"))),
         integrity: std::sync::Mutex::new(Some(Ok(()))),
+        readiness: Default::default(),
         config: Config {
             heartbeat: Duration::from_secs(30),
             allowed_origins: Vec::new(),
-            token: None,
+            token: token.map(str::to_owned),
             data_dir,
             hosts: HostRule { enforce: true, allowed: Vec::new() },
         },
@@ -212,5 +217,56 @@ async fn an_active_event_ends_once_and_the_change_log_holds_both_changes() {
     assert_eq!(rest["changes"][0]["change"], "end");
     let (status, _) = call(&state, get("/api/changes?limit=0")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn probes_need_no_token_and_readiness_follows_the_process_life() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stop = CancellationToken::new();
+    let state = state_with_token(dir.path(), &stop, Some("s3cret")).await;
+    assert_eq!(call(&state, get("/api/health")).await.0, StatusCode::UNAUTHORIZED, "the API still wants the token");
+
+    let (status, body) = call(&state, get("/livez")).await;
+    assert_eq!((status, &body["status"]), (StatusCode::OK, &Value::from("alive")));
+    let (status, body) = call(&state, get("/readyz")).await;
+    assert_eq!((status, &body["status"]), (StatusCode::SERVICE_UNAVAILABLE, &Value::from("starting")));
+    state.readiness.serving();
+    let (status, body) = call(&state, get("/readyz")).await;
+    assert_eq!((status, &body["status"]), (StatusCode::OK, &Value::from("ready")));
+    state.readiness.stopping();
+    let (status, body) = call(&state, get("/readyz")).await;
+    assert_eq!((status, &body["status"]), (StatusCode::SERVICE_UNAVAILABLE, &Value::from("stopping")));
+    assert_eq!(call(&state, get("/livez")).await.0, StatusCode::OK, "alive while stopping");
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn rest_paging_below_deleted_history_says_reset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stop = CancellationToken::new();
+    let state = state(dir.path(), &stop).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let body = format!(r#"{{"camera_id":"door","description":"event {i}"}}"#);
+        let (status, created) = call(&state, post_json("/api/events", &body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        ids.push(created["event_id"].as_str().expect("id").to_owned());
+    }
+    // What a retention sweep does to the two oldest.
+    let mut store = shared::Store::open(DataDir::new(dir.path()).database()).expect("store");
+    assert_eq!(store.delete_events(&ids[..2]).expect("delete"), 2);
+
+    let (_, page) = call(&state, get("/api/changes?after_seq=0")).await;
+    assert_eq!(page["reset"]["oldest_seq"], 3, "{page}");
+    let seqs: Vec<i64> =
+        page["changes"].as_array().expect("changes").iter().map(|c| c["data"]["seq"].as_i64().unwrap_or(0)).collect();
+    assert_eq!(seqs, [3, 4], "then everything kept, once");
+    let (_, page) = call(&state, get("/api/events?after_seq=1")).await;
+    assert_eq!(page["reset"]["oldest_seq"], 3, "{page}");
+    for resumed in ["/api/changes?after_seq=2", "/api/events?after_seq=2", "/api/events"] {
+        let (_, page) = call(&state, get(resumed)).await;
+        assert!(page.get("reset").is_none(), "{resumed}: nothing deleted above 2: {page}");
+    }
     stop.cancel();
 }

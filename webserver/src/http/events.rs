@@ -16,13 +16,14 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shared::model::{DetectedObject, EventMetadata, EventSource, EventState, NewEvent, new_event_id};
-use shared::store::{EventFilter, MAX_PAGE};
+use shared::store::{EventFilter, History, MAX_PAGE};
 use shared::{Change, Event, Timestamp};
 
 use super::error::ApiError;
 use super::json_response;
 use super::snapshot::Snapshot;
 use crate::state::AppState;
+use crate::stream::messages::reset_notice;
 
 /// Default page size of `GET /api/events`.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -55,6 +56,16 @@ pub struct EventPage {
     pub events: Vec<Event>,
     /// `before_seq` for the next (older) page; null on the last page.
     pub next_before_seq: Option<i64>,
+    /// Present when `after_seq` is below history retention deleted.
+    pub reset: Option<ResetNotice>,
+}
+
+/// Retention deleted changes a client resuming at `after_seq` may rely on:
+/// kept history starts at `oldest_seq`; drop what you hold and reload.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResetNotice {
+    pub oldest_seq: i64,
+    pub reason: String,
 }
 
 /// List stored events, newest first, with filters and keyset paging.
@@ -105,11 +116,13 @@ pub async fn list_events(
         text: text("q", &q.q, 200)?,
     };
     let _permit = if filter.text.is_some() || filter.label.is_some() { Some(heavy_permit(&state)?) } else { None };
-    let page = state.db.read(move |s| s.list(&filter, limit)).await?;
+    let after = q.after_seq;
+    let (page, history) = state.db.read(move |s| Ok((s.list(&filter, limit)?, s.history()?))).await?;
     // Built by hand so each event is exactly its canonical JSON.
     let events: Vec<String> = page.events.iter().map(Event::to_json).collect();
     let next = page.next_before_seq.map_or("null".to_owned(), |n| n.to_string());
-    let body = format!(r#"{{"events":[{}],"next_before_seq":{next}}}"#, events.join(","));
+    let reset = reset_field(&history, after);
+    let body = format!(r#"{{"events":[{}],"next_before_seq":{next}{reset}}}"#, events.join(","));
     Ok(json_response(StatusCode::OK, body))
 }
 
@@ -393,6 +406,8 @@ pub struct ChangePage {
     /// `after_seq` for the next page: the last change's `seq` when the page
     /// is full (the next may be empty), null when it reached the end.
     pub next_after_seq: Option<i64>,
+    /// Present when `after_seq` is below history retention deleted.
+    pub reset: Option<ResetNotice>,
 }
 
 /// One change: what it did, and the event right after it (`data.seq` is
@@ -422,13 +437,23 @@ pub async fn list_changes(
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = page_size(q.limit)?;
     let after = q.after_seq.unwrap_or(0);
-    let changes = state.db.read(move |s| s.after_seq(after, limit)).await?;
+    let (changes, history) = state.db.read(move |s| Ok((s.after_seq(after, limit)?, s.history()?))).await?;
     let next = if changes.len() == limit { changes.last().map(|c| c.seq().to_string()) } else { None };
     // Built by hand so each event is exactly its canonical JSON.
     let items: Vec<String> =
         changes.iter().map(|c| format!(r#"{{"change":"{}","data":{}}}"#, c.kind.as_str(), c.event.to_json())).collect();
-    let body = format!(r#"{{"changes":[{}],"next_after_seq":{}}}"#, items.join(","), next.as_deref().unwrap_or("null"));
+    let reset = reset_field(&history, Some(after));
+    let body =
+        format!(r#"{{"changes":[{}],"next_after_seq":{}{reset}}}"#, items.join(","), next.as_deref().unwrap_or("null"));
     Ok(json_response(StatusCode::OK, body))
+}
+
+/// `,"reset":{…}` when a page resumed at `after_seq` lacks history that
+/// retention deleted (the WebSocket's `reset` message, SPEC §11), else "".
+fn reset_field(history: &History, after_seq: Option<i64>) -> String {
+    after_seq
+        .and_then(|after| reset_notice(history, after))
+        .map_or_else(String::new, |notice| format!(r#","reset":{notice}"#))
 }
 
 /// A `limit` parameter: 1–[`MAX_PAGE`], default [`DEFAULT_LIMIT`].

@@ -73,6 +73,8 @@ pub const MAX_BODY: usize = 64 * 1024;
         system::health,
         system::metrics_json,
         system::metrics_prometheus,
+        system::livez,
+        system::readyz,
         ws::ws_events
     ),
     components(schemas(shared::Event, error::ErrorBody)),
@@ -102,6 +104,9 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(system::metrics_prometheus))
         .route("/api/asyncapi.json", get(system::asyncapi))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        // Probes carry no token: after the token layer, so it does not apply.
+        .route("/livez", get(system::livez))
+        .route("/readyz", get(system::readyz))
         .with_state(state);
     let request_id = HeaderName::from_static("x-request-id");
     api.merge(SwaggerUi::new("/docs").url("/api/openapi.json", ApiDoc::openapi()))

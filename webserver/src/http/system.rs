@@ -18,6 +18,42 @@ use crate::state::AppState;
 use crate::stream::bridge::LinkStatus;
 use crate::stream::fanout::FanoutStats;
 
+/// Longest `/readyz` waits for the database.
+const READY_DB_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /livez` and `GET /readyz`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Probe {
+    /// `alive`; or `ready`, `starting`, `stopping`, `database unavailable`.
+    pub status: &'static str,
+}
+
+/// Liveness: the process answers. No token, no database: a restart would
+/// not cure a database problem.
+#[utoipa::path(get, path = "/livez", responses((status = 200, body = Probe)), tag = "system")]
+pub async fn livez() -> Json<Probe> {
+    Json(Probe { status: "alive" })
+}
+
+/// Readiness: serving, not stopping, and the database answers a read.
+/// 503 otherwise. No token.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    responses((status = 200, body = Probe), (status = 503, description = "Starting, stopping or database unavailable", body = Probe)),
+    tag = "system"
+)]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Probe>) {
+    let phase = state.readiness.phase();
+    if phase != "ready" {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(Probe { status: phase }));
+    }
+    match tokio::time::timeout(READY_DB_TIMEOUT, state.db.read(|s| s.head_seq())).await {
+        Ok(Ok(_)) => (StatusCode::OK, Json(Probe { status: "ready" })),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, Json(Probe { status: "database unavailable" })),
+    }
+}
+
 /// How long a failed database call keeps `/api/health` degraded.
 const RECENT_DB_ERROR: Duration = Duration::from_secs(30);
 

@@ -1,18 +1,44 @@
 //! The WebSocket message formats (SPEC §4), as JSON text.
 //!
 //! Server → client: `event` (one change of an event: `new`, `update` or
-//! `end`), `ping`, `pong`, `error`. Client → server: `ping`, `pong`. An
+//! `end`), `reset` (retention deleted history the client asked to resume
+//! from), `ping`, `pong`, `error`. Client → server: `ping`, `pong`. An
 //! event message's `data` is exactly [`Event::to_json`] of the event right
 //! after the change — for its latest change, the same bytes
 //! `GET /api/events/{event_id}` returns — because the envelope is built
 //! around the already-serialised event instead of re-serialising it.
 
 use serde::Deserialize;
+use shared::store::History;
 use shared::{Change, Timestamp};
 
 /// `{"type":"event","change":"new|update|end","data":<the event's canonical JSON>}`.
 pub fn change_envelope(change: &Change) -> String {
     format!(r#"{{"type":"event","change":"{}","data":{}}}"#, change.kind.as_str(), change.event.to_json())
+}
+
+/// What a client resuming at `after_seq` must be told when retention has
+/// deleted changes it may rely on, or `None`.
+pub fn reset_notice(history: &History, after_seq: i64) -> Option<serde_json::Value> {
+    history.resets(after_seq).then(|| {
+        let oldest = history.oldest_seq.unwrap_or(history.deleted_through + 1);
+        serde_json::json!({
+            "oldest_seq": oldest,
+            "reason": format!(
+                "retention deleted changes up to seq {}; kept history starts at seq {oldest}",
+                history.deleted_through
+            ),
+        })
+    })
+}
+
+/// `{"type":"reset","oldest_seq":M,"reason":"…"}`: sent before the replay.
+pub fn reset(notice: &serde_json::Value) -> String {
+    let mut message = notice.clone();
+    if let Some(fields) = message.as_object_mut() {
+        fields.insert("type".into(), "reset".into());
+    }
+    message.to_string()
 }
 
 /// `{"type":"ping","timestamp":"…"}`.
@@ -106,6 +132,25 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&envelope).expect("valid JSON");
         assert_eq!((&value["type"], &value["change"]), (&"event".into(), &"update".into()));
         assert_eq!(envelope, format!(r#"{{"type":"event","change":"update","data":{}}}"#, change.event.to_json()));
+    }
+
+    #[test]
+    fn a_reset_is_said_only_below_what_retention_deleted() {
+        let history = History {
+            oldest_seq: Some(40),
+            oldest_time: None,
+            deleted_through: 35,
+            deleted_events: 12,
+            deleted_bytes: 0,
+            last_sweep: None,
+        };
+        assert_eq!(reset_notice(&history, 35), None);
+        let notice = reset_notice(&history, 10).expect("reset");
+        let message: serde_json::Value = serde_json::from_str(&reset(&notice)).expect("json");
+        assert_eq!((&message["type"], &message["oldest_seq"]), (&"reset".into(), &40.into()));
+        assert!(message["reason"].as_str().expect("reason").contains("up to seq 35"));
+        let all_gone = History { oldest_seq: None, ..history };
+        assert_eq!(reset_notice(&all_gone, 0).expect("reset")["oldest_seq"], 36);
     }
 
     #[test]

@@ -257,7 +257,8 @@ async fn write_loop(
     // from the feed that finds nothing lost since the last pass makes the
     // client live: from then on, falling behind means it is too slow.
     let mut catching_up = after_seq.is_some();
-    if catching_up {
+    if let Some(after) = after_seq {
+        send_reset_if_deleted(writer, state, after).await?;
         send_stored(writer, state, &mut cursor, None).await?;
     }
     loop {
@@ -337,6 +338,19 @@ async fn send_live(
     cursor.advance(seq);
     writer.feed(message.text).await?;
     Ok(1)
+}
+
+/// Tells a resuming client that retention deleted history below or around
+/// where it resumes, before the replay (SPEC §11).
+async fn send_reset_if_deleted(writer: &mut Writer<'_>, state: &AppState, after: i64) -> Result<(), Ending> {
+    let history = state.replay_db.read(|s| s.history()).await.map_err(|e| {
+        tracing::warn!(error = %e, "history read failed");
+        Ending::DatabaseUnavailable
+    })?;
+    if let Some(notice) = messages::reset_notice(&history, after) {
+        writer.feed(messages::reset(&notice).into()).await?;
+    }
+    Ok(())
 }
 
 /// Sends stored changes after the cursor (and below `before`, if given),

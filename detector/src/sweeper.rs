@@ -1,0 +1,141 @@
+//! The retention sweeper: applies the [`Policy`] at start and then every
+//! interval, on its own thread with its own database connection, so a long
+//! sweep never holds up a commit for more than one short batch (see
+//! [`shared::retention`] for what a sweep does).
+//!
+//! The detector runs it because it owns what a sweep deletes besides rows:
+//! the snapshots its cameras wrote and the logs it rotates. A sweep can also
+//! be asked for at once ([`DiskFull::make_room`]): the event manager does
+//! when the disk is full, before it refuses a commit. The sweeper also keeps
+//! the disk reserve ([`Reserve`]) in place.
+
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use shared::config::DataDir;
+use shared::retention::{self, Policy, Reserve, SweepReport};
+use shared::{Store, Timestamp};
+
+enum Request {
+    /// The disk is full: sweep now to make room, and say when done.
+    Full(SyncSender<()>),
+    Stop,
+}
+
+/// The running sweeper; stops (after the sweep in hand) when dropped.
+pub struct Sweeper {
+    requests: SyncSender<Request>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Sweeper {
+    /// Starts the thread; the first sweep runs at once.
+    pub fn start(data_dir: DataDir, policy: Policy, every: Duration) -> std::io::Result<Self> {
+        let (requests, inbox) = mpsc::sync_channel(4);
+        let thread = std::thread::Builder::new().name("retention".into()).spawn(move || {
+            let mut store = None;
+            let mut waiting: Option<SyncSender<()>> = None;
+            let reserve = Reserve::new(&data_dir);
+            loop {
+                let emergency = waiting.is_some().then(|| retention::emergency(&policy, &data_dir).ok()).flatten();
+                sweep_once(&mut store, &data_dir, emergency.as_ref().unwrap_or(&policy));
+                if let Some(reply) = waiting.take() {
+                    let _ = reply.send(());
+                }
+                match reserve.fill() {
+                    Ok(true) => tracing::info!(bytes = retention::RESERVE_BYTES, "disk reserve in place"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "no room for the disk reserve yet"),
+                }
+                match inbox.recv_timeout(every) {
+                    Ok(Request::Full(reply)) => waiting = Some(reply),
+                    Ok(Request::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                    Err(RecvTimeoutError::Timeout) => {}
+                }
+            }
+        })?;
+        Ok(Self { requests, thread: Some(thread) })
+    }
+
+    /// A handle for the event manager.
+    pub fn disk_full_handle(&self, data_dir: &DataDir) -> DiskFull {
+        DiskFull { requests: self.requests.clone(), reserve: Reserve::new(data_dir) }
+    }
+}
+
+/// What the event manager does when a commit finds the disk full.
+#[derive(Clone)]
+pub struct DiskFull {
+    requests: SyncSender<Request>,
+    reserve: Reserve,
+}
+
+impl DiskFull {
+    /// Gives back the reserve (so the next commits and `pending.jsonl` have
+    /// room) and runs a sweep that deletes the oldest ended events, waiting
+    /// at most `timeout` for it.
+    pub fn make_room(&self, timeout: Duration) {
+        let released = self.reserve.release();
+        tracing::warn!(reserve_released = released, "disk full: sweeping the oldest ended events to make room");
+        let (reply, done) = mpsc::sync_channel(1);
+        if self.requests.try_send(Request::Full(reply)).is_ok() {
+            let _ = done.recv_timeout(timeout);
+        }
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        let _ = self.requests.send(Request::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One sweep, logged; opens the connection on first use (and again after
+/// an error, so a damaged connection does not stick).
+fn sweep_once(store: &mut Option<Store>, data_dir: &DataDir, policy: &Policy) -> Option<SweepReport> {
+    if store.is_none() {
+        match Store::open(data_dir.database()) {
+            Ok(opened) => *store = Some(opened),
+            Err(e) => {
+                tracing::error!(error = %e, "retention: cannot open the database; will retry");
+                return None;
+            }
+        }
+    }
+    let conn = store.as_mut()?;
+    match retention::sweep(conn, data_dir, policy, Timestamp::now()) {
+        Ok(report) => {
+            let level_info = report.events_deleted > 0 || report.logs_deleted > 0;
+            if level_info {
+                tracing::info!(
+                    events = report.events_deleted,
+                    snapshots = report.snapshots_deleted,
+                    logs = report.logs_deleted,
+                    freed_bytes = report.freed(),
+                    used_bytes = report.after.total(),
+                    ms = report.elapsed.as_millis() as u64,
+                    "retention sweep"
+                );
+            } else {
+                tracing::debug!(used_bytes = report.after.total(), "retention sweep: nothing due");
+            }
+            if let Some(max) = policy.max_disk.filter(|&max| report.after.total() > max) {
+                tracing::warn!(
+                    used_bytes = report.after.total(),
+                    max_disk = max,
+                    "retention: still over max_disk with no ended event left to delete"
+                );
+            }
+            Some(report)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "retention sweep failed; will retry");
+            *store = None;
+            None
+        }
+    }
+}
