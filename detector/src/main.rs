@@ -88,6 +88,10 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
     // First of all: a SIGTERM during start-up must mean "stop cleanly", not
     // the default "die at once".
     let signal = shared::process::shutdown_signal().context("cannot install signal handlers")?;
+    shared::process::handle_hangups(|| {
+        tracing::info!("SIGHUP: these settings come from the command line, which cannot be re-read; nothing changed");
+    })
+    .context("cannot install the SIGHUP handler")?;
     let started = Instant::now();
     let data_dir = args.data_dir();
     let real_cameras = camera::check_all(&args).await?;

@@ -64,3 +64,21 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> 
         }
     })
 }
+
+/// Keeps SIGHUP (what `systemctl reload` sends) from ending the process,
+/// its default: each one is logged and `on_hangup` runs. Call from inside
+/// the runtime, early. A no-op where there are no signals.
+pub fn handle_hangups(on_hangup: impl Fn() + Send + 'static) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                on_hangup();
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(on_hangup);
+    Ok(())
+}

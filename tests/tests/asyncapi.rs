@@ -37,6 +37,7 @@ fn server_message(kind: &str) -> &'static str {
         "ping" => "serverPing",
         "pong" => "serverPong",
         "error" => "error",
+        "reset" => "reset",
         other => panic!("the server sent a message type the document does not know: {other:?}"),
     }
 }
@@ -59,6 +60,19 @@ async fn every_message_the_server_sends_or_accepts_matches_the_asyncapi_document
     let id = opened["event_id"].as_str().expect("event_id");
     let ended = http.put(format!("{}/api/events/{id}/end", server.url)).send().await.expect("PUT end");
     assert_eq!(ended.status(), 200);
+    // Retention deletes the gate event (as a sweep would): a client resuming
+    // from the start is told first.
+    let mut store = shared::Store::open(dir.path().join("events.db")).expect("store");
+    assert_eq!(store.delete_events(&[id.to_owned()]).expect("delete"), 1);
+    let (mut resumed, _) = tokio_tungstenite::connect_async(server.ws_url("?after_seq=0")).await.expect("connect");
+    let reset = loop {
+        match tokio::time::timeout(LONG, resumed.next()).await.expect("a first message") {
+            Some(Ok(Message::Text(text))) => break serde_json::from_str::<Value>(&text).expect("JSON"),
+            Some(Ok(_)) => {}
+            other => panic!("no first message: {other:?}"),
+        }
+    };
+    assert_eq!(reset["type"], "reset", "{reset}");
 
     let client_sent = [
         ("clientPing", serde_json::json!({"type": "ping", "timestamp": "2026-12-02T00:00:00.000Z"})),
@@ -104,6 +118,7 @@ async fn every_message_the_server_sends_or_accepts_matches_the_asyncapi_document
     .await
     .unwrap_or_else(|_| panic!("not every kind of message arrived: {captured:#?}"));
 
+    captured.push(reset);
     let mut checks: Vec<(String, Value)> = captured
         .iter()
         .map(|m| {

@@ -60,6 +60,10 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<()> {
     // First of all, so a SIGTERM during start-up is a clean stop.
     let signal = shared::process::shutdown_signal().context("cannot install signal handlers")?;
+    shared::process::handle_hangups(|| {
+        tracing::info!("SIGHUP: these settings come from the command line, which cannot be re-read; nothing changed");
+    })
+    .context("cannot install the SIGHUP handler")?;
     let data_dir = args.data_dir();
     data_dir.create().with_context(|| format!("cannot create data directory {}", data_dir.root().display()))?;
     let fd_limit = raise_open_file_limit();
