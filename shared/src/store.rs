@@ -50,6 +50,12 @@ use crate::model::{Change, ChangeKind, Event, EventState, NewEvent, Timestamp, n
 
 /// How long a statement waits for another connection's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes the write-ahead log is cut back to when it is reset.
+pub const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+/// Freed pages given back to the file system per transaction: short
+/// enough that a commit waiting behind it hardly notices.
+const VACUUM_PAGES: i64 = 512;
+
 /// Most events one [`Store::list`] or [`Store::after_seq`] call returns.
 pub const MAX_PAGE: usize = 1000;
 
@@ -324,6 +330,9 @@ impl Store {
         // file is converted once, below.
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        // A write-ahead log that grew (a burst, a sweep) is cut back to this
+        // when it is next reset, instead of keeping its high-water mark.
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT).map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(open_err)?;
         migrate(&mut conn, &path)?;
@@ -696,17 +705,31 @@ impl Store {
     }
 
     /// Gives the pages freed by deletions back to the file system
-    /// (incremental vacuum), then folds the write-ahead log into the file
-    /// and truncates it, so neither holds space the data no longer needs.
-    /// The truncation waits for no reader: one still reading keeps the log
-    /// until the next call.
+    /// (incremental vacuum, a few hundred pages per transaction), then
+    /// checkpoints the write-ahead log without waiting for anyone, and
+    /// truncates it if no other connection is using it at that moment. No
+    /// step waits on, or holds up for long, another connection's commit.
     pub fn release_free_pages(&self) -> Result<(), StoreError> {
-        // Each step frees one page; stepping once (as `execute` would) is not enough.
-        let mut vacuum = self.conn.prepare("PRAGMA incremental_vacuum")?;
-        let mut steps = vacuum.raw_query();
-        while steps.next()?.is_some() {}
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+        loop {
+            let free: i64 = self.conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            if free == 0 {
+                break;
+            }
+            // Each step frees one page; stepping once (as `execute` would) is not enough.
+            let mut vacuum = self.conn.prepare(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
+            let mut steps = vacuum.raw_query();
+            while steps.next()?.is_some() {}
+        }
+        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        // TRUNCATE waits for readers and blocks writers while it waits: with
+        // no busy wait it only truncates when that costs nobody anything.
+        self.conn.busy_timeout(Duration::ZERO)?;
+        let truncated = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        match truncated.map_err(StoreError::from) {
+            Ok(()) | Err(StoreError::Busy) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// What history is kept, and what retention has deleted so far.

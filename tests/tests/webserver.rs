@@ -524,6 +524,14 @@ async fn health_metrics_and_docs_answer_and_a_missing_detector_is_degraded() {
     assert_eq!(e2e::metric_samples(&families, "lookout_websocket_clients")[0]["value"], 1.0, "{families:#?}");
     let broadcast = e2e::metric_samples(&families, "lookout_events_broadcast");
     assert!(broadcast[0]["value"].as_f64().is_some_and(|n| n >= 3.0), "{broadcast:#?}");
+    // The storage sample is taken at start: the database has bytes, nothing was deleted.
+    let storage = e2e::metric_samples(&families, "lookout_storage_bytes");
+    let database = storage.iter().find(|s| s["labels"]["kind"] == "database").expect("database bytes");
+    assert!(database["value"].as_f64().is_some_and(|n| n > 0.0), "{storage:#?}");
+    assert_eq!(storage.len(), 3, "database, snapshots, logs: {storage:#?}");
+    let deleted = e2e::metric_samples(&families, "lookout_retention_deleted_events");
+    assert_eq!(deleted[0]["value"], 0.0, "{deleted:#?}");
+    assert!(metrics["storage"]["database_bytes"].as_u64().is_some_and(|n| n > 0), "{metrics}");
     let openapi = get_json(&format!("{}/api/openapi.json", server.url)).await;
     assert!(openapi["paths"]["/api/events"].is_object(), "{openapi}");
     assert!(openapi["paths"]["/api/events/{event_id}"].is_object());

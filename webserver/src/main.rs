@@ -125,6 +125,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
     });
     tokio::spawn(check_integrity(state.clone()));
+    let (storage, storage_db, storage_dir) = (state.metrics.clone(), state.db.clone(), data_dir.clone());
+    tokio::spawn(async move { storage.sample_storage(storage_db, storage_dir, STORAGE_SAMPLE).await });
     tokio::spawn(keep_text_index(index_db, stop.clone()));
     tracing::info!(%address, "webserver listening");
     println!("Lookout dashboard: http://{address}/   (API docs: http://{address}/docs)");
@@ -153,6 +155,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!("webserver stopped");
     Ok(())
 }
+
+/// How often the data directory's size and retention state are measured
+/// for `/metrics` (a walk of every snapshot file).
+const STORAGE_SAMPLE: Duration = Duration::from_secs(30);
 
 /// Damage in the middle of the file shows only when a read reaches it, so
 /// the whole file is checked once, in the background, and the result shown

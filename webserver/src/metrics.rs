@@ -31,6 +31,23 @@ pub struct Metrics {
     /// CPU % of one core × 100 (fixed point), and resident bytes.
     cpu_centi_percent: AtomicU64,
     rss_bytes: AtomicU64,
+    /// The data directory's bytes and retention state, sampled (walking the
+    /// snapshots is too slow for every scrape); `None` until the first.
+    storage: Mutex<Option<StorageMetrics>>,
+}
+
+/// What the data directory holds and what retention has deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct StorageMetrics {
+    pub database_bytes: u64,
+    pub snapshots_bytes: u64,
+    pub logs_bytes: u64,
+    /// The lowest kept `seq`; 0 when nothing is kept.
+    pub oldest_seq: i64,
+    /// When the oldest kept event started (Unix seconds); 0 when none.
+    pub oldest_event_unix_seconds: f64,
+    pub deleted_events: u64,
+    pub deleted_bytes: u64,
 }
 
 impl Default for Metrics {
@@ -43,6 +60,7 @@ impl Default for Metrics {
             rejected_announcements: AtomicU64::new(0),
             broadcast_latency: Mutex::new(Timings::new(4096)),
             recent_broadcasts: Mutex::new(VecDeque::new()),
+            storage: Mutex::new(None),
             cpu_centi_percent: AtomicU64::new(0),
             rss_bytes: AtomicU64::new(0),
         }
@@ -96,6 +114,43 @@ impl Metrics {
 
     pub fn rss_bytes(&self) -> u64 {
         self.rss_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The latest storage sample, if any.
+    pub fn storage(&self) -> Option<StorageMetrics> {
+        self.storage.lock().ok().and_then(|s| *s)
+    }
+
+    /// Samples the data directory's bytes and retention state through `db`
+    /// every `every`, until the task is dropped; a failed sample keeps the
+    /// previous one and is logged.
+    pub async fn sample_storage(&self, db: crate::db::Db, data_dir: shared::config::DataDir, every: Duration) {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            let dir = data_dir.clone();
+            let usage = tokio::task::spawn_blocking(move || shared::retention::usage(&dir)).await;
+            let history = db.read(|s| s.history()).await;
+            match (usage, history) {
+                (Ok(Ok(usage)), Ok(history)) => {
+                    let sample = StorageMetrics {
+                        database_bytes: usage.database,
+                        snapshots_bytes: usage.snapshots,
+                        logs_bytes: usage.logs,
+                        oldest_seq: history.oldest_seq.unwrap_or(0),
+                        oldest_event_unix_seconds: history.oldest_time.map_or(0.0, |t| t.unix_ms() as f64 / 1000.0),
+                        deleted_events: history.deleted_events,
+                        deleted_bytes: history.deleted_bytes,
+                    };
+                    if let Ok(mut storage) = self.storage.lock() {
+                        *storage = Some(sample);
+                    }
+                }
+                (Ok(Err(e)), _) => tracing::warn!(error = %e, "cannot measure the data directory"),
+                (_, Err(e)) => tracing::warn!(error = %e, "cannot read the retention state"),
+                (Err(e), _) => tracing::warn!(error = %e, "storage sampler task failed"),
+            }
+        }
     }
 
     /// Samples process CPU and RSS every `every` until the task is dropped.

@@ -117,11 +117,12 @@ pub async fn list_events(
     };
     let _permit = if filter.text.is_some() || filter.label.is_some() { Some(heavy_permit(&state)?) } else { None };
     let after = q.after_seq;
-    let (page, history) = state.db.read(move |s| Ok((s.list(&filter, limit)?, s.history()?))).await?;
+    let (page, history) =
+        state.db.read(move |s| Ok((s.list(&filter, limit)?, after.map(|_| s.history()).transpose()?))).await?;
     // Built by hand so each event is exactly its canonical JSON.
     let events: Vec<String> = page.events.iter().map(Event::to_json).collect();
     let next = page.next_before_seq.map_or("null".to_owned(), |n| n.to_string());
-    let reset = reset_field(&history, after);
+    let reset = history.map(|h| reset_field(&h, after)).unwrap_or_default();
     let body = format!(r#"{{"events":[{}],"next_before_seq":{next}{reset}}}"#, events.join(","));
     Ok(json_response(StatusCode::OK, body))
 }

@@ -115,6 +115,7 @@ fn histogram(m: &mut MetricEncoder, labels: &[(&'static str, String)], h: &Histo
 impl Collector for Scrape {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         self.encode_webserver(&mut e)?;
+        self.encode_storage(&mut e)?;
         self.encode_detectors(&mut e)?;
         self.encode_process(&mut e)
     }
@@ -298,6 +299,40 @@ impl Scrape {
                 Ok(())
             },
         )
+    }
+
+    /// What the data directory holds and what retention deleted (once
+    /// sampled).
+    fn encode_storage(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(s) = &self.report.storage else { return Ok(()) };
+        let bytes = Some(&Unit::Bytes);
+        family(
+            e,
+            "lookout_storage",
+            "Bytes the data directory holds, per kind.",
+            bytes,
+            MetricType::Gauge,
+            |mut m| {
+                for (kind, n) in
+                    [("database", s.database_bytes), ("snapshots", s.snapshots_bytes), ("logs", s.logs_bytes)]
+                {
+                    ConstGauge::new(n as f64).encode(m.encode_family(&[("kind", kind)])?)?;
+                }
+                Ok(())
+            },
+        )?;
+        gauge(e, "lookout_retention_oldest_seq", "The lowest kept seq (0: none kept).", None, s.oldest_seq as f64)?;
+        gauge(
+            e,
+            "lookout_retention_oldest_event_timestamp",
+            "When the oldest kept event started, since the Unix epoch (0: none kept).",
+            Some(&Unit::Seconds),
+            s.oldest_event_unix_seconds,
+        )?;
+        counter(e, "lookout_retention_deleted_events", "Events retention deleted.", s.deleted_events)?;
+        family(e, "lookout_retention_deleted", "Bytes retention freed.", bytes, MetricType::Counter, |m| {
+            ConstCounter::new(s.deleted_bytes).encode(m)
+        })
     }
 
     /// The standard process metrics every Prometheus client exports.

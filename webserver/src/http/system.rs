@@ -131,6 +131,9 @@ pub struct MetricsReport {
     pub events: EventMetrics,
     pub process: ProcessMetrics,
     pub detectors: Vec<DetectorMetrics>,
+    /// Bytes per kind and retention state, sampled every 30 s (null
+    /// before the first sample).
+    pub storage: Option<crate::metrics::StorageMetrics>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -230,6 +233,7 @@ impl MetricsReport {
                     cameras: s.stats.map(|d| d.cameras).unwrap_or_default(),
                 })
                 .collect(),
+            storage: m.storage(),
         }
     }
 }
