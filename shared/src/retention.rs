@@ -233,6 +233,12 @@ impl Reserve {
         if std::fs::metadata(&self.path).is_ok_and(|m| m.len() == RESERVE_BYTES) {
             return Ok(false);
         }
+        // Writing it on a nearly full disk would itself fill the disk, and
+        // make the next commit fail: only with ample room to spare.
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        if free_bytes(dir).is_none_or(|free| free < 4 * RESERVE_BYTES) {
+            return Err(io::Error::new(io::ErrorKind::StorageFull, "less than 4 times its size is free"));
+        }
         let written = (|| {
             let mut file = std::fs::File::create(&self.path)?;
             let block = vec![0u8; 1024 * 1024];
@@ -251,6 +257,22 @@ impl Reserve {
     pub fn release(&self) -> bool {
         std::fs::remove_file(&self.path).is_ok()
     }
+}
+
+/// Bytes an unprivileged process may still write on `dir`'s file system.
+#[cfg(unix)]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let stat = nix::sys::statvfs::statvfs(dir).ok()?;
+    // The field types differ between platforms (u32 or u64).
+    #[allow(clippy::useless_conversion)]
+    let (blocks, size) = (u64::from(stat.blocks_available()), u64::from(stat.fragment_size()));
+    Some(blocks.saturating_mul(size))
+}
+
+/// Unknown here: no reserve is made.
+#[cfg(not(unix))]
+fn free_bytes(_dir: &Path) -> Option<u64> {
+    None
 }
 
 /// The policy for a sweep when the disk is full: as `policy`, with a size
@@ -486,6 +508,18 @@ mod tests {
         for bad in ["0", "-3", "nan", "week", "100000"] {
             assert!(parse_days(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_reserve_is_made_once_and_given_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reserve = Reserve::new(&DataDir::new(dir.path()));
+        assert!(reserve.fill().expect("room for it"), "made");
+        let path = dir.path().join(RESERVE_FILE);
+        assert_eq!(std::fs::metadata(&path).expect("file").len(), RESERVE_BYTES);
+        assert!(!reserve.fill().expect("already there"), "not made twice");
+        assert!(reserve.release() && !path.exists());
+        assert!(!reserve.release(), "nothing left to give back");
     }
 
     #[test]
