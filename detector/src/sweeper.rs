@@ -9,6 +9,8 @@
 //! when the disk is full, before it refuses a commit. The sweeper also keeps
 //! the disk reserve ([`Reserve`]) in place.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -26,6 +28,8 @@ enum Request {
 /// The running sweeper; stops (after the sweep in hand) when dropped.
 pub struct Sweeper {
     requests: SyncSender<Request>,
+    /// Set at shutdown: a sweep in progress stops after its batch.
+    stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -33,13 +37,15 @@ impl Sweeper {
     /// Starts the thread; the first sweep runs at once.
     pub fn start(data_dir: DataDir, policy: Policy, every: Duration) -> std::io::Result<Self> {
         let (requests, inbox) = mpsc::sync_channel(4);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
         let thread = std::thread::Builder::new().name("retention".into()).spawn(move || {
             let mut store = None;
             let mut waiting: Option<SyncSender<()>> = None;
             let reserve = Reserve::new(&data_dir);
             loop {
                 let emergency = waiting.is_some().then(|| retention::emergency(&policy, &data_dir).ok()).flatten();
-                sweep_once(&mut store, &data_dir, emergency.as_ref().unwrap_or(&policy));
+                sweep_once(&mut store, &data_dir, emergency.as_ref().unwrap_or(&policy), &stopped);
                 if let Some(reply) = waiting.take() {
                     let _ = reply.send(());
                 }
@@ -55,7 +61,7 @@ impl Sweeper {
                 }
             }
         })?;
-        Ok(Self { requests, thread: Some(thread) })
+        Ok(Self { requests, stop, thread: Some(thread) })
     }
 
     /// A handle for the event manager.
@@ -87,6 +93,7 @@ impl DiskFull {
 
 impl Drop for Sweeper {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         let _ = self.requests.send(Request::Stop);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -96,7 +103,12 @@ impl Drop for Sweeper {
 
 /// One sweep, logged; opens the connection on first use (and again after
 /// an error, so a damaged connection does not stick).
-fn sweep_once(store: &mut Option<Store>, data_dir: &DataDir, policy: &Policy) -> Option<SweepReport> {
+fn sweep_once(
+    store: &mut Option<Store>,
+    data_dir: &DataDir,
+    policy: &Policy,
+    stop: &AtomicBool,
+) -> Option<SweepReport> {
     if store.is_none() {
         match Store::open(data_dir.database()) {
             Ok(opened) => *store = Some(opened),
@@ -107,7 +119,7 @@ fn sweep_once(store: &mut Option<Store>, data_dir: &DataDir, policy: &Policy) ->
         }
     }
     let conn = store.as_mut()?;
-    match retention::sweep(conn, data_dir, policy, Timestamp::now()) {
+    match retention::sweep(conn, data_dir, policy, Timestamp::now(), stop) {
         Ok(report) => {
             let level_info = report.events_deleted > 0 || report.logs_deleted > 0;
             if level_info {
@@ -118,12 +130,13 @@ fn sweep_once(store: &mut Option<Store>, data_dir: &DataDir, policy: &Policy) ->
                     freed_bytes = report.freed(),
                     used_bytes = report.after.total(),
                     ms = report.elapsed.as_millis() as u64,
+                    stopped_for_shutdown = report.stopped,
                     "retention sweep"
                 );
             } else {
                 tracing::debug!(used_bytes = report.after.total(), "retention sweep: nothing due");
             }
-            if let Some(max) = policy.max_disk.filter(|&max| report.after.total() > max) {
+            if let Some(max) = policy.max_disk.filter(|&max| report.after.total() > max && !report.stopped) {
                 tracing::warn!(
                     used_bytes = report.after.total(),
                     max_disk = max,

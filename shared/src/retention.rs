@@ -39,6 +39,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::{DataDir, SNAPSHOTS_DIR};
@@ -294,6 +295,8 @@ pub struct SweepReport {
     pub before: Usage,
     pub after: Usage,
     pub elapsed: Duration,
+    /// Cut short by shutdown; the next start goes on.
+    pub stopped: bool,
 }
 
 impl SweepReport {
@@ -315,13 +318,17 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SweepError + '_ {
     move |source| SweepError::Io { path: path.to_path_buf(), source }
 }
 
-/// Applies `policy` once, as of `now` (see the module docs).
+/// Applies `policy` once, as of `now` (see the module docs). Between
+/// batches it checks `stop` (shutdown): once set, it finishes the batch in
+/// hand and returns what it did, `stopped` set.
 pub fn sweep(
     store: &mut Store,
     data_dir: &DataDir,
     policy: &Policy,
     now: Timestamp,
+    stop: &AtomicBool,
 ) -> Result<SweepReport, SweepError> {
+    let stopping = || stop.load(Ordering::Relaxed);
     let started = Instant::now();
     let root = data_dir.root();
     let before = usage(data_dir).map_err(io_err(root))?;
@@ -336,7 +343,7 @@ pub fn sweep(
         after = Some((last.timestamp, last.seq));
         let due: Vec<&Event> = page.iter().filter(|e| e.timestamp < before_now(now, policy.keep_for(e))).collect();
         delete(store, data_dir, &due, &mut report)?;
-        if page.len() < BATCH {
+        if page.len() < BATCH || stopping() {
             break;
         }
     }
@@ -347,7 +354,7 @@ pub fn sweep(
     if let Some(max) = policy.max_disk {
         let target = (max as f64 * LOW_WATER) as u64;
         let mut over = usage(data_dir).map_err(io_err(root))?.total() > max;
-        while over {
+        while over && !stopping() {
             let oldest = store.ended_before(END_OF_TIME, None, BATCH)?;
             if oldest.is_empty() {
                 // Nothing left that may go but rotated logs.
@@ -366,6 +373,7 @@ pub fn sweep(
 
     report.after = usage(data_dir).map_err(io_err(root))?;
     report.elapsed = started.elapsed();
+    report.stopped = stopping();
     store.record_sweep(now, report.freed())?;
     Ok(report)
 }
@@ -570,7 +578,8 @@ mod tests {
         let active = commit_with_snapshots(&mut store, &data_dir, new_event("yard", &[], 40.0, EventState::Active));
         let head = store.head_seq().expect("head");
 
-        let report = sweep(&mut store, &data_dir, &policy, Timestamp::from_unix_ms(NOW_MS)).expect("sweep");
+        let report = sweep(&mut store, &data_dir, &policy, Timestamp::from_unix_ms(NOW_MS), &AtomicBool::new(false))
+            .expect("sweep");
 
         assert_eq!(report.events_deleted, 2);
         assert_eq!(report.snapshots_deleted, 4);
@@ -613,7 +622,8 @@ mod tests {
         let max = full.total() / 3;
         let policy = Policy { max_disk: Some(max), ..Policy::default() };
 
-        let report = sweep(&mut store, &data_dir, &policy, Timestamp::from_unix_ms(NOW_MS)).expect("sweep");
+        let report = sweep(&mut store, &data_dir, &policy, Timestamp::from_unix_ms(NOW_MS), &AtomicBool::new(false))
+            .expect("sweep");
 
         let after = usage(&data_dir).expect("usage");
         assert!(after.total() <= max, "{after:?} over {max}");
