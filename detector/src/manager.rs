@@ -44,13 +44,12 @@ use shared::config::DataDir;
 use shared::eventlog::{EventLogs, Role};
 use shared::model::DetectedObject;
 use shared::store::StoreError;
-
-use crate::sweeper::DiskFull;
 use shared::{Change, Event, EventState, NewEvent, Store, Timestamp};
 use tokio::sync::mpsc;
 
 use crate::hub::Publisher;
 use crate::stats::{Stats, elapsed_ms};
+use crate::sweeper::DiskFull;
 
 /// How often the oldest uncommitted event is retried.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
