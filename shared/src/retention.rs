@@ -174,6 +174,12 @@ impl Usage {
 /// Measures what `data_dir` holds. Files that vanish while it looks (a
 /// sweep in another process) count as empty.
 pub fn usage(data_dir: &DataDir) -> io::Result<Usage> {
+    usage_with_snapshots(data_dir, tree_len(&data_dir.root().join(SNAPSHOTS_DIR))?)
+}
+
+/// [`usage`] with the snapshots' bytes already known: the database and the
+/// logs are a few files, the snapshots a tree worth walking only once.
+fn usage_with_snapshots(data_dir: &DataDir, snapshots: u64) -> io::Result<Usage> {
     let database = ["", "-wal", "-shm"]
         .iter()
         .map(|suffix| {
@@ -183,7 +189,6 @@ pub fn usage(data_dir: &DataDir) -> io::Result<Usage> {
         })
         .sum();
     let logs = eventlog::all_logs(data_dir)?.iter().map(|p| file_len(p)).sum();
-    let snapshots = tree_len(&data_dir.root().join(SNAPSHOTS_DIR))?;
     Ok(Usage { database, snapshots, logs })
 }
 
@@ -291,6 +296,8 @@ pub fn emergency(policy: &Policy, data_dir: &DataDir) -> io::Result<Policy> {
 pub struct SweepReport {
     pub events_deleted: usize,
     pub snapshots_deleted: usize,
+    /// Bytes of the snapshot files deleted.
+    pub snapshot_bytes: u64,
     pub logs_deleted: usize,
     pub before: Usage,
     pub after: Usage,
@@ -353,7 +360,9 @@ pub fn sweep(
     // 2. By size: oldest first, whatever the rule.
     if let Some(max) = policy.max_disk {
         let target = (max as f64 * LOW_WATER) as u64;
-        let mut over = usage(data_dir).map_err(io_err(root))?.total() > max;
+        let measured = usage(data_dir).map_err(io_err(root))?;
+        let freed_before = report.snapshot_bytes;
+        let mut over = measured.total() > max;
         while over && !stopping() {
             let oldest = store.ended_before(END_OF_TIME, None, BATCH)?;
             if oldest.is_empty() {
@@ -367,7 +376,8 @@ pub fn sweep(
             if let Some(kept) = store.history()?.oldest_time {
                 report.logs_deleted += delete_logs_before(data_dir, kept)?;
             }
-            over = usage(data_dir).map_err(io_err(root))?.total() > target;
+            let snapshots = measured.snapshots.saturating_sub(report.snapshot_bytes - freed_before);
+            over = usage_with_snapshots(data_dir, snapshots).map_err(io_err(root))?.total() > target;
         }
     }
 
@@ -395,7 +405,9 @@ fn delete(
         return Ok(());
     }
     for event in events {
-        report.snapshots_deleted += delete_snapshots(data_dir, event)?;
+        let (files, bytes) = delete_snapshots(data_dir, event)?;
+        report.snapshots_deleted += files;
+        report.snapshot_bytes += bytes;
     }
     let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
     report.events_deleted += store.delete_events(&ids)?;
@@ -403,22 +415,23 @@ fn delete(
 }
 
 /// Deletes every snapshot version of `event` (`<id>.jpg`, `<id>-N.jpg`),
-/// and its day directory once empty. Returns how many files went.
-fn delete_snapshots(data_dir: &DataDir, event: &Event) -> Result<usize, SweepError> {
-    let Some(file) = event.image_path.as_deref().and_then(|p| data_dir.resolve_snapshot(p)) else { return Ok(0) };
-    let Some(day) = file.parent() else { return Ok(0) };
+/// and its day directory once empty. Returns how many files went, and their bytes.
+fn delete_snapshots(data_dir: &DataDir, event: &Event) -> Result<(usize, u64), SweepError> {
+    let Some(file) = event.image_path.as_deref().and_then(|p| data_dir.resolve_snapshot(p)) else { return Ok((0, 0)) };
+    let Some(day) = file.parent() else { return Ok((0, 0)) };
     let entries = match std::fs::read_dir(day) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((0, 0)),
         Err(e) => return Err(io_err(day)(e)),
     };
-    let mut deleted = 0;
+    let (mut deleted, mut bytes) = (0, 0);
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if is_version_of(name, &event.event_id) {
+            let len = entry.metadata().map_or(0, |m| m.len());
             match std::fs::remove_file(entry.path()) {
-                Ok(()) => deleted += 1,
+                Ok(()) => (deleted, bytes) = (deleted + 1, bytes + len),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_err(&entry.path())(e)),
             }
@@ -426,7 +439,7 @@ fn delete_snapshots(data_dir: &DataDir, event: &Event) -> Result<usize, SweepErr
     }
     // Fails while other snapshots remain, which is the point.
     let _ = std::fs::remove_dir(day);
-    Ok(deleted)
+    Ok((deleted, bytes))
 }
 
 /// `evt_1_ab.jpg` and `evt_1_ab-3.jpg` are versions of `evt_1_ab`;
@@ -583,6 +596,7 @@ mod tests {
 
         assert_eq!(report.events_deleted, 2);
         assert_eq!(report.snapshots_deleted, 4);
+        assert_eq!(report.snapshot_bytes, 4 * 2000, "their bytes, counted as they went");
         for gone in [&old_motion, &old_car] {
             assert_eq!(store.get(gone).expect("get"), None, "{gone}");
         }
