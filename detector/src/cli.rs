@@ -1,4 +1,6 @@
-//! The detector's command line (SPEC §4b). Parsing only: no side effects.
+//! The detector's command line (SPEC §4b) and its sections of
+//! `lookout.toml` ([`SCHEMA`]: which key stands for which flag). Parsing
+//! only: no side effects.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,6 +10,7 @@ use shared::config::{DATA_DIR_ENV, DEFAULT_DATA_DIR, DataDir, parse_seconds};
 use shared::model::validate_camera_id;
 use shared::redact::SecretUrl;
 use shared::retention::Policy;
+use shared::settings::{CONFIG_ENV, CameraTables, Key, Schema, Section, Shape};
 use vision::episode::EpisodeConfig;
 use vision::motion::{MaskRect, MotionConfig};
 
@@ -49,6 +52,22 @@ pub struct Args {
     /// Directory for the database, logs and socket (created if missing).
     #[arg(long, value_name = "DIR", env = DATA_DIR_ENV, default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+
+    /// Settings file; options on the command line replace its values
+    /// [default: DATA_DIR/lookout.toml when present]. SIGHUP re-reads its
+    /// cameras.
+    #[arg(long, value_name = "FILE", env = CONFIG_ENV)]
+    pub config: Option<PathBuf>,
+
+    /// Also re-read the cameras when the settings file changes (checked
+    /// every second), as on SIGHUP.
+    #[arg(long)]
+    pub watch_config: bool,
+
+    /// Print the settings in force (file, command line, defaults) as TOML,
+    /// passwords masked, and exit.
+    #[arg(long)]
+    pub print_config: bool,
 
     /// Socket to publish events on [default: DATA_DIR/detector.sock].
     #[arg(long, value_name = "PATH")]
@@ -112,6 +131,80 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<Subcommand>,
 }
+
+/// The detector's part of `lookout.toml`. Keys are the flags' names, in
+/// snake case, except where the section already says it (`[motion]
+/// threshold` is `--motion-threshold`). Dry-run, test and benchmark knobs
+/// stay flags.
+pub const SCHEMA: Schema = Schema {
+    top: &[Key::new("data_dir", "data-dir", Shape::Value)],
+    sections: &[
+        Section {
+            name: "detector",
+            keys: &[
+                Key::new("socket", "socket", Shape::Value),
+                Key::new("detect_fps", "detect-fps", Shape::Value),
+                Key::new("detect_width", "detect-width", Shape::Value),
+                Key::new("loop", "loop", Shape::Switch),
+                Key::new("ffmpeg", "ffmpeg", Shape::Value),
+                Key::new("model", "model", Shape::Value),
+                Key::new("subscriber_queue", "subscriber-queue", Shape::Value),
+                Key::new("heartbeat_secs", "heartbeat-secs", Shape::Value),
+                Key::new("log_level", "log-level", Shape::Value),
+                Key::new("log_format", "log-format", Shape::Value),
+            ],
+            empty_because: None,
+        },
+        Section {
+            name: "motion",
+            keys: &[
+                Key::new("threshold", "motion-threshold", Shape::Value),
+                Key::new("alpha", "motion-alpha", Shape::Value),
+                Key::new("blur", "motion-blur", Shape::Value),
+                Key::new("dilate", "motion-dilate", Shape::Value),
+                Key::new("min_area", "motion-min-area", Shape::Value),
+                Key::new("global_change", "global-change", Shape::Value),
+                Key::new("warmup_frames", "warmup-frames", Shape::Value),
+                Key::new("episode_start_frames", "episode-start-frames", Shape::Value),
+                Key::new("episode_end_secs", "episode-end-secs", Shape::Value),
+                Key::new("episode_max_secs", "episode-max-secs", Shape::Value),
+                Key::new("dedup_secs", "dedup-secs", Shape::Value),
+            ],
+            empty_because: None,
+        },
+        Section {
+            name: "objects",
+            keys: &[
+                Key::new("no_objects", "no-objects", Shape::Switch),
+                Key::new("motion_events", "motion-events", Shape::Switch),
+                Key::new("labels", "objects", Shape::Joined),
+                Key::new("min_score", "min-score", Shape::Value),
+                Key::new("min_area", "min-object-area", Shape::Value),
+            ],
+            empty_because: None,
+        },
+        Section {
+            name: "retain",
+            keys: &[
+                Key::new("days", "retain-days", Shape::Value),
+                Key::new("cameras", "retain-camera", Shape::Pairs),
+                Key::new("labels", "retain-label", Shape::Pairs),
+                Key::new("max_disk", "max-disk", Shape::Value),
+            ],
+            empty_because: None,
+        },
+    ],
+    cameras: Some(CameraTables {
+        flag: "camera",
+        keys: &[
+            Key::new("masks", "mask", Shape::RepeatedJoined),
+            Key::new("object_masks", "object-mask", Shape::RepeatedJoined),
+            Key::new("labels", "objects", Shape::Joined),
+            Key::new("min_score", "min-score", Shape::Value),
+            Key::new("min_object_area", "min-object-area", Shape::Value),
+        ],
+    }),
+};
 
 /// How long events are kept and how much disk they may take (SPEC §11).
 /// The detector sweeps at start and every 10 minutes.

@@ -20,6 +20,8 @@
 //! * [`still`] — `detector detect IMAGE…`: the object model on pictures.
 //! * [`stats`] — counters for heartbeats and the session summary.
 //! * [`sweeper`] — retention: the sweep at start and every 10 minutes.
+//! * [`reload`] — SIGHUP (and `--watch-config`): the config file re-read,
+//!   the new cameras handed to the camera supervisor.
 //!
 //! The frame analysis itself (motion detection, episodes, JPEG) is the
 //! `vision` crate, object detection and tracking the `objects` crate; this
@@ -35,18 +37,20 @@ mod describe;
 mod hub;
 mod lane;
 mod manager;
+mod reload;
 mod simulate;
 mod socket_file;
 mod stats;
 mod still;
 mod sweeper;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use shared::Store;
 use shared::wire::Frame;
 use tokio::sync::mpsc;
@@ -59,7 +63,13 @@ use crate::simulate::{DEFAULT_CAMERAS, SimCamera};
 use crate::stats::{Stats, Summary};
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let loaded = shared::settings::load::<Args>(&argv, &cli::SCHEMA, None).unwrap_or_else(|e| e.exit());
+    let args = loaded.args;
+    if args.print_config {
+        print!("{}", shared::settings::effective(&loaded.matches, &Args::command(), &cli::SCHEMA));
+        return ExitCode::SUCCESS;
+    }
     if let Some(cli::Subcommand::Detect { images, min_score }) = &args.command {
         return match still::run(&args.objects.model_path(), &args.ffmpeg, images, *min_score) {
             Ok(()) => ExitCode::SUCCESS,
@@ -75,7 +85,8 @@ fn main() -> ExitCode {
     if let Err(message) = shared::process::init_logging(args.log_level.as_deref(), args.log_format == LogFormat::Json) {
         Args::command().error(clap::error::ErrorKind::InvalidValue, message).exit();
     }
-    match shared::process::run_async(run(args)) {
+    let reloader = reload::Reloader::new(argv, loaded.file);
+    match shared::process::run_async(run(args, reloader)) {
         Some(summary) => {
             print!("{summary}");
             if summary.failed_cameras.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
@@ -84,17 +95,14 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<Summary> {
+async fn run(args: Args, reloader: reload::Reloader) -> anyhow::Result<Summary> {
     // First of all: a SIGTERM during start-up must mean "stop cleanly", not
     // the default "die at once".
     let signal = shared::process::shutdown_signal().context("cannot install signal handlers")?;
-    shared::process::handle_hangups(|| {
-        tracing::info!("SIGHUP: these settings come from the command line, which cannot be re-read; nothing changed");
-    })
-    .context("cannot install the SIGHUP handler")?;
+    let hangups = reload::hangups(&reloader, args.watch_config).context("cannot install the SIGHUP handler")?;
     let started = Instant::now();
     let data_dir = args.data_dir();
-    let real_cameras = camera::check_all(&args).await?;
+    let real_cameras = camera::check_all(&args, None).await?;
     data_dir.create().with_context(|| format!("cannot create data directory {}", data_dir.root().display()))?;
     let store = Store::open(data_dir.database())?;
 
@@ -149,11 +157,19 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
             "dry run: simulating cameras"
         );
         let cameras: Vec<SimCamera> = camera_ids.iter().map(|id| SimCamera::new(id)).collect();
+        let ignoring = tokio::spawn(reload::ignore(hangups, "a dry run's cameras are not re-read"));
         simulate::run(&args, &cameras, &hub, &stats, &producer, events_tx, &shutdown).await;
+        ignoring.abort();
         Vec::new()
     } else {
         tracing::info!(data_dir = %data_dir.root().display(), cameras = ?camera_ids, fps = args.detect_fps, "watching cameras");
-        camera::watch_all(&args, real_cameras, &data_dir, &stats, &producer, events_tx, &shutdown).await
+        let (reloads_tx, reloads) = mpsc::channel(1);
+        let reloading = tokio::spawn(reloader.serve(hangups, real_cameras.model.clone(), reloads_tx));
+        let context =
+            camera::Context { data_dir: data_dir.clone(), stats: stats.clone(), producer, shutdown: shutdown.clone() };
+        let failed = camera::watch_all(real_cameras, reloads, context, events_tx).await;
+        reloading.abort();
+        failed
     };
 
     // The sender is gone: the manager finishes what it holds, then returns.

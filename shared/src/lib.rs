@@ -25,8 +25,13 @@
 //!   take; the sweep that deletes what is due.
 //! * [`durable`] — files and directories that survive a power cut.
 //! * [`process`] — logging setup and shutdown signals for the binaries.
+//! * [`settings`] — `lookout.toml`: each key stands for one flag of the
+//!   binary owning its section; read, checked and merged under the command
+//!   line.
 //!
-//! This crate knows nothing of HTTP, WebSockets, cameras or command lines.
+//! This crate knows nothing of HTTP, WebSockets or cameras, and no flag of
+//! either binary: their command lines are theirs ([`settings`] only walks a
+//! schema each binary gives it).
 
 pub mod config;
 pub mod durable;
@@ -35,6 +40,7 @@ pub mod model;
 pub mod process;
 pub mod redact;
 pub mod retention;
+pub mod settings;
 pub mod stats;
 pub mod store;
 pub mod wire;

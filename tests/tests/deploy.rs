@@ -60,10 +60,12 @@ async fn sighup_neither_stops_the_detector_nor_the_webserver() {
     let detector = e2e::Process::start("detector", &["--dry-run", "--data-dir", e2e::arg(dir.path())]);
     detector.wait_for_log("dry run: simulating cameras", std::time::Duration::from_secs(60));
     let web = e2e::Webserver::start(dir.path(), &[]);
-    for process in [&detector, &web.process] {
+    for (process, answer) in
+        [(&detector, "reload asked: a dry run's cameras are not re-read"), (&web.process, "SIGHUP")]
+    {
         let pid = nix::unistd::Pid::from_raw(process.pid() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP");
-        process.wait_for_log("SIGHUP", std::time::Duration::from_secs(10));
+        process.wait_for_log(answer, std::time::Duration::from_secs(10));
     }
     // Both still run: the webserver is ready and its detector link is up.
     let health =

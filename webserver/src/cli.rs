@@ -1,4 +1,5 @@
-//! The webserver's command line (SPEC §4b). Parsing only.
+//! The webserver's command line (SPEC §4b) and its sections of
+//! `lookout.toml` ([`SCHEMA`]). Parsing only.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,6 +7,42 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use shared::config::{DATA_DIR_ENV, DEFAULT_DATA_DIR, DataDir, parse_seconds};
+use shared::settings::{CONFIG_ENV, Key, Schema, Section, Shape};
+
+/// The webserver's part of `lookout.toml`: `[webserver]` keys are the
+/// flags' names in snake case (repeatable ones in the plural).
+pub const SCHEMA: Schema = Schema {
+    top: &[Key::new("data_dir", "data-dir", Shape::Value)],
+    sections: &[
+        Section {
+            name: "webserver",
+            keys: &[
+                Key::new("bind", "bind", Shape::Value),
+                Key::new("sockets", "socket", Shape::Repeated),
+                Key::new("allowed_hosts", "allowed-host", Shape::Repeated),
+                Key::new("allowed_uids", "allowed-uid", Shape::Repeated),
+                Key::new("allowed_origins", "allowed-origin", Shape::Repeated),
+                Key::new("allow_remote", "allow-remote", Shape::Switch),
+                Key::new("token", "token", Shape::Value).secret(),
+                Key::new("heartbeat_secs", "heartbeat-secs", Shape::Value),
+                Key::new("client_queue", "client-queue", Shape::Value),
+                Key::new("send_timeout_secs", "send-timeout-secs", Shape::Value),
+                Key::new("header_timeout_secs", "header-timeout-secs", Shape::Value),
+                Key::new("max_connections_per_address", "max-connections-per-address", Shape::Value),
+                Key::new("max_clients", "max-clients", Shape::Value),
+                Key::new("log_level", "log-level", Shape::Value),
+                Key::new("log_format", "log-format", Shape::Value),
+            ],
+            empty_because: None,
+        },
+        Section {
+            name: "outputs",
+            keys: &[],
+            empty_because: Some("this version has no outputs yet (MQTT and webhooks are coming, SPEC §9)"),
+        },
+    ],
+    cameras: None,
+};
 
 /// Lookout webserver: streams detector events to browsers over WebSocket,
 /// serves the REST API, metrics, API docs and the dashboard.
@@ -19,6 +56,16 @@ pub struct Args {
     /// Directory holding the event database (created if missing).
     #[arg(long, value_name = "DIR", env = DATA_DIR_ENV, default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+
+    /// Settings file; options on the command line replace its values
+    /// [default: DATA_DIR/lookout.toml when present].
+    #[arg(long, value_name = "FILE", env = CONFIG_ENV)]
+    pub config: Option<PathBuf>,
+
+    /// Print the settings in force (file, command line, defaults) as TOML,
+    /// the token masked, and exit.
+    #[arg(long)]
+    pub print_config: bool,
 
     /// Detector socket to subscribe to; repeatable [default: DATA_DIR/detector.sock].
     #[arg(long = "socket", value_name = "PATH")]

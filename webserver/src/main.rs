@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use shared::Timestamp;
 use shared::eventlog::{EventLogs, Role};
 use shared::wire::{Trust, WireKey};
 use tokio_util::sync::CancellationToken;
-use webserver::cli::{Args, LogFormat};
+use webserver::cli::{self, Args, LogFormat};
 use webserver::db::Db;
 use webserver::http::serve::{Limits, ListenerStats, serve};
 use webserver::metrics::Metrics;
@@ -44,7 +44,13 @@ const CLIENT_SEND_BUFFER: usize = 64 * 1024;
 const CLOSE_GRACE: Duration = Duration::from_millis(1500);
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let loaded = shared::settings::load::<Args>(&argv, &cli::SCHEMA, None).unwrap_or_else(|e| e.exit());
+    let args = loaded.args;
+    if args.print_config {
+        print!("{}", shared::settings::effective(&loaded.matches, &Args::command(), &cli::SCHEMA));
+        return ExitCode::SUCCESS;
+    }
     if let Err(message) = args.check_exposure() {
         Args::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
     }
@@ -61,7 +67,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // First of all, so a SIGTERM during start-up is a clean stop.
     let signal = shared::process::shutdown_signal().context("cannot install signal handlers")?;
     shared::process::handle_hangups(|| {
-        tracing::info!("SIGHUP: these settings come from the command line, which cannot be re-read; nothing changed");
+        tracing::info!("SIGHUP: the webserver's settings take effect at the next start; nothing changed");
     })
     .context("cannot install the SIGHUP handler")?;
     let data_dir = args.data_dir();

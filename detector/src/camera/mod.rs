@@ -5,7 +5,10 @@
 //! * [`detect`] — the object stage: the model on frames with motion.
 //!
 //! This module is the supervisor around them. [`check_all`] checks every
-//! `--camera` before anything starts, [`watch_all`] runs them. Each camera
+//! `--camera` before anything starts and makes each camera's [`Plan`];
+//! [`watch_all`] runs them, and on a reload compares the new plans with the
+//! running ones: only cameras whose plan changed restart, added ones start,
+//! removed ones end their event in progress and stop. Each camera
 //! runs [`watch`]: start ffmpeg, feed every frame to the pipeline (on the
 //! blocking pool), hand finished events to the event manager, and when the
 //! source stops, decide what happens next:
@@ -25,20 +28,23 @@ pub mod detect;
 pub mod pipeline;
 pub mod source;
 
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use shared::Timestamp;
+use shared::config::DataDir;
+use shared::redact::SecretUrl;
 use shared::wire::CameraState;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-use shared::redact::SecretUrl;
+use vision::episode::EpisodeConfig;
+use vision::motion::MotionConfig;
 
 use self::detect::{ObjectStage, SharedModel};
 use self::pipeline::{Analysis, Frame, MotionStage, Pipeline, Stage};
 use self::source::{DecodeSettings, FrameSource, SourceKind};
-use crate::cli::Args;
+use crate::cli::{Args, ObjectFilter};
 use crate::manager::Command;
 use crate::stats::{Stats, elapsed_ms};
 
@@ -51,16 +57,29 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// One `--camera ID=SOURCE`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CameraSpec {
     pub id: String,
     pub source: SourceKind,
 }
 
+/// Everything one camera runs with. A reload restarts exactly the cameras
+/// whose plan differs; the others are not touched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub spec: CameraSpec,
+    decode: DecodeSettings,
+    loop_files: bool,
+    motion: MotionConfig,
+    episodes: EpisodeConfig,
+    /// `None` with `--no-objects`.
+    objects: Option<ObjectFilter>,
+}
+
 /// How a camera's watch ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CameraEnd {
-    /// Shutdown was asked for.
+    /// Shutdown (or a reload) asked it to stop.
     Stopped,
     /// Its file ended.
     Ended,
@@ -80,15 +99,44 @@ enum RunEnd {
 /// The real cameras of a run and the object model they share.
 #[derive(Debug, Default)]
 pub struct Cameras {
-    pub specs: Vec<CameraSpec>,
+    pub plans: Vec<Plan>,
     /// `None` with `--no-objects`.
     pub model: Option<Arc<SharedModel>>,
 }
 
+/// Tells one camera to stop, and why: its event in progress ends with that
+/// reason. Shutdown stops every camera through the parent token.
+#[derive(Debug, Clone)]
+struct Stop {
+    token: CancellationToken,
+    reason: Arc<OnceLock<&'static str>>,
+}
+
+impl Stop {
+    fn child_of(shutdown: &CancellationToken) -> Self {
+        Self { token: shutdown.child_token(), reason: Arc::default() }
+    }
+
+    fn stop(&self, reason: &'static str) {
+        let _ = self.reason.set(reason);
+        self.token.cancel();
+    }
+
+    fn reason(&self) -> &'static str {
+        self.reason.get().copied().unwrap_or(SHUTDOWN_REASON)
+    }
+}
+
+/// `metadata.end_reason` of an event ended because its camera left the
+/// configuration.
+pub const REMOVED_REASON: &str = "camera removed";
+/// … or because its settings changed (a new event starts with the new ones).
+pub const CHANGED_REASON: &str = "camera settings changed";
+
 /// The cameras to watch and their object model, checked before anything
 /// starts: ffmpeg runs, every file source opens, the model loads (unless
-/// `--no-objects`). Empty with `--dry-run`.
-pub async fn check_all(args: &Args) -> anyhow::Result<Cameras> {
+/// `--no-objects`, or `model` is already loaded). Empty with `--dry-run`.
+pub async fn check_all(args: &Args, model: Option<Arc<SharedModel>>) -> anyhow::Result<Cameras> {
     if args.dry_run {
         for camera in args.cameras.iter().filter(|c| c.source.is_some()) {
             tracing::warn!(camera = %camera.id, "--dry-run ignores camera sources; simulating it");
@@ -96,85 +144,150 @@ pub async fn check_all(args: &Args) -> anyhow::Result<Cameras> {
         return Ok(Cameras::default());
     }
     source::check_ffmpeg(&args.ffmpeg).await.map_err(anyhow::Error::msg)?;
-    let mut cameras = Vec::new();
+    let decode = DecodeSettings { ffmpeg: args.ffmpeg.clone(), fps: args.detect_fps, width: args.detect_width };
+    let mut plans = Vec::new();
     for camera in &args.cameras {
         let source = SourceKind::parse(camera.source.as_ref().map(SecretUrl::expose).unwrap_or_default());
         source.check().map_err(|e| anyhow::anyhow!("camera {}: {e}", camera.id))?;
-        cameras.push(CameraSpec { id: camera.id.clone(), source });
+        plans.push(Plan {
+            spec: CameraSpec { id: camera.id.clone(), source },
+            decode: decode.clone(),
+            loop_files: args.loop_files,
+            motion: args.motion.motion_config(&camera.id),
+            episodes: args.motion.episode_config(args.detect_fps),
+            objects: (!args.objects.no_objects).then(|| args.objects.filter(&camera.id)),
+        });
     }
     if args.objects.no_objects {
-        return Ok(Cameras { specs: cameras, model: None });
+        return Ok(Cameras { plans, model: None });
+    }
+    if let Some(model) = model {
+        return Ok(Cameras { plans, model: Some(model) });
     }
     let path = args.objects.model_path();
     let loaded = tokio::task::spawn_blocking(move || objects::Model::load(&path)).await?;
     let model = loaded.map_err(|e| anyhow::anyhow!("{e}; or run with --no-objects for motion events only"))?;
     tracing::info!(model = %model.path().display(), "object model loaded");
-    Ok(Cameras { specs: cameras, model: Some(SharedModel::new(model)) })
+    Ok(Cameras { plans, model: Some(SharedModel::new(model)) })
+}
+
+/// What [`watch_all`] gives every camera it starts.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub data_dir: DataDir,
+    pub stats: Arc<Stats>,
+    pub producer: String,
+    pub shutdown: CancellationToken,
+}
+
+/// A camera being watched.
+struct Running {
+    plan: Plan,
+    stop: Stop,
+    /// Tells this run's end from that of a run it replaced.
+    generation: u64,
 }
 
 /// Runs one task per camera until every camera has ended (files) or
-/// shutdown. Returns the cameras that failed, with why.
+/// shutdown, applying each new set of cameras from `reloads`: added ones
+/// start, removed ones end their events and stop, changed ones restart, the
+/// rest run on untouched. Returns the cameras that failed, with why.
 pub async fn watch_all(
-    args: &Args,
     cameras: Cameras,
-    data_dir: &shared::config::DataDir,
-    stats: &Arc<Stats>,
-    producer: &str,
+    mut reloads: mpsc::Receiver<Cameras>,
+    context: Context,
     events: mpsc::Sender<Command>,
-    shutdown: &CancellationToken,
 ) -> Vec<(String, String)> {
-    let decode =
-        Arc::new(DecodeSettings { ffmpeg: args.ffmpeg.clone(), fps: args.detect_fps, width: args.detect_width });
     let mut tasks = tokio::task::JoinSet::new();
-    let model = cameras.model;
-    for camera in cameras.specs {
-        let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(MotionStage::new(args.motion.motion_config(&camera.id)))];
-        let filter = model.as_ref().map(|model| {
-            let filter = args.objects.filter(&camera.id);
-            stages.push(Box::new(ObjectStage::new(model.clone(), filter.clone(), &camera.id)));
-            filter
-        });
-        let analysis = Analysis {
-            fps: args.detect_fps,
-            stages,
-            episodes: args.motion.episode_config(args.detect_fps),
-            objects: filter,
-        };
-        let pipeline = Pipeline::new(&camera.id, producer, data_dir.clone(), analysis, stats.clone());
-        let id = camera.id.clone();
-        let watch =
-            watch(camera, decode.clone(), args.loop_files, pipeline, events.clone(), stats.clone(), shutdown.clone());
-        tasks.spawn(async move { (id, watch.await) });
+    let mut running: BTreeMap<String, Running> = BTreeMap::new();
+    let mut generation = 0;
+    let mut model = cameras.model;
+    let mut start = |plan: Plan, model: &Option<Arc<SharedModel>>, tasks: &mut tokio::task::JoinSet<_>| {
+        generation += 1;
+        let stop = Stop::child_of(&context.shutdown);
+        let watch = watch(plan.clone(), model.clone(), context.clone(), events.clone(), stop.clone());
+        let id = plan.spec.id.clone();
+        let this = generation;
+        tasks.spawn(async move { (id, this, watch.await) });
+        Running { plan, stop, generation: this }
+    };
+    for plan in cameras.plans {
+        let id = plan.spec.id.clone();
+        let camera = start(plan, &model, &mut tasks);
+        running.insert(id, camera);
     }
-    drop(events);
     let mut failed = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok((id, CameraEnd::Failed(why))) => failed.push((id, why)),
-            Ok(_) => {}
-            Err(e) => failed.push(("?".to_owned(), format!("camera task panicked: {e}"))),
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                None => break,
+                Some(Ok((id, this, end))) => {
+                    if running.get(&id).is_some_and(|r| r.generation == this) {
+                        running.remove(&id);
+                    }
+                    if let CameraEnd::Failed(why) = end {
+                        failed.push((id, why));
+                    }
+                }
+                Some(Err(e)) => failed.push(("?".to_owned(), format!("camera task panicked: {e}"))),
+            },
+            Some(next) = reloads.recv(), if !context.shutdown.is_cancelled() => {
+                model = next.model.or(model);
+                let wanted: BTreeMap<String, Plan> = next.plans.into_iter().map(|p| (p.spec.id.clone(), p)).collect();
+                let (mut added, mut removed, mut changed) = (Vec::new(), Vec::new(), Vec::new());
+                running.retain(|id, camera| {
+                    let keep = wanted.contains_key(id);
+                    if !keep {
+                        camera.stop.stop(REMOVED_REASON);
+                        context.stats.set_camera_state(id, CameraState::Ended, Some(REMOVED_REASON.to_owned()));
+                        removed.push(id.clone());
+                    }
+                    keep
+                });
+                for (id, plan) in wanted {
+                    match running.get(&id) {
+                        Some(camera) if camera.plan == plan => continue,
+                        Some(camera) => {
+                            camera.stop.stop(CHANGED_REASON);
+                            changed.push(id.clone());
+                        }
+                        None => added.push(id.clone()),
+                    }
+                    let camera = start(plan, &model, &mut tasks);
+                    running.insert(id, camera);
+                }
+                tracing::info!(?added, ?removed, ?changed, unchanged = running.len() - added.len() - changed.len(), "cameras reloaded");
+            }
         }
     }
     failed
 }
 
-/// Watches one camera until its file ends or shutdown.
-pub async fn watch(
-    camera: CameraSpec,
-    decode: Arc<DecodeSettings>,
-    loop_files: bool,
-    pipeline: Pipeline,
+/// Watches one camera until its file ends or it is told to stop.
+async fn watch(
+    plan: Plan,
+    model: Option<Arc<SharedModel>>,
+    context: Context,
     events: mpsc::Sender<Command>,
-    stats: Arc<Stats>,
-    shutdown: CancellationToken,
+    stop: Stop,
 ) -> CameraEnd {
+    let Plan { spec: camera, decode, loop_files, motion, episodes, objects } = plan;
+    let stats = context.stats.clone();
+    let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(MotionStage::new(motion))];
+    let objects = objects.zip(model).map(|(filter, model)| {
+        stages.push(Box::new(ObjectStage::new(model, filter.clone(), &camera.id)));
+        filter
+    });
+    let analysis = Analysis { fps: decode.fps, stages, episodes, objects };
+    let pipeline = Pipeline::new(&camera.id, &context.producer, context.data_dir, analysis, stats.clone());
+    let shutdown = stop.token.clone();
     let pipeline = Arc::new(Mutex::new(pipeline));
     let mut backoff = FIRST_BACKOFF;
     loop {
         let started = Instant::now();
         let (frames, end) = run_once(&camera, &decode, &pipeline, &events, &stats, &shutdown).await;
         // Whatever happened, the event of the episode in progress ends.
-        let reason = matches!(end, RunEnd::Shutdown).then_some(SHUTDOWN_REASON);
+        let reason = matches!(end, RunEnd::Shutdown).then(|| stop.reason());
         let flushed = pipeline.lock().ok().and_then(|mut p| p.flush(reason));
         if let Some(end) = flushed {
             let _ = events.send(end).await;

@@ -81,7 +81,7 @@ impl SourceKind {
 }
 
 /// How frames are produced.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DecodeSettings {
     pub ffmpeg: PathBuf,
     pub fps: f64,
