@@ -231,7 +231,7 @@ pub struct RetentionArgs {
     pub max_disk: Option<u64>,
 
     /// Seconds a retention "day" lasts (tests and soak runs: 60 makes
-    /// --retain-days 1 mean a minute).
+    /// --retain-days 1 mean a minute, and the logs rotate every minute).
     #[arg(long, value_name = "SECS", hide = true, value_parser = parse_seconds)]
     pub retention_day_secs: Option<Duration>,
 
@@ -247,9 +247,10 @@ impl RetentionArgs {
             cameras: self.retain_cameras.iter().cloned().collect(),
             labels: self.retain_labels.iter().cloned().collect(),
             max_disk: self.max_disk,
+            ..Policy::default()
         };
         match self.retention_day_secs {
-            Some(day) => policy.scaled(day.as_secs_f64() / 86_400.0),
+            Some(day) => policy.scaled(day),
             None => policy,
         }
     }

@@ -134,8 +134,10 @@ async fn run(args: Args, reloader: reload::Reloader) -> anyhow::Result<Summary> 
 
     let (events_tx, events_rx) = mpsc::channel(64);
     let publishers: Vec<Arc<dyn Publisher>> = vec![hub.clone()];
-    let mut manager = EventManager::open(&data_dir, store, publishers, stats.clone())?;
-    let sweeper = sweeper::Sweeper::start(data_dir.clone(), args.retention.policy(), args.retention.sweep_secs)
+    // One policy, so the manager's logs and the sweeper share one calendar.
+    let policy = args.retention.policy();
+    let mut manager = EventManager::open(&data_dir, policy.calendar, store, publishers, stats.clone())?;
+    let sweeper = sweeper::Sweeper::start(data_dir.clone(), policy, args.retention.sweep_secs)
         .context("cannot start the retention thread")?;
     manager.on_disk_full(sweeper.disk_full_handle(&data_dir));
     // This detector is the only producer of its cameras' events: any still

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use shared::config::DataDir;
-use shared::eventlog::{EventLogs, Role};
+use shared::eventlog::{Calendar, EventLogs, Role};
 use shared::model::DetectedObject;
 use shared::store::StoreError;
 use shared::{Change, Event, EventState, NewEvent, Store, Timestamp};
@@ -144,6 +144,7 @@ impl EventManager {
     /// left uncommitted by an earlier run.
     pub fn open(
         data_dir: &DataDir,
+        calendar: Calendar,
         store: Store,
         publishers: Vec<Arc<dyn Publisher>>,
         stats: Arc<Stats>,
@@ -155,7 +156,7 @@ impl EventManager {
         }
         stats.backlog.store(backlog.len() as u64, Ordering::Relaxed);
         Ok(Self {
-            logs: EventLogs::open(data_dir, Role::Owner)
+            logs: EventLogs::open(data_dir, Role::Owner(calendar))
                 .map_err(|e| ManagerError::File { path: e.file.to_owned(), source: e.source })?,
             store,
             pending_path,

@@ -35,9 +35,9 @@ use crate::model::Change;
 /// Who appends: see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// Cuts a torn tail at open and rotates daily (one process per data
-    /// directory: the detector).
-    Owner,
+    /// Cuts a torn tail at open and rotates at each new day of its
+    /// calendar (one process per data directory: the detector).
+    Owner(Calendar),
     /// Ends a torn line with a newline and follows the owner's rotations.
     Guest,
 }
@@ -104,8 +104,47 @@ fn rotation_target(current: &Path, name: &str, day: NaiveDate) -> PathBuf {
     }
 }
 
-fn today() -> NaiveDate {
-    Utc::now().date_naive()
+/// The days logs rotate and expire by: UTC days, or — for soak runs that
+/// live months in minutes (`--retention-day-secs`) — days of a given length
+/// counted from a start time, dated from that time's UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Calendar {
+    #[default]
+    Utc,
+    Scaled {
+        day: std::time::Duration,
+        origin: chrono::DateTime<Utc>,
+    },
+}
+
+impl Calendar {
+    /// Days of length `day`, the first starting now.
+    pub fn scaled(day: std::time::Duration) -> Self {
+        Self::Scaled { day, origin: Utc::now() }
+    }
+
+    /// The day `at` falls on.
+    pub fn day_of(&self, at: chrono::DateTime<Utc>) -> NaiveDate {
+        match *self {
+            Self::Utc => at.date_naive(),
+            Self::Scaled { day, origin } => {
+                let elapsed = (at - origin).num_milliseconds() as f64;
+                let days = (elapsed / day.as_millis().max(1) as f64).floor() as i64;
+                origin.date_naive().checked_add_signed(chrono::TimeDelta::days(days)).unwrap_or(NaiveDate::MAX)
+            }
+        }
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.day_of(Utc::now())
+    }
+}
+
+fn today_of(role: Role) -> NaiveDate {
+    match role {
+        Role::Owner(calendar) => calendar.today(),
+        Role::Guest => Utc::now().date_naive(),
+    }
 }
 
 /// Both logs of one data directory, open for appending.
@@ -159,7 +198,7 @@ impl Log {
         let mut needs_newline = false;
         if torn > 0 {
             match role {
-                Role::Owner => {
+                Role::Owner(_) => {
                     let len = file.metadata().map_err(err)?.len();
                     file.set_len(len - torn).map_err(err)?;
                     tracing::warn!(file = %path.display(), bytes = torn, "removed a partial last line left by a crash (the event is in the database)");
@@ -170,17 +209,20 @@ impl Log {
         // A file written on an earlier day holds that day's lines: the
         // owner's first append rotates it.
         let meta = file.metadata().map_err(err)?;
-        let written =
-            meta.modified().ok().filter(|_| meta.len() > 0).map(|t| chrono::DateTime::<Utc>::from(t).date_naive());
-        let day = written.unwrap_or_else(today);
+        let calendar = match role {
+            Role::Owner(calendar) => calendar,
+            Role::Guest => Calendar::Utc,
+        };
+        let written = meta.modified().ok().filter(|_| meta.len() > 0).map(|t| calendar.day_of(t.into()));
+        let day = written.unwrap_or_else(|| today_of(role));
         Ok(Self { file, path: path.to_path_buf(), name, role, day, needs_newline })
     }
 
     /// One `write` per line: whole in the file or absent.
     fn append(&mut self, line: &str) -> io::Result<()> {
         match self.role {
-            Role::Owner => {
-                let today = today();
+            Role::Owner(calendar) => {
+                let today = calendar.today();
                 if today != self.day
                     && let Err(e) = self.rotate(today)
                 {
@@ -311,16 +353,30 @@ mod tests {
     #[test]
     fn a_torn_line_is_cut_by_the_owner_and_only_ended_by_others() {
         for (role, expected) in
-            [(Role::Owner, "line one\nline three\n"), (Role::Guest, "line one\nline tw\nline three\n")]
+            [(Role::Owner(Calendar::Utc), "line one\nline three\n"), (Role::Guest, "line one\nline tw\nline three\n")]
         {
             let dir = tempfile::tempdir().expect("tempdir");
             let path = dir.path().join("events.jsonl");
             std::fs::write(&path, "line one\nline tw").expect("write");
             let mut log = Log::open(&path, "events.jsonl", role).expect("open");
-            log.day = today();
+            log.day = today_of(role);
             log.append("line three\n").expect("append");
             assert_eq!(std::fs::read_to_string(&path).expect("read"), expected, "{role:?}");
         }
+    }
+
+    #[test]
+    fn a_scaled_calendar_counts_days_of_its_length_from_its_origin() {
+        let origin = chrono::DateTime::parse_from_rfc3339("2026-12-01T23:59:00Z").expect("time").to_utc();
+        let calendar = Calendar::Scaled { day: std::time::Duration::from_secs(60), origin };
+        let at = |secs: i64| calendar.day_of(origin + chrono::TimeDelta::seconds(secs));
+        let day = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").expect("date");
+        assert_eq!(
+            (at(0), at(59), at(60), at(150)),
+            (day("2026-12-01"), day("2026-12-01"), day("2026-12-02"), day("2026-12-03"))
+        );
+        assert_eq!(at(-1), day("2026-11-30"), "before the origin counts back");
+        assert_eq!(Calendar::Utc.day_of(origin), day("2026-12-01"));
     }
 
     #[test]
@@ -328,11 +384,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = DataDir::new(dir.path());
         let path = data_dir.jsonl_log();
-        let mut owner = Log::open(&path, JSONL_FILE, Role::Owner).expect("owner");
+        let mut owner = Log::open(&path, JSONL_FILE, Role::Owner(Calendar::Utc)).expect("owner");
         let mut guest = Log::open(&path, JSONL_FILE, Role::Guest).expect("guest");
         owner.append("monday\n").expect("append");
         guest.append("monday guest\n").expect("append");
-        let monday = today() - chrono::Days::new(1);
+        let monday = Calendar::Utc.today() - chrono::Days::new(1);
         owner.day = monday; // as if the lines above were written yesterday
         owner.append("tuesday\n").expect("append");
         guest.append("tuesday guest\n").expect("append");

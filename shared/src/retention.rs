@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::{DataDir, SNAPSHOTS_DIR};
-use crate::eventlog;
+use crate::eventlog::{self, Calendar};
 use crate::model::{Event, Timestamp};
 use crate::store::{Store, StoreError};
 
@@ -72,11 +72,19 @@ pub struct Policy {
     pub labels: BTreeMap<String, Duration>,
     /// Bytes the database, snapshots and logs may hold together.
     pub max_disk: Option<u64>,
+    /// The days rotated logs are dated by.
+    pub calendar: Calendar,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { default: days(DEFAULT_DAYS), cameras: BTreeMap::new(), labels: BTreeMap::new(), max_disk: None }
+        Self {
+            default: days(DEFAULT_DAYS),
+            cameras: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            max_disk: None,
+            calendar: Calendar::Utc,
+        }
     }
 }
 
@@ -104,9 +112,12 @@ impl Policy {
         self.cameras.values().chain(self.labels.values()).copied().fold(self.default, Duration::max)
     }
 
-    /// Every duration scaled by `factor`: the soak test's "a day in a
-    /// minute".
-    pub fn scaled(mut self, factor: f64) -> Self {
+    /// Days of length `day` instead of 24 hours, from now on: every rule
+    /// scaled, and logs rotated and expired by a [`Calendar`] of such days
+    /// (the soak test's "a month in half an hour").
+    pub fn scaled(mut self, day: Duration) -> Self {
+        let factor = day.as_secs_f64() / 86_400.0;
+        self.calendar = Calendar::scaled(day);
         self.default = self.default.mul_f64(factor);
         for d in self.cameras.values_mut().chain(self.labels.values_mut()) {
             *d = d.mul_f64(factor);
@@ -354,7 +365,7 @@ pub fn sweep(
             break;
         }
     }
-    report.logs_deleted += delete_logs_before(data_dir, before_now(now, policy.longest()))?;
+    report.logs_deleted += delete_logs_before(data_dir, &policy.calendar, before_now(now, policy.longest()))?;
     store.release_free_pages()?;
 
     // 2. By size: oldest first, whatever the rule.
@@ -367,14 +378,14 @@ pub fn sweep(
             let oldest = store.ended_before(END_OF_TIME, None, BATCH)?;
             if oldest.is_empty() {
                 // Nothing left that may go but rotated logs.
-                report.logs_deleted += delete_logs_before(data_dir, now)?;
+                report.logs_deleted += delete_logs_before(data_dir, &policy.calendar, now)?;
                 break;
             }
             let batch: Vec<&Event> = oldest.iter().collect();
             delete(store, data_dir, &batch, &mut report)?;
             store.release_free_pages()?;
             if let Some(kept) = store.history()?.oldest_time {
-                report.logs_deleted += delete_logs_before(data_dir, kept)?;
+                report.logs_deleted += delete_logs_before(data_dir, &policy.calendar, kept)?;
             }
             let snapshots = measured.snapshots.saturating_sub(report.snapshot_bytes - freed_before);
             over = usage_with_snapshots(data_dir, snapshots).map_err(io_err(root))?.total() > target;
@@ -450,8 +461,8 @@ fn is_version_of(file: &str, event_id: &str) -> bool {
 }
 
 /// Deletes the rotated logs of days that ended before `cutoff`.
-fn delete_logs_before(data_dir: &DataDir, cutoff: Timestamp) -> Result<usize, SweepError> {
-    let cutoff_day = cutoff.as_datetime().date_naive();
+fn delete_logs_before(data_dir: &DataDir, calendar: &Calendar, cutoff: Timestamp) -> Result<usize, SweepError> {
+    let cutoff_day = calendar.day_of(cutoff.as_datetime());
     let mut deleted = 0;
     for rotated in eventlog::rotated_logs(data_dir).map_err(io_err(data_dir.root()))? {
         if rotated.day < cutoff_day {
@@ -507,6 +518,7 @@ mod tests {
             ]
             .into(),
             max_disk: None,
+            calendar: Calendar::Utc,
         };
         assert_eq!(policy.keep_for(&event("yard", &[])), days(7.0), "motion only");
         assert_eq!(policy.keep_for(&event("yard", &["car"])), days(30.0), "default");
