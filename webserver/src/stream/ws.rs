@@ -165,7 +165,18 @@ async fn serve(socket: WebSocket, client: ClientHandle, mut feed: Feed, state: A
         ending = write_half(&mut writer, &mut feed, &client, &state, after_seq) => ending,
     };
     reader.abort();
+    // The reader's handle on the client goes with its task; with ours and
+    // the feed dropped too, the client's slot is free before the line below
+    // says it left (a test, or an operator, may act on that line).
+    // (A finished task has dropped it already, and its handle, if it won
+    // the select above, must not be polled again.)
+    if !reader.is_finished() {
+        let _ = (&mut reader).await;
+    }
     let sent = writer.sent;
+    let id = client.id;
+    drop(feed);
+    drop(client);
     let close = match &ending {
         Ending::Kicked(reason) => Some((reason.code(), reason.text())),
         Ending::TooBig => Some((1009, "message too big")),
@@ -181,10 +192,10 @@ async fn serve(socket: WebSocket, client: ClientHandle, mut feed: Feed, state: A
     let secs = started.elapsed().as_secs_f64();
     match &ending {
         Ending::ClientGone(error) => {
-            tracing::info!(conn = client.id, %error, secs, sent, "websocket lost")
+            tracing::info!(conn = id, %error, secs, sent, "websocket lost")
         }
         other => {
-            tracing::info!(conn = client.id, reason = ?other, secs, sent, "websocket disconnected")
+            tracing::info!(conn = id, reason = ?other, secs, sent, "websocket disconnected")
         }
     }
 }
