@@ -15,6 +15,7 @@ Server CPU and RSS are sampled from /proc. Raw results go to docs/bench/.
 """
 
 import argparse
+import calendar
 import json
 import os
 import platform
@@ -123,11 +124,11 @@ class Lookout:
         self.web.stop()
         self.start_web()
 
-    def start_events(self, rate):
+    def start_events(self, rate, extra=(), log_level="warn"):
         # Events reported whole: one message per event, like the baseline's.
         args = [BIN / "detector", "--dry-run", "--event-secs", 0, "--data-dir", self.dir, "--rate", rate,
                 "--wait-subscribers", "1",
-                "--heartbeat-secs", 1, "--log-level", "warn"]
+                "--heartbeat-secs", 1, "--log-level", log_level, *extra]
         if self.payload:
             args += ["--payload-bytes", self.payload]
         self.det = Proc(args, "detector")
@@ -240,20 +241,33 @@ def idle_cpu(kind, clients=100, seconds=20.0):
         server.stop()
 
 
-def seed(data_dir, n):
+SEED_TIME = "2026-11-25T17:03:16.123Z"
+
+
+def seed(data_dir, n, snapshots=False):
     """Stores `n` old events straight into Lookout's database (the webserver
-    made the schema), for the search scenario."""
+    made the schema), for the search and sweep scenarios; with `snapshots`,
+    each with a snapshot file (a 1 KiB stand-in: retention deletes files, it
+    does not read them)."""
     import sqlite3
+    ids = [f"evt_{1_700_000_000_000 + i}_{i % 65536:04x}" for i in range(n)]
+    day = SEED_TIME[:10]
+    if snapshots:
+        folder = Path(data_dir) / "snapshots" / day
+        folder.mkdir(parents=True, exist_ok=True)
+        picture = b"\xff\xd8" + bytes(1022)
+        for event_id in ids:
+            (folder / f"{event_id}.jpg").write_bytes(picture)
     db = sqlite3.connect(os.path.join(data_dir, "events.db"), timeout=30)
     meta = '{"source":"api","inference_ms":null,"frame_number":null,"producer":null,"end_reason":null}'
     with db:
         db.executemany(
             "INSERT INTO events (event_id, camera_id, timestamp, motion_confidence, detected_objects, description, "
             "image_path, metadata, created_at, state, end_time, updated_at) VALUES (?, 'yard', "
-            "'2026-11-25T17:03:16.123Z', 0.5, '[]', ?, NULL, ?, '2026-11-25T17:03:16.200Z', 'ended', "
-            "'2026-11-25T17:03:16.123Z', '2026-11-25T17:03:16.200Z')",
-            ((f"evt_{1_700_000_000_000 + i}_{i % 65536:04x}", f"Motion number {i} at the yard", meta)
-             for i in range(n)))
+            f"'{SEED_TIME}', 0.5, '[]', ?, ?, ?, '2026-11-25T17:03:16.200Z', 'ended', "
+            f"'{SEED_TIME}', '2026-11-25T17:03:16.200Z')",
+            ((event_id, f"Motion number {i} at the yard", f"snapshots/{day}/{event_id}.jpg" if snapshots else None, meta)
+             for i, event_id in enumerate(ids)))
         # Each event's `new` change, at its seq, as the store keeps them.
         db.execute(
             "INSERT INTO changes (seq, event_id, kind, event) SELECT seq, event_id, 'new', json_object("
@@ -327,6 +341,69 @@ def latency(kind, clients, rate, duration=15.0, stalled=0, payload=0, searches=0
         server.stop()
 
 
+SWEEP_EVENTS = 100_000
+SWEEP_DUE_AFTER = 10.0  # seconds after the detector starts, the seeded events fall due
+
+
+def sweep_run(seeded, clients=1000, rate=10, duration=40.0):
+    """One run of the sweep scenario: `clients` × `rate` events/s while
+    (when `seeded`) a sweep deletes `seeded` old events and their snapshot
+    files. The retention day is scaled so the seeded events fall due
+    SWEEP_DUE_AFTER s after the detector starts, once the clients are
+    connected; runs without seeded events take the same flags."""
+    server = make("lookout")
+    try:
+        if seeded:
+            seed(server.dir, seeded, snapshots=True)
+            server.restart_web()
+        seeded_at = calendar.timegm(time.strptime(SEED_TIME[:19], "%Y-%m-%dT%H:%M:%S"))
+        day = (time.time() - seeded_at + SWEEP_DUE_AFTER) / 30
+        server.start_events(rate, extra=["--retain-days", "30", "--retention-day-secs", f"{day:.3f}",
+                                         "--sweep-secs", "1"], log_level="warn,detector::sweeper=info")
+        started = time.time()
+        sample = {}
+
+        def ready():
+            sample["ready"] = time.time() - started
+
+        result = loadgen(server.url, clients, duration, on_ready=ready)
+        result["rate"] = rate
+        result["measured_from_s"] = sample["ready"]
+        result["measured_to_s"] = sample["ready"] + duration
+        sweeps = [line for line in server.det.lines if "retention sweep" in line and "events=" in line]
+        if seeded:
+            if not sweeps:
+                raise RuntimeError("the seeded events were never swept: " + "\n".join(server.det.lines[-20:]))
+            fields = dict(f.split("=", 1) for f in sweeps[0].split() if "=" in f)
+            result["sweep"] = {"events": int(fields["events"]), "snapshots": int(fields["snapshots"]),
+                               "ms": int(fields["ms"]), "due_at_s": SWEEP_DUE_AFTER}
+            left = list((Path(server.dir) / "snapshots").rglob("*.jpg"))
+            result["sweep"]["snapshots_left"] = len(left)
+        return result
+    finally:
+        server.stop()
+
+
+def sweep_scenario(repeats=LATENCY_REPEATS, seeded=SWEEP_EVENTS):
+    """SPEC §11: the WebSocket p99 at 1,000 × 10/s while a sweep deletes
+    100,000 events with their snapshots, against the same load with nothing
+    to sweep; alternating runs, medians compared."""
+    runs = {"sweeping": [], "idle": []}
+    for _ in range(repeats):
+        for name, n in (("sweeping", seeded), ("idle", 0)):
+            x = sweep_run(n)
+            runs[name].append(x)
+            sweep = x.get("sweep")
+            log(f"  {name}: p50 {x['latency_ms']['p50']} p99 {x['latency_ms']['p99']} max {x['latency_ms']['max']} ms, "
+                f"lost {x['lost']}, dup {x['duplicates']}" + (
+                    f"; swept {sweep['events']} events + {sweep['snapshots']} snapshots in {sweep['ms']} ms "
+                    f"(due at {sweep['due_at_s']:g} s; measured {x['measured_from_s']:.1f}–{x['measured_to_s']:.1f} s; "
+                    f"{sweep['snapshots_left']} snapshots left)" if sweep else ""))
+    s, i = median_run(runs["sweeping"]), median_run(runs["idle"])
+    return {"runs": runs, "p99_sweeping_ms": s["latency_ms"]["p99"], "p99_idle_ms": i["latency_ms"]["p99"],
+            "ratio": ratio(s["latency_ms"]["p99"], i["latency_ms"]["p99"])}
+
+
 def ok(result):
     return result["lost"] == 0 and result["duplicates"] == 0 and result["clients_closed_early"] == 0 \
         and result["connected"] == result["clients"]
@@ -390,7 +467,7 @@ def ratio(a, b):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="50 clients, 5 s, Lookout only; fails on any loss")
-    parser.add_argument("--only", help="comma-separated scenarios (idle,cpu,latency,throughput,slow,search,motion) and servers "
+    parser.add_argument("--only", help="comma-separated scenarios (idle,cpu,latency,throughput,slow,search,motion,sweep) and servers "
                         "(lookout,baseline); prints results instead of writing docs/bench/")
     parser.add_argument("--latency", help="with --only latency: the CLIENTSxRATE scenarios to run, comma-separated "
                         "(default: all four, e.g. 100x10,1000x10)")
@@ -460,6 +537,11 @@ def partial(only, scenarios=LATENCY_SCENARIOS, seconds=None):
             print(search_scenario(query), flush=True)
     if "motion" in only:
         print(json.dumps(motion()), flush=True)
+    if "sweep" in only:
+        x = sweep_scenario()
+        (OUT / "sweep.json").write_text(json.dumps(x, indent=1))
+        print(f"sweep of {SWEEP_EVENTS:,} events under 1,000 × 10/s: median p99 {x['p99_sweeping_ms']} ms while "
+              f"sweeping, {x['p99_idle_ms']} ms without (×{x['ratio']:.2f}; aim ≤ 1.3×)", flush=True)
     for kind in kinds:
         if "idle" in only:
             for n in (1000, 10000):

@@ -22,6 +22,8 @@
 //!   one it holds) and reopens; a line it appended just before lands in
 //!   the rotated file, whole. Retention deletes rotated files
 //!   ([`rotated_logs`]). Only one process renames, so rotations never race.
+//!   The owner's days are those of its [`Calendar`]: UTC days, or the
+//!   seconds-long days of a soak run, which the sweep then expires by.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};

@@ -166,6 +166,8 @@ pub struct Setting {
     pub span: Range<usize>,
     /// `[section] key`, for messages.
     pub place: String,
+    /// Never repeated in a message.
+    pub secret: bool,
 }
 
 impl ConfigFile {
@@ -249,7 +251,8 @@ impl ConfigFile {
                 }
                 None => (id_text.to_owned(), id.span()),
             };
-            out.push(Setting { flag: schema.flag, value: Some(value), span, place: format!("[cameras.{id_text}]") });
+            let place = format!("[cameras.{id_text}]");
+            out.push(Setting { flag: schema.flag, value: Some(value), span, place, secret: false });
             for (key, value) in table.iter().filter(|(k, _)| k.get_ref().as_ref() != "source") {
                 let key_name = key.get_ref().as_ref();
                 let Some(known) = schema.keys.iter().find(|k| k.name == key_name) else {
@@ -281,7 +284,7 @@ impl ConfigFile {
             None => text,
         };
         let mut add = |value: Option<String>, span: Range<usize>| {
-            out.push(Setting { flag: key.flag, value, span, place: place.clone() });
+            out.push(Setting { flag: key.flag, value, span, place: place.clone(), secret: key.secret });
         };
         match key.shape {
             Shape::Value => add(Some(prefixed(self.scalar(value, &place)?)), value.span()),
@@ -439,7 +442,8 @@ pub fn load<A: clap::Parser>(
                 vec![argv.first().cloned().unwrap_or_default(), format!("--{}", setting.flag).into()];
             alone.extend(setting.value.iter().map(OsString::from));
             if let Err(e) = command.clone().try_get_matches_from(&alone) {
-                return Err(file.error_at(setting.span.start, format!("{}: {}", setting.place, clap_reason(&e))));
+                let reason = clap_reason(&e, setting.secret);
+                return Err(file.error_at(setting.span.start, format!("{}: {reason}", setting.place)));
             }
             merged.extend(alone.into_iter().skip(1));
         }
@@ -450,12 +454,14 @@ pub fn load<A: clap::Parser>(
     Ok(Loaded { args, matches, file: path })
 }
 
-/// A clap error without its "error: " and usage lines.
-fn clap_reason(error: &clap::Error) -> String {
+/// A clap error without its "error: " and usage lines, and without a
+/// password in the value it quotes (or the value at all when `secret`).
+fn clap_reason(error: &clap::Error, secret: bool) -> String {
     use std::error::Error as _;
     let value = error.get(clap::error::ContextKind::InvalidValue).map(|v| v.to_string());
     match (value, error.source()) {
-        (Some(value), Some(why)) => format!("invalid value {value:?}: {why}"),
+        (Some(_), Some(why)) if secret => format!("invalid value: {why}"),
+        (Some(value), Some(why)) => format!("invalid value {:?}: {why}", crate::redact::redact(&value)),
         _ => {
             let rendered = error.to_string();
             let first = rendered.lines().next().unwrap_or_default();

@@ -102,6 +102,9 @@ fn every_kind_of_mistake_exits_2_with_the_line_and_column() {
         ),
         ("webserver", "[outputs]\nmqtt = \"mqtt://broker\"\n", ":2:1:", "no outputs yet"),
         ("webserver", "[webservr]\nbind = \"127.0.0.1:1\"\n", ":1:2:", "unknown key `webservr`"),
+        // Secrets are not repeated in the message.
+        ("detector", "[cameras.\"bad id\"]\nsource = \"rtsp://u:hunter2@cam\"\n", ":2:10:", "u:***@cam"),
+        ("webserver", "[webserver]\ntoken = \"hunter2\"\n", ":2:9:", "[webserver] token: invalid value: "),
     ];
     let dir = temp_data_dir();
     for (bin, text, position, reason) in cases {
@@ -112,6 +115,7 @@ fn every_kind_of_mistake_exits_2_with_the_line_and_column() {
         let wanted = format!("{}{position}", file.display());
         assert!(stderr.contains(&wanted), "{bin} {text:?}: no {wanted:?} in {stderr:?}");
         assert!(stderr.contains(reason), "{bin} {text:?}: no {reason:?} in {stderr:?}");
+        assert!(!stderr.contains("hunter2"), "{bin} {text:?} repeats a secret: {stderr:?}");
     }
 }
 
