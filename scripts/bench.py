@@ -15,7 +15,6 @@ Server CPU and RSS are sampled from /proc. Raw results go to docs/bench/.
 """
 
 import argparse
-import calendar
 import json
 import os
 import platform
@@ -244,14 +243,14 @@ def idle_cpu(kind, clients=100, seconds=20.0):
 SEED_TIME = "2026-11-25T17:03:16.123Z"
 
 
-def seed(data_dir, n, snapshots=False):
+def seed(data_dir, n, snapshots=False, at=SEED_TIME):
     """Stores `n` old events straight into Lookout's database (the webserver
     made the schema), for the search and sweep scenarios; with `snapshots`,
     each with a snapshot file (a 1 KiB stand-in: retention deletes files, it
     does not read them)."""
     import sqlite3
     ids = [f"evt_{1_700_000_000_000 + i}_{i % 65536:04x}" for i in range(n)]
-    day = SEED_TIME[:10]
+    day = at[:10]
     if snapshots:
         folder = Path(data_dir) / "snapshots" / day
         folder.mkdir(parents=True, exist_ok=True)
@@ -264,8 +263,7 @@ def seed(data_dir, n, snapshots=False):
         db.executemany(
             "INSERT INTO events (event_id, camera_id, timestamp, motion_confidence, detected_objects, description, "
             "image_path, metadata, created_at, state, end_time, updated_at) VALUES (?, 'yard', "
-            f"'{SEED_TIME}', 0.5, '[]', ?, ?, ?, '2026-11-25T17:03:16.200Z', 'ended', "
-            f"'{SEED_TIME}', '2026-11-25T17:03:16.200Z')",
+            f"'{at}', 0.5, '[]', ?, ?, ?, '{at}', 'ended', '{at}', '{at}')",
             ((event_id, f"Motion number {i} at the yard", f"snapshots/{day}/{event_id}.jpg" if snapshots else None, meta)
              for i, event_id in enumerate(ids)))
         # Each event's `new` change, at its seq, as the store keeps them.
@@ -345,7 +343,7 @@ SWEEP_EVENTS = 100_000
 SWEEP_DUE_AFTER = 10.0  # seconds after the detector starts, the seeded events fall due
 
 
-def sweep_run(seeded, clients=1000, rate=10, duration=40.0):
+def sweep_run(seeded, clients=1000, rate=10, duration=25.0):
     """One run of the sweep scenario: `clients` × `rate` events/s while
     (when `seeded`) a sweep deletes `seeded` old events and their snapshot
     files. The retention day is scaled so the seeded events fall due
@@ -353,10 +351,12 @@ def sweep_run(seeded, clients=1000, rate=10, duration=40.0):
     connected; runs without seeded events take the same flags."""
     server = make("lookout")
     try:
+        # Half an hour old: a scaled day of a minute (the flag allows up to
+        # an hour) makes them due soon after the start.
+        seeded_at = int(time.time()) - 1800
         if seeded:
-            seed(server.dir, seeded, snapshots=True)
+            seed(server.dir, seeded, snapshots=True, at=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(seeded_at)))
             server.restart_web()
-        seeded_at = calendar.timegm(time.strptime(SEED_TIME[:19], "%Y-%m-%dT%H:%M:%S"))
         day = (time.time() - seeded_at + SWEEP_DUE_AFTER) / 30
         server.start_events(rate, extra=["--retain-days", "30", "--retention-day-secs", f"{day:.3f}",
                                          "--sweep-secs", "1"], log_level="warn,detector::sweeper=info")
@@ -384,12 +384,12 @@ def sweep_run(seeded, clients=1000, rate=10, duration=40.0):
         server.stop()
 
 
-def sweep_scenario(repeats=LATENCY_REPEATS, seeded=SWEEP_EVENTS):
+def sweep_scenario(repeats=None, seeded=SWEEP_EVENTS):
     """SPEC §11: the WebSocket p99 at 1,000 × 10/s while a sweep deletes
     100,000 events with their snapshots, against the same load with nothing
     to sweep; alternating runs, medians compared."""
     runs = {"sweeping": [], "idle": []}
-    for _ in range(repeats):
+    for _ in range(repeats or LATENCY_REPEATS):
         for name, n in (("sweeping", seeded), ("idle", 0)):
             x = sweep_run(n)
             runs[name].append(x)

@@ -425,27 +425,31 @@ fn delete(
     Ok(())
 }
 
-/// Deletes every snapshot version of `event` (`<id>.jpg`, `<id>-N.jpg`),
-/// and its day directory once empty. Returns how many files went, and their bytes.
+/// Deletes every snapshot version of `event` (`<id>.jpg`, then `<id>-2.jpg`
+/// … `<id>-N.jpg`, the one its `image_path` names being the latest), and its
+/// day directory once empty. Returns how many files went, and their bytes.
+///
+/// The names are derived, not searched for: a day directory can hold a
+/// hundred thousand files, and listing it per event made a large sweep
+/// quadratic. One version past the latest is tried too: a crash between
+/// writing a new version and committing the update leaves that one behind.
 fn delete_snapshots(data_dir: &DataDir, event: &Event) -> Result<(usize, u64), SweepError> {
     let Some(file) = event.image_path.as_deref().and_then(|p| data_dir.resolve_snapshot(p)) else { return Ok((0, 0)) };
     let Some(day) = file.parent() else { return Ok((0, 0)) };
-    let entries = match std::fs::read_dir(day) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((0, 0)),
-        Err(e) => return Err(io_err(day)(e)),
-    };
+    let latest = file.file_name().and_then(|n| n.to_str()).and_then(|n| version(n, &event.event_id)).unwrap_or(1);
     let (mut deleted, mut bytes) = (0, 0);
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if is_version_of(name, &event.event_id) {
-            let len = entry.metadata().map_or(0, |m| m.len());
-            match std::fs::remove_file(entry.path()) {
-                Ok(()) => (deleted, bytes) = (deleted + 1, bytes + len),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(&entry.path())(e)),
-            }
+    for n in 1..=latest + 1 {
+        let path =
+            day.join(if n == 1 { format!("{}.jpg", event.event_id) } else { format!("{}-{n}.jpg", event.event_id) });
+        let len = match std::fs::metadata(&path) {
+            Ok(meta) => meta.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        match std::fs::remove_file(&path) {
+            Ok(()) => (deleted, bytes) = (deleted + 1, bytes + len),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&path)(e)),
         }
     }
     // Fails while other snapshots remain, which is the point.
@@ -453,11 +457,14 @@ fn delete_snapshots(data_dir: &DataDir, event: &Event) -> Result<(usize, u64), S
     Ok((deleted, bytes))
 }
 
-/// `evt_1_ab.jpg` and `evt_1_ab-3.jpg` are versions of `evt_1_ab`;
-/// `evt_1_abc.jpg` is not.
-fn is_version_of(file: &str, event_id: &str) -> bool {
-    let Some(rest) = file.strip_prefix(event_id).and_then(|r| r.strip_suffix(".jpg")) else { return false };
-    rest.is_empty() || rest.strip_prefix('-').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+/// Which version of `event_id`'s snapshot `file` is: 1 for `evt_1_ab.jpg`,
+/// 3 for `evt_1_ab-3.jpg`; `None` for another event's (`evt_1_abc.jpg`).
+fn version(file: &str, event_id: &str) -> Option<u64> {
+    let rest = file.strip_prefix(event_id)?.strip_suffix(".jpg")?;
+    if rest.is_empty() {
+        return Some(1);
+    }
+    rest.strip_prefix('-').filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))?.parse().ok()
 }
 
 /// Deletes the rotated logs of days that ended before `cutoff`.
@@ -557,21 +564,25 @@ mod tests {
 
     #[test]
     fn only_versions_of_the_event_match() {
-        assert!(is_version_of("evt_1_ab.jpg", "evt_1_ab"));
-        assert!(is_version_of("evt_1_ab-12.jpg", "evt_1_ab"));
+        assert_eq!(version("evt_1_ab.jpg", "evt_1_ab"), Some(1));
+        assert_eq!(version("evt_1_ab-12.jpg", "evt_1_ab"), Some(12));
         for other in ["evt_1_abc.jpg", "evt_1_ab-.jpg", "evt_1_ab-x.jpg", "evt_1_ab.png", "evt_1_a.jpg"] {
-            assert!(!is_version_of(other, "evt_1_ab"), "{other}");
+            assert_eq!(version(other, "evt_1_ab"), None, "{other}");
         }
     }
 
-    /// Commits `new` with a snapshot (two versions) and returns its id.
+    /// Commits `new` with snapshots as a camera leaves them — `<id>.jpg`,
+    /// `<id>-2.jpg` (the latest, stored), and `<id>-3.jpg` written just
+    /// before a crash — and returns its id.
     fn commit_with_snapshots(store: &mut Store, data_dir: &DataDir, mut new: NewEvent) -> String {
         let rel = DataDir::snapshot_relative_path(new.timestamp, &new.event_id);
         let file = data_dir.resolve_snapshot(&rel).expect("snapshot path");
         std::fs::create_dir_all(file.parent().expect("day")).expect("day dir");
         std::fs::write(&file, vec![0u8; 2000]).expect("snapshot");
-        std::fs::write(file.with_file_name(format!("{}-2.jpg", new.event_id)), vec![0u8; 2000]).expect("version");
-        new.image_path = Some(rel);
+        for n in [2, 3] {
+            std::fs::write(file.with_file_name(format!("{}-{n}.jpg", new.event_id)), vec![0u8; 2000]).expect("version");
+        }
+        new.image_path = Some(rel.replace(".jpg", "-2.jpg"));
         store.insert(&new).expect("insert").event.event_id
     }
 
@@ -607,8 +618,8 @@ mod tests {
             .expect("sweep");
 
         assert_eq!(report.events_deleted, 2);
-        assert_eq!(report.snapshots_deleted, 4);
-        assert_eq!(report.snapshot_bytes, 4 * 2000, "their bytes, counted as they went");
+        assert_eq!(report.snapshots_deleted, 6, "three versions each, the crash's leftover too");
+        assert_eq!(report.snapshot_bytes, 6 * 2000, "their bytes, counted as they went");
         for gone in [&old_motion, &old_car] {
             assert_eq!(store.get(gone).expect("get"), None, "{gone}");
         }
@@ -617,7 +628,7 @@ mod tests {
         }
         let mut expected: Vec<String> = [&old_person, &recent_motion, &active]
             .iter()
-            .flat_map(|id| [format!("{id}-2.jpg"), format!("{id}.jpg")])
+            .flat_map(|id| [format!("{id}-2.jpg"), format!("{id}-3.jpg"), format!("{id}.jpg")])
             .collect();
         expected.sort();
         assert_eq!(snapshot_files(&data_dir), expected, "no snapshot without its event, none of a kept one lost");
