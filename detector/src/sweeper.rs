@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use shared::config::DataDir;
-use shared::retention::{self, Policy, Reserve, SweepReport};
+use shared::retention::{self, Pace, Policy, Reserve, SweepReport};
 use shared::{Store, Timestamp};
 
 enum Request {
@@ -45,7 +45,8 @@ impl Sweeper {
             let reserve = Reserve::new(&data_dir);
             loop {
                 let emergency = waiting.is_some().then(|| retention::emergency(&policy, &data_dir).ok()).flatten();
-                sweep_once(&mut store, &data_dir, emergency.as_ref().unwrap_or(&policy), &stopped);
+                let pace = if waiting.is_some() { Pace::Urgent } else { Pace::Gentle };
+                sweep_once(&mut store, &data_dir, emergency.as_ref().unwrap_or(&policy), pace, &stopped);
                 if let Some(reply) = waiting.take() {
                     let _ = reply.send(());
                 }
@@ -107,6 +108,7 @@ fn sweep_once(
     store: &mut Option<Store>,
     data_dir: &DataDir,
     policy: &Policy,
+    pace: Pace,
     stop: &AtomicBool,
 ) -> Option<SweepReport> {
     if store.is_none() {
@@ -119,7 +121,7 @@ fn sweep_once(
         }
     }
     let conn = store.as_mut()?;
-    match retention::sweep(conn, data_dir, policy, Timestamp::now(), stop) {
+    match retention::sweep(conn, data_dir, policy, Timestamp::now(), pace, stop) {
         Ok(report) => {
             let level_info = report.events_deleted > 0 || report.logs_deleted > 0;
             if level_info {
