@@ -134,8 +134,10 @@ pub struct Args {
 
 /// The detector's part of `lookout.toml`. Keys are the flags' names, in
 /// snake case, except where the section already says it (`[motion]
-/// threshold` is `--motion-threshold`). Dry-run, test and benchmark knobs
-/// stay flags.
+/// threshold` is `--motion-threshold`); a camera's table takes its source
+/// and every `[ID=]` setting under the flag's name (`motion_threshold = 30`
+/// is `--motion-threshold ID=30`). Dry-run, test and benchmark knobs stay
+/// flags.
 pub const SCHEMA: Schema = Schema {
     top: &[Key::new("data_dir", "data-dir", Shape::Value)],
     sections: &[
@@ -202,6 +204,17 @@ pub const SCHEMA: Schema = Schema {
             Key::new("labels", "objects", Shape::Joined),
             Key::new("min_score", "min-score", Shape::Value),
             Key::new("min_object_area", "min-object-area", Shape::Value),
+            Key::new("motion_threshold", "motion-threshold", Shape::Value),
+            Key::new("motion_alpha", "motion-alpha", Shape::Value),
+            Key::new("motion_blur", "motion-blur", Shape::Value),
+            Key::new("motion_dilate", "motion-dilate", Shape::Value),
+            Key::new("motion_min_area", "motion-min-area", Shape::Value),
+            Key::new("global_change", "global-change", Shape::Value),
+            Key::new("warmup_frames", "warmup-frames", Shape::Value),
+            Key::new("episode_start_frames", "episode-start-frames", Shape::Value),
+            Key::new("episode_end_secs", "episode-end-secs", Shape::Value),
+            Key::new("episode_max_secs", "episode-max-secs", Shape::Value),
+            Key::new("dedup_secs", "dedup-secs", Shape::Value),
         ],
     }),
 };
@@ -311,17 +324,17 @@ pub struct ObjectArgs {
     /// Labels that make an event, as [ID=]LABEL,LABEL… (COCO names such as
     /// person, car, dog) [default: person, bicycle, car, motorcycle, bus,
     /// truck, bird, cat, dog]; repeatable.
-    #[arg(long = "objects", value_name = "[ID=]LABELS", value_parser = parse_labels)]
-    pub labels: Vec<(Option<String>, Vec<String>)>,
+    #[arg(long = "objects", value_name = "[ID=]LABELS", value_parser = for_camera(parse_labels))]
+    pub labels: Vec<PerCamera<Vec<String>>>,
 
     /// Least median score over a track for its object to count, as
     /// [ID=]SCORE (0-1); repeatable.
-    #[arg(long, value_name = "[ID=]SCORE", value_parser = parse_per_camera_fraction)]
-    pub min_score: Vec<(Option<String>, f32)>,
+    #[arg(long, value_name = "[ID=]SCORE", value_parser = for_camera(parse_fraction))]
+    pub min_score: Vec<PerCamera<f32>>,
 
     /// Smallest object counted, as [ID=]FRACTION of the frame; repeatable.
-    #[arg(long, value_name = "[ID=]FRACTION", value_parser = parse_per_camera_fraction)]
-    pub min_object_area: Vec<(Option<String>, f32)>,
+    #[arg(long, value_name = "[ID=]FRACTION", value_parser = for_camera(parse_fraction))]
+    pub min_object_area: Vec<PerCamera<f32>>,
 
     /// Area of one camera where objects are ignored (an object is in it when
     /// the middle of its bottom edge is), as ID=x,y,width,height in
@@ -375,26 +388,55 @@ pub fn default_model_path() -> PathBuf {
     cache.join("lookout").join("models").join(objects::model::MODEL_FILE)
 }
 
-/// The value given for `camera_id`, else the one given for all; the last
-/// of each counts.
-fn per_camera<T: Clone>(values: &[(Option<String>, T)], camera_id: &str) -> Option<T> {
-    let of = |wanted: Option<&str>| values.iter().rev().find(|(id, _)| id.as_deref() == wanted).map(|(_, v)| v.clone());
-    of(Some(camera_id)).or_else(|| of(None))
+/// A setting written `[ID=]VALUE`: for camera ID, or (plain) for every
+/// camera that has none of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerCamera<T> {
+    pub camera: Option<String>,
+    pub value: T,
 }
 
-/// `[ID=]VALUE`: a camera id is what comes before '=' when there is one.
-fn split_camera(text: &str) -> Result<(Option<String>, &str), String> {
-    match text.split_once('=') {
-        Some((id, value)) => {
-            validate_camera_id(id).map_err(|e| format!("invalid camera id {id:?}: {}", e.reason))?;
-            Ok((Some(id.to_owned()), value))
-        }
-        None => Ok((None, text)),
+impl<T> PerCamera<T> {
+    /// The setting for every camera.
+    pub fn all(value: T) -> Self {
+        Self { camera: None, value }
     }
 }
 
-fn parse_labels(text: &str) -> Result<(Option<String>, Vec<String>), String> {
-    let (camera, list) = split_camera(text)?;
+/// Written back as it is read, so clap can show and re-read defaults.
+impl<T: std::fmt::Display> std::fmt::Display for PerCamera<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.camera {
+            Some(id) => write!(f, "{id}={}", self.value),
+            None => write!(f, "{}", self.value),
+        }
+    }
+}
+
+/// The value given for `camera_id`, else the one given for all; the last
+/// of each counts.
+fn per_camera<T: Clone>(values: &[PerCamera<T>], camera_id: &str) -> Option<T> {
+    let of =
+        |wanted: Option<&str>| values.iter().rev().find(|v| v.camera.as_deref() == wanted).map(|v| v.value.clone());
+    of(Some(camera_id)).or_else(|| of(None))
+}
+
+/// The `[ID=]VALUE` parser of a setting whose VALUE `parse` reads; a
+/// camera id is what comes before '=' when there is one.
+fn for_camera<T: 'static>(
+    parse: fn(&str) -> Result<T, String>,
+) -> impl Fn(&str) -> Result<PerCamera<T>, String> + Clone + Send + Sync + 'static {
+    move |text| match text.split_once('=') {
+        Some((id, value)) => {
+            validate_camera_id(id).map_err(|e| format!("invalid camera id {id:?}: {}", e.reason))?;
+            Ok(PerCamera { camera: Some(id.to_owned()), value: parse(value)? })
+        }
+        None => Ok(PerCamera::all(parse(text)?)),
+    }
+}
+
+fn parse_labels(text: &str) -> Result<Vec<String>, String> {
+    let list = text;
     let labels: Vec<String> = list.split(',').map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
     if labels.is_empty() {
         return Err("expected one or more labels, such as person,car".into());
@@ -402,49 +444,48 @@ fn parse_labels(text: &str) -> Result<(Option<String>, Vec<String>), String> {
     if let Some(unknown) = labels.iter().find(|l| objects::labels::class_of(l).is_none()) {
         return Err(format!("{unknown:?} is not a label the model knows (COCO names such as person, car, dog, cat)"));
     }
-    Ok((camera, labels))
+    Ok(labels)
 }
 
-fn parse_per_camera_fraction(text: &str) -> Result<(Option<String>, f32), String> {
-    let (camera, value) = split_camera(text)?;
-    let fraction = parse_in(value, |v: f32| (0.0..=1.0).contains(&v), "must be a fraction from 0 to 1")?;
-    Ok((camera, fraction))
+fn parse_fraction(text: &str) -> Result<f32, String> {
+    parse_in(text, |v: f32| (0.0..=1.0).contains(&v), "must be a fraction from 0 to 1")
 }
 
-/// Motion detection and episode settings (real cameras). Defaults are
-/// `vision`'s, where each is explained.
+/// Motion detection and episode settings (real cameras). Each is written
+/// `[ID=]VALUE`, like the object settings: with `ID=` for that camera, plain
+/// for every other. Defaults are `vision`'s, where each is explained.
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Motion detection")]
 pub struct MotionArgs {
     /// Grey-level difference from the background that counts as change (1-255).
-    #[arg(long, value_name = "LEVELS", default_value_t = MotionConfig::default().threshold, value_parser = clap::value_parser!(u8).range(1..))]
-    pub motion_threshold: u8,
+    #[arg(long, value_name = "[ID=]LEVELS", default_values_t = [PerCamera::all(MotionConfig::default().threshold)], value_parser = for_camera(parse_level))]
+    pub motion_threshold: Vec<PerCamera<u8>>,
 
     /// Background learning rate per frame (0-1]: higher follows slow changes
     /// faster but absorbs slow-moving objects sooner.
-    #[arg(long, value_name = "RATE", default_value_t = MotionConfig::default().alpha, value_parser = parse_unit_fraction)]
-    pub motion_alpha: f32,
+    #[arg(long, value_name = "[ID=]RATE", default_values_t = [PerCamera::all(MotionConfig::default().alpha)], value_parser = for_camera(parse_unit_fraction))]
+    pub motion_alpha: Vec<PerCamera<f32>>,
 
     /// Box-blur radius in pixels before differencing (0 disables).
-    #[arg(long, value_name = "PIXELS", default_value_t = MotionConfig::default().blur_radius, value_parser = clap::value_parser!(u32).range(0..=10))]
-    pub motion_blur: u32,
+    #[arg(long, value_name = "[ID=]PIXELS", default_values_t = [PerCamera::all(MotionConfig::default().blur_radius)], value_parser = for_camera(parse_radius))]
+    pub motion_blur: Vec<PerCamera<u32>>,
 
     /// Dilation of changed pixels, so parts of one object join up.
-    #[arg(long, value_name = "PIXELS", default_value_t = MotionConfig::default().dilate, value_parser = clap::value_parser!(u32).range(0..=10))]
-    pub motion_dilate: u32,
+    #[arg(long, value_name = "[ID=]PIXELS", default_values_t = [PerCamera::all(MotionConfig::default().dilate)], value_parser = for_camera(parse_radius))]
+    pub motion_dilate: Vec<PerCamera<u32>>,
 
     /// Smallest moving region kept, as a fraction of the frame (0-1].
-    #[arg(long, value_name = "FRACTION", default_value_t = MotionConfig::default().min_area, value_parser = parse_unit_fraction)]
-    pub motion_min_area: f32,
+    #[arg(long, value_name = "[ID=]FRACTION", default_values_t = [PerCamera::all(MotionConfig::default().min_area)], value_parser = for_camera(parse_unit_fraction))]
+    pub motion_min_area: Vec<PerCamera<f32>>,
 
     /// Fraction of the frame that, changing at once, is a global change
     /// (lights, exposure): the background recalibrates, no event.
-    #[arg(long, value_name = "FRACTION", default_value_t = MotionConfig::default().global_change, value_parser = parse_unit_fraction)]
-    pub global_change: f32,
+    #[arg(long, value_name = "[ID=]FRACTION", default_values_t = [PerCamera::all(MotionConfig::default().global_change)], value_parser = for_camera(parse_unit_fraction))]
+    pub global_change: Vec<PerCamera<f32>>,
 
     /// Frames of background warm-up after a (re)start, without events.
-    #[arg(long, value_name = "FRAMES", default_value_t = MotionConfig::default().warmup_frames, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub warmup_frames: u32,
+    #[arg(long, value_name = "[ID=]FRAMES", default_values_t = [PerCamera::all(MotionConfig::default().warmup_frames)], value_parser = for_camera(parse_frames))]
+    pub warmup_frames: Vec<PerCamera<u32>>,
 
     /// Area of one camera to ignore, as ID=x,y,width,height in fractions of
     /// the frame (e.g. door=0,0,1,0.1 for the top tenth); repeatable.
@@ -452,47 +493,72 @@ pub struct MotionArgs {
     pub masks: Vec<(String, MaskRect)>,
 
     /// Consecutive motion frames that start an episode (one event).
-    #[arg(long, value_name = "FRAMES", default_value_t = EpisodeConfig::default().start_frames, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub episode_start_frames: u32,
+    #[arg(long, value_name = "[ID=]FRAMES", default_values_t = [PerCamera::all(EpisodeConfig::default().start_frames)], value_parser = for_camera(parse_frames))]
+    pub episode_start_frames: Vec<PerCamera<u32>>,
 
     /// Seconds without motion that end an episode.
-    #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_seconds)]
-    pub episode_end_secs: Duration,
+    #[arg(long, value_name = "[ID=]SECS", default_value = "2", value_parser = for_camera(parse_seconds))]
+    pub episode_end_secs: Vec<PerCamera<Duration>>,
 
     /// Longest episode; longer motion is reported in parts.
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
-    pub episode_max_secs: Duration,
+    #[arg(long, value_name = "[ID=]SECS", default_value = "30", value_parser = for_camera(parse_seconds))]
+    pub episode_max_secs: Vec<PerCamera<Duration>>,
 
     /// Seconds after an episode during which new motion on the same camera is
     /// not a new event (0 disables).
-    #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_seconds_or_zero)]
-    pub dedup_secs: Duration,
+    #[arg(long, value_name = "[ID=]SECS", default_value = "2", value_parser = for_camera(parse_seconds_or_zero))]
+    pub dedup_secs: Vec<PerCamera<Duration>>,
 }
 
 impl MotionArgs {
     /// Motion settings for one camera (its masks included).
     pub fn motion_config(&self, camera_id: &str) -> MotionConfig {
+        let d = MotionConfig::default();
         MotionConfig {
-            alpha: self.motion_alpha,
-            threshold: self.motion_threshold,
-            blur_radius: self.motion_blur,
-            dilate: self.motion_dilate,
-            min_area: self.motion_min_area,
-            global_change: self.global_change,
-            warmup_frames: self.warmup_frames,
+            alpha: per_camera(&self.motion_alpha, camera_id).unwrap_or(d.alpha),
+            threshold: per_camera(&self.motion_threshold, camera_id).unwrap_or(d.threshold),
+            blur_radius: per_camera(&self.motion_blur, camera_id).unwrap_or(d.blur_radius),
+            dilate: per_camera(&self.motion_dilate, camera_id).unwrap_or(d.dilate),
+            min_area: per_camera(&self.motion_min_area, camera_id).unwrap_or(d.min_area),
+            global_change: per_camera(&self.global_change, camera_id).unwrap_or(d.global_change),
+            warmup_frames: per_camera(&self.warmup_frames, camera_id).unwrap_or(d.warmup_frames),
             masks: self.masks.iter().filter(|(id, _)| id == camera_id).map(|(_, m)| *m).collect(),
         }
     }
 
-    /// Episode settings in frames at `fps`.
-    pub fn episode_config(&self, fps: f64) -> EpisodeConfig {
+    /// One camera's episode settings in frames at `fps`.
+    pub fn episode_config(&self, camera_id: &str, fps: f64) -> EpisodeConfig {
         let frames = |d: Duration| (d.as_secs_f64() * fps).round().clamp(0.0, u32::MAX as f64) as u32;
+        let secs = |values: &[PerCamera<Duration>], default: u64| {
+            per_camera(values, camera_id).unwrap_or(Duration::from_secs(default))
+        };
         EpisodeConfig {
-            start_frames: self.episode_start_frames,
-            end_frames: frames(self.episode_end_secs).max(1),
-            max_frames: frames(self.episode_max_secs).max(1),
-            dedup_frames: frames(self.dedup_secs),
+            start_frames: per_camera(&self.episode_start_frames, camera_id)
+                .unwrap_or(EpisodeConfig::default().start_frames),
+            end_frames: frames(secs(&self.episode_end_secs, 2)).max(1),
+            max_frames: frames(secs(&self.episode_max_secs, 30)).max(1),
+            dedup_frames: frames(secs(&self.dedup_secs, 2)),
         }
+    }
+}
+
+fn parse_level(text: &str) -> Result<u8, String> {
+    let level: u8 = text.trim().parse().map_err(|_| format!("{text:?} is not a grey level (1-255)"))?;
+    if level == 0 { Err("must be a grey level from 1 to 255".into()) } else { Ok(level) }
+}
+
+fn parse_radius(text: &str) -> Result<u32, String> {
+    parse_whole(text, 0..=10, "pixels from 0 to 10")
+}
+
+fn parse_frames(text: &str) -> Result<u32, String> {
+    parse_whole(text, 1..=1000, "frames from 1 to 1000")
+}
+
+fn parse_whole(text: &str, range: std::ops::RangeInclusive<u32>, what: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!("{text:?}: must be a whole number of {what}")),
     }
 }
 
@@ -673,6 +739,38 @@ mod tests {
     }
 
     #[test]
+    fn motion_settings_per_camera_override_the_plain_ones() {
+        let args = Args::try_parse_from([
+            "detector",
+            "--camera",
+            "door=a.mp4",
+            "--motion-threshold",
+            "30",
+            "--motion-threshold",
+            "door=40",
+            "--episode-end-secs",
+            "door=1",
+        ])
+        .expect("parses");
+        assert_eq!(
+            (args.motion.motion_config("door").threshold, args.motion.motion_config("yard").threshold),
+            (40, 30)
+        );
+        assert_eq!(args.motion.episode_config("door", 5.0).end_frames, 5);
+        assert_eq!(
+            args.motion.episode_config("yard", 5.0),
+            EpisodeConfig::default(),
+            "the default where none is given"
+        );
+        assert_eq!(args.motion.motion_config("yard").alpha, MotionConfig::default().alpha);
+        for bad in [&["--motion-threshold", "door=0"][..], &["--warmup-frames", "bad id=3"], &["--motion-blur", "11"]] {
+            let mut argv = vec!["detector", "--camera", "door=a.mp4"];
+            argv.extend_from_slice(bad);
+            assert!(Args::try_parse_from(&argv).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn motion_defaults_are_vision_defaults_and_masks_go_to_their_camera() {
         let args = Args::try_parse_from(["detector", "--camera", "a=x.mp4", "--mask", "a=0,0,1,0.1"]).expect("parses");
         let a = args.motion.motion_config("a");
@@ -684,7 +782,7 @@ mod tests {
             }
         );
         assert_eq!(args.motion.motion_config("b"), MotionConfig::default());
-        assert_eq!(args.motion.episode_config(5.0), EpisodeConfig::default());
+        assert_eq!(args.motion.episode_config("a", 5.0), EpisodeConfig::default());
         for bad in [
             &["--detect-fps", "0"][..],
             &["--detect-fps", "100"],
@@ -700,6 +798,6 @@ mod tests {
             assert!(Args::try_parse_from(&argv).is_err(), "{bad:?}");
         }
         let args = Args::try_parse_from(["detector", "--camera", "a=x.mp4", "--dedup-secs", "0"]).expect("0 disables");
-        assert_eq!(args.motion.episode_config(5.0).dedup_frames, 0);
+        assert_eq!(args.motion.episode_config("a", 5.0).dedup_frames, 0);
     }
 }

@@ -47,6 +47,7 @@ fn the_example_file_is_valid_for_both_binaries_and_prints_without_its_secrets() 
     }
     let (_, detector, _) = print_config("detector", &example(), &[("FRONT_DOOR_PASSWORD", secret)], &[]);
     for wanted in [
+        "motion_threshold = 35",
         "source = \"rtsp://viewer:***@192.168.1.20:554/stream2\"",
         "masks = [[0, 0, 1, 0.08]]",
         "labels = [\"person\"]",

@@ -154,7 +154,7 @@ pub async fn check_all(args: &Args, model: Option<Arc<SharedModel>>) -> anyhow::
             decode: decode.clone(),
             loop_files: args.loop_files,
             motion: args.motion.motion_config(&camera.id),
-            episodes: args.motion.episode_config(args.detect_fps),
+            episodes: args.motion.episode_config(&camera.id, args.detect_fps),
             objects: (!args.objects.no_objects).then(|| args.objects.filter(&camera.id)),
         });
     }
