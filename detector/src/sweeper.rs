@@ -1,7 +1,11 @@
 //! The retention sweeper: applies the [`Policy`] at start and then every
 //! interval, on its own thread with its own database connection, so a long
 //! sweep never holds up a commit for more than one short batch (see
-//! [`shared::retention`] for what a sweep does).
+//! [`shared::retention`] for what a sweep does). With `max_disk` it also
+//! looks every [`retention::SIZE_CHECK_EVERY`] whether the directory passed
+//! [`retention::HIGH_WATER`] of it, and sweeps then: at 50 events/s the
+//! directory grows by more between two regular sweeps than a small limit
+//! leaves room for.
 //!
 //! The detector runs it because it owns what a sweep deletes besides rows:
 //! the snapshots its cameras wrote and the logs it rotates. A sweep can also
@@ -13,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shared::config::DataDir;
 use shared::retention::{self, Pace, Policy, Reserve, SweepReport};
@@ -43,10 +47,17 @@ impl Sweeper {
             let mut store = None;
             let mut waiting: Option<SyncSender<()>> = None;
             let reserve = Reserve::new(&data_dir);
+            let wake = if policy.max_disk.is_some() { every.min(retention::SIZE_CHECK_EVERY) } else { every };
+            let mut snapshots = 0;
             loop {
                 let emergency = waiting.is_some().then(|| retention::emergency(&policy, &data_dir).ok()).flatten();
                 let pace = if waiting.is_some() { Pace::Urgent } else { Pace::Gentle };
-                sweep_once(&mut store, &data_dir, emergency.as_ref().unwrap_or(&policy), pace, &stopped);
+                let swept_at = Instant::now();
+                if let Some(report) =
+                    sweep_once(&mut store, &data_dir, emergency.as_ref().unwrap_or(&policy), pace, &stopped)
+                {
+                    snapshots = report.after.snapshots;
+                }
                 if let Some(reply) = waiting.take() {
                     let _ = reply.send(());
                 }
@@ -55,10 +66,18 @@ impl Sweeper {
                     Ok(false) => {}
                     Err(e) => tracing::warn!(error = %e, "no room for the disk reserve yet"),
                 }
-                match inbox.recv_timeout(every) {
-                    Ok(Request::Full(reply)) => waiting = Some(reply),
-                    Ok(Request::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                    Err(RecvTimeoutError::Timeout) => {}
+                loop {
+                    match inbox.recv_timeout(wake) {
+                        Ok(Request::Full(reply)) => waiting = Some(reply),
+                        Ok(Request::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                        Err(RecvTimeoutError::Timeout)
+                            if swept_at.elapsed() < every && !near_limit(&policy, &data_dir, snapshots) =>
+                        {
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Timeout) => {}
+                    }
+                    break;
                 }
             }
         })?;
@@ -153,4 +172,13 @@ fn sweep_once(
             None
         }
     }
+}
+
+/// Whether the directory is past [`retention::HIGH_WATER`] of `max_disk`,
+/// the snapshots counted as `snapshots` bytes (their tree is walked by
+/// sweeps only).
+fn near_limit(policy: &Policy, data_dir: &DataDir, snapshots: u64) -> bool {
+    let Some(max) = policy.max_disk else { return false };
+    retention::usage_with_snapshots(data_dir, snapshots)
+        .is_ok_and(|usage| usage.total() as f64 > max as f64 * retention::HIGH_WATER)
 }

@@ -55,6 +55,13 @@ pub const DEFAULT_DAYS: f64 = 30.0;
 pub const SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// A sweep for size stops below this share of `max_disk`.
 pub const LOW_WATER: f64 = 0.9;
+/// Above this share of `max_disk` a sweep runs at once, whenever it was
+/// due: between two regular sweeps the directory may grow by far more than
+/// the room left.
+pub const HIGH_WATER: f64 = 0.95;
+/// How often the detector looks whether it passed [`HIGH_WATER`]: a few
+/// `stat`s, the snapshots taken as the last sweep found them.
+pub const SIZE_CHECK_EVERY: Duration = Duration::from_secs(2);
 /// Events deleted per transaction: short enough that commits waiting on
 /// the write lock hardly notice.
 const BATCH: usize = 200;
@@ -194,7 +201,7 @@ pub fn usage(data_dir: &DataDir) -> io::Result<Usage> {
 
 /// [`usage`] with the snapshots' bytes already known: the database and the
 /// logs are a few files, the snapshots a tree worth walking only once.
-fn usage_with_snapshots(data_dir: &DataDir, snapshots: u64) -> io::Result<Usage> {
+pub fn usage_with_snapshots(data_dir: &DataDir, snapshots: u64) -> io::Result<Usage> {
     let database = ["", "-wal", "-shm"]
         .iter()
         .map(|suffix| {

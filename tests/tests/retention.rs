@@ -59,6 +59,37 @@ fn snapshot_owners(data_dir: &Path) -> HashSet<String> {
     owners
 }
 
+#[test]
+fn a_directory_growing_past_the_high_water_mark_is_swept_before_the_next_regular_sweep() {
+    let dir = temp_data_dir();
+    // The sweep at start finds nothing to delete, and the next regular one
+    // is an hour away: only the size check can sweep within the minute.
+    let detector = Process::start(
+        "detector",
+        &[
+            "--dry-run",
+            "--rate",
+            "300",
+            "--event-secs",
+            "0",
+            "--max-disk",
+            "8MB",
+            "--sweep-secs",
+            "3600",
+            "--data-dir",
+            arg(dir.path()),
+        ],
+    );
+    let line = detector.wait_for_log("retention sweep events=", Duration::from_secs(60));
+    let deleted: u64 = line
+        .split("events=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {line:?}"));
+    assert!(deleted > 0, "{line}");
+}
+
 #[tokio::test]
 async fn a_detector_brings_a_full_directory_under_max_disk_and_a_resuming_client_is_told() {
     let dir = temp_data_dir();
