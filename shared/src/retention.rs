@@ -55,13 +55,13 @@ pub const DEFAULT_DAYS: f64 = 30.0;
 pub const SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// A sweep for size stops below this share of `max_disk`.
 pub const LOW_WATER: f64 = 0.9;
-/// Above this share of `max_disk` a sweep runs at once, whenever it was
-/// due: between two regular sweeps the directory may grow by far more than
-/// the room left.
+/// Above this share of `max_disk` a sweep deletes for size, and the
+/// detector sweeps at once, whenever the next sweep was due: between two
+/// regular sweeps the directory may grow by far more than the room left.
 pub const HIGH_WATER: f64 = 0.95;
 /// How often the detector looks whether it passed [`HIGH_WATER`]: a few
 /// `stat`s, the snapshots taken as the last sweep found them.
-pub const SIZE_CHECK_EVERY: Duration = Duration::from_secs(2);
+pub const SIZE_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Events deleted per transaction: short enough that commits waiting on
 /// the write lock hardly notice.
 const BATCH: usize = 200;
@@ -404,7 +404,9 @@ pub fn sweep(
         let target = (max as f64 * LOW_WATER) as u64;
         let measured = usage(data_dir).map_err(io_err(root))?;
         let freed_before = report.snapshot_bytes;
-        let mut over = measured.total() > max;
+        // Hysteresis: from the high-water mark down to the low one, so the
+        // detector's size check finds room before the limit is reached.
+        let mut over = measured.total() as f64 > max as f64 * HIGH_WATER;
         while over && !stopping() {
             let began = Instant::now();
             let oldest = store.ended_before(END_OF_TIME, None, BATCH)?;
