@@ -419,10 +419,11 @@ pub fn load<A: clap::Parser>(
 ) -> Result<Loaded<A>, SettingsError> {
     let command = A::command();
     let first = command.clone().try_get_matches_from(argv)?;
-    let data_dir = first.get_one::<PathBuf>("data_dir").cloned().unwrap_or_default();
-    let path = required
-        .map(Path::to_owned)
-        .or_else(|| locate(first.get_one::<PathBuf>("config").map(PathBuf::as_path), &data_dir));
+    // `try_get_one`: a command without these arguments reads no file
+    // rather than panicking.
+    let path_of = |id: &str| first.try_get_one::<PathBuf>(id).ok().flatten().cloned();
+    let data_dir = path_of("data_dir").unwrap_or_default();
+    let path = required.map(Path::to_owned).or_else(|| locate(path_of("config").as_deref(), &data_dir));
     let mut merged: Vec<OsString> = argv.iter().take(1).cloned().collect();
     if let Some(path) = &path {
         let file = ConfigFile::read(path)?;
