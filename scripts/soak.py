@@ -25,18 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import rss_bytes as rss  # the same /proc reading as the benchmark
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / "target" / "release"
 DOCS = REPO / "docs"
 SAMPLE_EVERY = 10.0
-
-
-def rss(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def usage(data_dir):

@@ -608,6 +608,12 @@ mod tests {
         }
     }
 
+    /// One sweep at `NOW_MS`, at full speed, never stopped.
+    fn sweep_now(store: &mut Store, data_dir: &DataDir, policy: &Policy) -> SweepReport {
+        sweep(store, data_dir, policy, Timestamp::from_unix_ms(NOW_MS), Pace::Urgent, &AtomicBool::new(false))
+            .expect("sweep")
+    }
+
     /// Commits `new` with snapshots as a camera leaves them — `<id>.jpg`,
     /// `<id>-2.jpg` (the latest, stored), and `<id>-3.jpg` written just
     /// before a crash — and returns its id.
@@ -651,15 +657,7 @@ mod tests {
         let active = commit_with_snapshots(&mut store, &data_dir, new_event("yard", &[], 40.0, EventState::Active));
         let head = store.head_seq().expect("head");
 
-        let report = sweep(
-            &mut store,
-            &data_dir,
-            &policy,
-            Timestamp::from_unix_ms(NOW_MS),
-            Pace::Urgent,
-            &AtomicBool::new(false),
-        )
-        .expect("sweep");
+        let report = sweep_now(&mut store, &data_dir, &policy);
 
         assert_eq!(report.events_deleted, 2);
         assert_eq!(report.snapshots_deleted, 6, "three versions each, the crash's leftover too");
@@ -703,15 +701,7 @@ mod tests {
         let max = full.total() / 3;
         let policy = Policy { max_disk: Some(max), ..Policy::default() };
 
-        let report = sweep(
-            &mut store,
-            &data_dir,
-            &policy,
-            Timestamp::from_unix_ms(NOW_MS),
-            Pace::Urgent,
-            &AtomicBool::new(false),
-        )
-        .expect("sweep");
+        let report = sweep_now(&mut store, &data_dir, &policy);
 
         let after = usage(&data_dir).expect("usage");
         assert!(after.total() <= max, "{after:?} over {max}");
