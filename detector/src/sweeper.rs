@@ -174,11 +174,10 @@ fn sweep_once(
     }
 }
 
-/// Whether the directory is past [`retention::HIGH_WATER`] of `max_disk`,
-/// the snapshots counted as `snapshots` bytes (their tree is walked by
-/// sweeps only).
+/// Whether the directory is past [`retention::HIGH_WATER`] of `max_disk`
+/// (see [`retention::past_high_water`]), the snapshots counted as
+/// `snapshots` bytes (their tree is walked by sweeps only).
 fn near_limit(policy: &Policy, data_dir: &DataDir, snapshots: u64) -> bool {
     let Some(max) = policy.max_disk else { return false };
-    retention::usage_with_snapshots(data_dir, snapshots)
-        .is_ok_and(|usage| usage.total() as f64 > max as f64 * retention::HIGH_WATER)
+    retention::usage_with_snapshots(data_dir, snapshots).is_ok_and(|usage| retention::past_high_water(&usage, max))
 }

@@ -8,10 +8,11 @@
 //!
 //! 1. **By age**: every ended event older than its rule is deleted with its
 //!    changes and its snapshots (every `<event_id>*.jpg` version).
-//! 2. **By size**: while the directory holds more than `max_disk`, the
-//!    oldest ended events go first, whatever their rule, down to
-//!    [`LOW_WATER`] of the limit so the next commit does not start another
-//!    sweep at once.
+//! 2. **By size**: past [`HIGH_WATER`] of `max_disk`, the oldest ended
+//!    events go first, whatever their rule, down to [`LOW_WATER`] of the
+//!    limit so the next commit does not start another sweep at once. The
+//!    write-ahead log counts at the size it grows back to
+//!    ([`Usage::bound`]), not at the few bytes a sweep's checkpoint leaves.
 //! 3. **Logs**: rotated daily logs (`events-YYYY-MM-DD.jsonl`, see
 //!    [`eventlog`](crate::eventlog)) go once their day is older than the
 //!    longest rule, or older than the oldest kept event under size pressure.
@@ -45,7 +46,7 @@ use std::time::{Duration, Instant};
 use crate::config::{DataDir, SNAPSHOTS_DIR};
 use crate::eventlog::{self, Calendar};
 use crate::model::{Event, Timestamp};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, WAL_SIZE_LIMIT};
 
 /// The pseudo-label of a rule for events without any detected object.
 pub const MOTION_ONLY: &str = "motion";
@@ -182,6 +183,8 @@ pub fn parse_size(text: &str) -> Result<u64, PolicyError> {
 pub struct Usage {
     /// `events.db` with its `-wal` and `-shm` files.
     pub database: u64,
+    /// Of `database`, the write-ahead log (`-wal`).
+    pub wal: u64,
     pub snapshots: u64,
     /// `events*.jsonl` and `events*.log`, current and rotated.
     pub logs: u64,
@@ -191,6 +194,26 @@ impl Usage {
     pub fn total(&self) -> u64 {
         self.database + self.snapshots + self.logs
     }
+
+    /// What the directory may soon hold under `max_disk` with nothing more
+    /// stored: [`total`](Self::total) with the write-ahead log counted at
+    /// the size it grows back to between checkpoints. A sweep truncates
+    /// the log, and the next thousand commits bring it back to
+    /// [`WAL_SIZE_LIMIT`]; measured at its current size it made the size
+    /// pass stop 4 MiB short, and the directory went over the limit. A
+    /// limit smaller than four logs reserves a quarter of itself, so it
+    /// still keeps its newest events.
+    pub fn bound(&self, max_disk: u64) -> u64 {
+        let wal_room = WAL_SIZE_LIMIT.unsigned_abs().min(max_disk / 4);
+        self.total() - self.wal + self.wal.max(wal_room)
+    }
+}
+
+/// Whether `usage` is past [`HIGH_WATER`] of `max_disk` (counted as
+/// [`Usage::bound`]): the size pass of a sweep deletes then, and the
+/// detector's size check starts one.
+pub fn past_high_water(usage: &Usage, max_disk: u64) -> bool {
+    usage.bound(max_disk) as f64 > max_disk as f64 * HIGH_WATER
 }
 
 /// Measures what `data_dir` holds. Files that vanish while it looks (a
@@ -202,16 +225,15 @@ pub fn usage(data_dir: &DataDir) -> io::Result<Usage> {
 /// [`usage`] with the snapshots' bytes already known: the database and the
 /// logs are a few files, the snapshots a tree worth walking only once.
 pub fn usage_with_snapshots(data_dir: &DataDir, snapshots: u64) -> io::Result<Usage> {
-    let database = ["", "-wal", "-shm"]
-        .iter()
-        .map(|suffix| {
-            let mut name = data_dir.database().into_os_string();
-            name.push(suffix);
-            file_len(Path::new(&name))
-        })
-        .sum();
+    let database_file = |suffix: &str| {
+        let mut name = data_dir.database().into_os_string();
+        name.push(suffix);
+        file_len(Path::new(&name))
+    };
+    let wal = database_file("-wal");
+    let database = database_file("") + wal + database_file("-shm");
     let logs = eventlog::all_logs(data_dir)?.iter().map(|p| file_len(p)).sum();
-    Ok(Usage { database, snapshots, logs })
+    Ok(Usage { database, wal, snapshots, logs })
 }
 
 fn file_len(path: &Path) -> u64 {
@@ -371,7 +393,7 @@ pub fn sweep(
     stop: &AtomicBool,
 ) -> Result<SweepReport, SweepError> {
     let stopping = || stop.load(Ordering::Relaxed);
-    let rest = |batch: Instant| {
+    let rest = |batch: Instant, pace: Pace| {
         if pace == Pace::Gentle && !stopping() {
             std::thread::sleep((batch.elapsed() * REST_PER_WORK).min(MAX_REST));
         }
@@ -394,7 +416,7 @@ pub fn sweep(
         if page.len() < BATCH || stopping() {
             break;
         }
-        rest(began);
+        rest(began, pace);
     }
     report.logs_deleted += delete_logs_before(data_dir, &policy.calendar, before_now(now, policy.longest()))?;
     store.release_free_pages()?;
@@ -404,9 +426,11 @@ pub fn sweep(
         let target = (max as f64 * LOW_WATER) as u64;
         let measured = usage(data_dir).map_err(io_err(root))?;
         let freed_before = report.snapshot_bytes;
+        // Already past the limit itself: every rest is more time over it.
+        let pace = if measured.total() > max { Pace::Urgent } else { pace };
         // Hysteresis: from the high-water mark down to the low one, so the
         // detector's size check finds room before the limit is reached.
-        let mut over = measured.total() as f64 > max as f64 * HIGH_WATER;
+        let mut over = past_high_water(&measured, max);
         while over && !stopping() {
             let began = Instant::now();
             let oldest = store.ended_before(END_OF_TIME, None, BATCH)?;
@@ -422,9 +446,9 @@ pub fn sweep(
                 report.logs_deleted += delete_logs_before(data_dir, &policy.calendar, kept)?;
             }
             let snapshots = measured.snapshots.saturating_sub(report.snapshot_bytes - freed_before);
-            over = usage_with_snapshots(data_dir, snapshots).map_err(io_err(root))?.total() > target;
+            over = usage_with_snapshots(data_dir, snapshots).map_err(io_err(root))?.bound(max) > target;
             if over {
-                rest(began);
+                rest(began, pace);
             }
         }
     }
@@ -606,6 +630,50 @@ mod tests {
         for other in ["evt_1_abc.jpg", "evt_1_ab-.jpg", "evt_1_ab-x.jpg", "evt_1_ab.png", "evt_1_a.jpg"] {
             assert_eq!(version(other, "evt_1_ab"), None, "{other}");
         }
+    }
+
+    /// Regression: the size pass counted the write-ahead log as the sweep's
+    /// own checkpoint had left it (empty), stopped at 90 % of the limit, and
+    /// the log growing back to its 4 MiB took the directory over it.
+    #[test]
+    fn a_size_sweep_leaves_room_for_the_write_ahead_log_to_grow_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = DataDir::new(dir.path());
+        let mut store = Store::open(data_dir.database()).expect("open");
+        for i in 0..400 {
+            let mut new = new_event("yard", &["car"], 1.0 - f64::from(i) / 1000.0, EventState::Ended);
+            new.description = "x".repeat(1500);
+            commit_with_snapshots(&mut store, &data_dir, new);
+        }
+        store.release_free_pages().expect("checkpoint");
+        let full = usage(&data_dir).expect("usage");
+        assert_eq!(full.wal, 0, "the truncating checkpoint emptied the log");
+        // Under the high-water mark as measured, past it once the log
+        // has its room.
+        let max = (full.total() as f64 / 0.93) as u64;
+        assert!(full.total() as f64 <= max as f64 * HIGH_WATER && past_high_water(&full, max), "{full:?} {max}");
+        let policy = Policy { max_disk: Some(max), ..Policy::default() };
+
+        let report = sweep_now(&mut store, &data_dir, &policy);
+
+        assert!(report.events_deleted > 0, "{report:?}");
+        let after = usage(&data_dir).expect("usage");
+        let wal_room = WAL_SIZE_LIMIT.unsigned_abs().min(max / 4);
+        assert!(
+            after.total() - after.wal + wal_room <= (max as f64 * LOW_WATER) as u64,
+            "{after:?}: no room left under {max} for a {wal_room}-byte log"
+        );
+        assert_eq!(store.integrity_check().expect("check"), Ok(()));
+    }
+
+    #[test]
+    fn the_log_counts_at_its_limit_or_a_quarter_of_a_small_one() {
+        let usage = Usage { database: 1_000_000, wal: 1000, snapshots: 2_000_000, logs: 500_000 };
+        let limit = WAL_SIZE_LIMIT.unsigned_abs();
+        assert_eq!(usage.bound(1_000_000_000), usage.total() - 1000 + limit);
+        assert_eq!(usage.bound(8_000_000), usage.total() - 1000 + 2_000_000, "a quarter of a small limit");
+        let grown = Usage { wal: limit + 1, database: 1_000_000 + limit, ..usage };
+        assert_eq!(grown.bound(1_000_000_000), grown.total(), "a log past its limit counts as it is");
     }
 
     /// One sweep at `NOW_MS`, at full speed, never stopped.
