@@ -431,22 +431,28 @@ pub fn sweep(
         // Hysteresis: from the high-water mark down to the low one, so the
         // detector's size check finds room before the limit is reached.
         let mut over = past_high_water(&measured, max);
+        let mut now_usage = measured;
+        let mut events = store.count()?;
         while over && !stopping() {
             let began = Instant::now();
-            let oldest = store.ended_before(END_OF_TIME, None, BATCH)?;
+            let excess = now_usage.bound(max).saturating_sub(target);
+            let oldest = store.ended_before(END_OF_TIME, None, size_batch(&now_usage, events, excess))?;
             if oldest.is_empty() {
                 // Nothing left that may go but rotated logs.
                 report.logs_deleted += delete_logs_before(data_dir, &policy.calendar, now)?;
                 break;
             }
             let batch: Vec<&Event> = oldest.iter().collect();
+            let deleted_before = report.events_deleted;
             delete(store, data_dir, &batch, &mut report)?;
+            events = events.saturating_sub((report.events_deleted - deleted_before) as u64);
             store.release_free_pages()?;
             if let Some(kept) = store.history()?.oldest_time {
                 report.logs_deleted += delete_logs_before(data_dir, &policy.calendar, kept)?;
             }
             let snapshots = measured.snapshots.saturating_sub(report.snapshot_bytes - freed_before);
-            over = usage_with_snapshots(data_dir, snapshots).map_err(io_err(root))?.bound(max) > target;
+            now_usage = usage_with_snapshots(data_dir, snapshots).map_err(io_err(root))?;
+            over = now_usage.bound(max) > target;
             if over {
                 rest(began, pace);
             }
@@ -458,6 +464,15 @@ pub fn sweep(
     report.stopped = stopping();
     store.record_sweep(now, report.freed())?;
     Ok(report)
+}
+
+/// How many of the oldest events the size pass deletes next: as many as
+/// free `excess` bytes at the average event's share of the database and
+/// snapshots, at most [`BATCH`]. A fixed batch overshoots a small limit,
+/// where [`BATCH`] events may be most of what it holds.
+fn size_batch(usage: &Usage, events: u64, excess: u64) -> usize {
+    let per_event = ((usage.database + usage.snapshots) / events.max(1)).max(1);
+    usize::try_from(excess.div_ceil(per_event)).unwrap_or(BATCH).clamp(1, BATCH)
 }
 
 fn before_now(now: Timestamp, age: Duration) -> Timestamp {
@@ -664,6 +679,36 @@ mod tests {
             "{after:?}: no room left under {max} for a {wal_room}-byte log"
         );
         assert_eq!(store.integrity_check().expect("check"), Ok(()));
+    }
+
+    /// Regression: a fixed batch of 200 took all 300 events of a limit
+    /// half their size, where the newest ones fit.
+    #[test]
+    fn a_small_limit_keeps_the_newest_events_that_fit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = DataDir::new(dir.path());
+        let mut store = Store::open(data_dir.database()).expect("open");
+        let ids: Vec<String> = (0..300)
+            .map(|i| {
+                let new = new_event("yard", &["car"], 1.0 - f64::from(i) / 1000.0, EventState::Ended);
+                commit_with_snapshots(&mut store, &data_dir, new)
+            })
+            .collect();
+        store.release_free_pages().expect("checkpoint");
+        let max = usage(&data_dir).expect("usage").total() / 2;
+        let policy = Policy { max_disk: Some(max), ..Policy::default() };
+
+        let report = sweep_now(&mut store, &data_dir, &policy);
+
+        let after = usage(&data_dir).expect("usage");
+        assert!(after.bound(max) <= (max as f64 * LOW_WATER) as u64, "{after:?} over {max}");
+        let kept = store.count().expect("count");
+        assert_eq!(kept + report.events_deleted as u64, 300);
+        assert!(kept >= 60, "only {kept} of 300 kept under half their size");
+        // The oldest went, the newest stayed.
+        let (gone, stayed) = ids.split_at(report.events_deleted as usize);
+        assert!(gone.iter().all(|id| store.get(id).expect("get").is_none()));
+        assert!(stayed.iter().all(|id| store.get(id).expect("get").is_some()));
     }
 
     #[test]
