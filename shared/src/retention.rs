@@ -66,6 +66,8 @@ pub const SIZE_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Events deleted per transaction: short enough that commits waiting on
 /// the write lock hardly notice.
 const BATCH: usize = 200;
+/// The fewest events a size batch deletes (see [`size_batch`]).
+const MIN_SIZE_BATCH: usize = 25;
 /// How much longer a gentle sweep rests after a batch than the batch took.
 const REST_PER_WORK: u32 = 2;
 /// The longest rest after one batch of a gentle sweep.
@@ -467,12 +469,15 @@ pub fn sweep(
 }
 
 /// How many of the oldest events the size pass deletes next: as many as
-/// free `excess` bytes at the average event's share of the database and
-/// snapshots, at most [`BATCH`]. A fixed batch overshoots a small limit,
-/// where [`BATCH`] events may be most of what it holds.
+/// free `excess` bytes at the average event's share of the database
+/// (without its write-ahead log, which deleting events does not shrink)
+/// and snapshots, from [`MIN_SIZE_BATCH`] to [`BATCH`]. A fixed batch
+/// overshoots a small limit, where [`BATCH`] events may be most of what it
+/// holds; a batch of a few events costs a checkpoint each and falls behind
+/// a busy detector.
 fn size_batch(usage: &Usage, events: u64, excess: u64) -> usize {
-    let per_event = ((usage.database + usage.snapshots) / events.max(1)).max(1);
-    usize::try_from(excess.div_ceil(per_event)).unwrap_or(BATCH).clamp(1, BATCH)
+    let per_event = ((usage.database.saturating_sub(usage.wal) + usage.snapshots) / events.max(1)).max(1);
+    usize::try_from(excess.div_ceil(per_event)).unwrap_or(BATCH).clamp(MIN_SIZE_BATCH, BATCH)
 }
 
 fn before_now(now: Timestamp, age: Duration) -> Timestamp {
