@@ -159,6 +159,18 @@ const MIGRATIONS: &[Migration] = &[
 "#,
         then: None,
     },
+    Migration {
+        sql: r#"
+    -- Outputs (MQTT, webhooks; SPEC §9) deliver every change at least
+    -- once, in order: each resumes after the last change its receiver
+    -- acknowledged, which is kept here.
+    CREATE TABLE output_cursors (
+        name TEXT    PRIMARY KEY,
+        seq  INTEGER NOT NULL
+    ) STRICT;
+"#,
+        then: None,
+    },
 ];
 
 /// Migration 3: each existing event's `new` change, at the event's own `seq`.
@@ -695,6 +707,48 @@ impl Store {
         Ok(deleted)
     }
 
+    /// The event as it was before change `seq`: its previous change, if
+    /// that is still kept (`None` for a `new`, or when retention deleted it).
+    pub fn event_before(&self, event_id: &str, seq: i64) -> Result<Option<Event>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, event FROM changes WHERE event_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT 1",
+        )?;
+        let row =
+            stmt.query_row(params![event_id, seq], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).optional()?;
+        row.map(|(seq, json)| {
+            serde_json::from_str(&json).map_err(|e| StoreError::CorruptChange { seq, reason: format!("event: {e}") })
+        })
+        .transpose()
+    }
+
+    /// Every `(camera, label)` of a kept event's objects: the MQTT output's
+    /// count topics and Home Assistant sensors start from these.
+    pub fn labels_by_camera(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT e.camera_id, json_extract(o.value, '$.label') FROM events e, \
+             json_each(e.detected_objects) o WHERE json_extract(o.value, '$.label') IS NOT NULL ORDER BY 1, 2",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Where output `name` resumes: the last change its receiver
+    /// acknowledged; `None` for an output never run on this database.
+    pub fn output_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT seq FROM output_cursors WHERE name = ?1")?;
+        Ok(stmt.query_row(params![name], |r| r.get(0)).optional()?)
+    }
+
+    /// Moves output `name`'s cursor to `seq`; never backwards.
+    pub fn set_output_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO output_cursors (name, seq) VALUES (?1, ?2) \
+             ON CONFLICT (name) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+        )?;
+        stmt.execute(params![name, seq])?;
+        Ok(())
+    }
+
     /// Records a finished sweep: when, and how many bytes it freed.
     pub fn record_sweep(&self, at: Timestamp, freed_bytes: u64) -> Result<(), StoreError> {
         self.conn.execute(
@@ -1224,6 +1278,39 @@ mod tests {
             store.list(&EventFilter::default(), 10).expect("list").events.iter().map(|e| e.seq).collect();
         assert_eq!(newest, vec![4, 2], "listed by their latest change");
         assert_eq!(store.event_id_at(3).expect("point read"), Some(door.event_id.clone()));
+    }
+
+    #[test]
+    fn the_event_before_a_change_is_its_previous_change() {
+        let (_dir, mut store) = temp_store();
+        let news = new_events(2);
+        let door = store.insert(&active(news[0].clone())).expect("new").event;
+        store.insert(&news[1]).expect("another event");
+        let updated = store
+            .update(&door.event_id, |e| e.detected_objects = vec![object("person"), object("person")])
+            .expect("update")
+            .event;
+        let ended = store.end(&door.event_id, updated.timestamp, None, |_| {}).expect("end").event;
+        let (id, camera) = (door.event_id.clone(), door.camera_id.clone());
+        assert_eq!(store.event_before(&id, door.seq).expect("read"), None, "a new has no before");
+        assert_eq!(store.event_before(&id, updated.seq).expect("read"), Some(door));
+        assert_eq!(store.event_before(&id, ended.seq).expect("read"), Some(updated));
+        let labels = store.labels_by_camera().expect("labels");
+        assert!(labels.contains(&(camera.clone(), "person".to_owned())), "{labels:?}");
+        assert_eq!(labels.iter().filter(|(c, l)| *c == camera && l == "person").count(), 1, "once each");
+    }
+
+    #[test]
+    fn output_cursors_start_unset_and_only_move_forward() {
+        let (dir, store) = temp_store();
+        assert_eq!(store.output_cursor("mqtt").expect("read"), None);
+        store.set_output_cursor("mqtt", 7).expect("set");
+        store.set_output_cursor("mqtt", 3).expect("set");
+        store.set_output_cursor("webhook-1", 2).expect("set");
+        let reopened = Store::open(dir.path().join("events.db")).expect("reopen");
+        assert!(reopened.labels_by_camera().expect("labels").is_empty());
+        assert_eq!(reopened.output_cursor("mqtt").expect("read"), Some(7), "kept, never moved back");
+        assert_eq!(reopened.output_cursor("webhook-1").expect("read"), Some(2), "one cursor per output");
     }
 
     #[test]
