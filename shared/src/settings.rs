@@ -111,6 +111,10 @@ impl Schema {
     fn section(&self, name: &str) -> Option<&Section> {
         self.sections.iter().find(|s| s.name == name)
     }
+
+    fn all_keys(&self) -> impl Iterator<Item = &Key> {
+        self.top.iter().chain(self.sections.iter().flat_map(|s| s.keys.iter()))
+    }
 }
 
 /// What can be wrong with the file, or with the flags merged with it.
@@ -418,7 +422,7 @@ pub fn load<A: clap::Parser>(
     required: Option<&Path>,
 ) -> Result<Loaded<A>, SettingsError> {
     let command = A::command();
-    let first = command.clone().try_get_matches_from(argv)?;
+    let first = command.clone().try_get_matches_from(argv).map_err(|e| without_secrets(e, schema))?;
     // `try_get_one`: a command without these arguments reads no file
     // rather than panicking.
     let path_of = |id: &str| first.try_get_one::<PathBuf>(id).ok().flatten().cloned();
@@ -450,9 +454,30 @@ pub fn load<A: clap::Parser>(
         }
     }
     merged.extend(argv.iter().skip(1).cloned());
-    let matches = command.try_get_matches_from(&merged)?;
+    let matches = command.try_get_matches_from(&merged).map_err(|e| without_secrets(e, schema))?;
     let args = A::from_arg_matches(&matches)?;
     Ok(Loaded { args, matches, file: path })
+}
+
+/// A command-line error that quotes a bad value, with the value left out
+/// when its flag is a secret, and its credentials masked otherwise: clap
+/// would print `--mqtt mqtt://user:password@…` back to the terminal and
+/// the journal.
+fn without_secrets(error: clap::Error, schema: &Schema) -> SettingsError {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(value)) = error.get(ContextKind::InvalidValue) else { return error.into() };
+    let arg = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.clone(),
+        _ => String::new(),
+    };
+    let secret = schema.all_keys().any(|k| k.secret && arg.starts_with(&format!("--{} ", k.flag)));
+    if !secret && crate::redact::redact(value) == value.as_str() {
+        return error.into();
+    }
+    let why = std::error::Error::source(&error).map(|why| why.to_string()).unwrap_or_else(|| "is not valid".into());
+    let shown = if secret { String::new() } else { format!(" {:?}", crate::redact::redact(value)) };
+    let message = format!("invalid value{shown} for '{arg}': {why}\n");
+    SettingsError::Cli(clap::Error::raw(clap::error::ErrorKind::InvalidValue, message))
 }
 
 /// A clap error without its "error: " and usage lines, and without a

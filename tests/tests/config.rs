@@ -32,15 +32,21 @@ fn print_config(bin: &str, file: &Path, vars: &[(&str, &str)], extra: &[&str]) -
 #[test]
 fn the_example_file_is_valid_for_both_binaries_and_prints_without_its_secrets() {
     let secret = "front-door-secret-42";
+    let vars = [("FRONT_DOOR_PASSWORD", secret), ("MQTT_PASSWORD", secret)];
     for bin in ["detector", "webserver"] {
-        let (code, printed, stderr) = print_config(bin, &example(), &[("FRONT_DOOR_PASSWORD", secret)], &[]);
+        let (code, printed, stderr) = print_config(bin, &example(), &vars, &[]);
         assert_eq!(code, Some(0), "{bin}: {stderr}");
         assert!(!printed.contains(secret), "{bin} printed the password:\n{printed}");
         assert!(printed.contains("data_dir = \"/var/lib/lookout\""), "{bin}:\n{printed}");
         // The printout is itself a valid file that says the same.
         let dir = temp_data_dir();
         let again = dir.path().join("printed.toml");
-        std::fs::write(&again, printed.replace("***", "masked")).expect("write");
+        // Secrets come back as `***`; stand-ins that parse take their place.
+        let stand_ins = printed
+            .replace("mqtt = \"***\"", "mqtt = \"mqtt://stand-in\"")
+            .replace("webhooks = [\"***\"]", "webhooks = [\"http://stand-in/\"]")
+            .replace("***", "masked");
+        std::fs::write(&again, stand_ins).expect("write");
         let (code, reprinted, stderr) = print_config(bin, &again, &[], &[]);
         assert_eq!(code, Some(0), "{bin} rejects its own printout: {stderr}\n{printed}");
         assert_eq!(reprinted, printed, "{bin}");
@@ -56,8 +62,12 @@ fn the_example_file_is_valid_for_both_binaries_and_prints_without_its_secrets() 
     ] {
         assert!(detector.contains(wanted), "no {wanted:?} in\n{detector}");
     }
-    let (_, webserver, _) = print_config("webserver", &example(), &[], &[]);
+    let (_, webserver, _) = print_config("webserver", &example(), &vars, &[]);
     assert!(webserver.contains("allowed_hosts = [\"nvr.home.arpa\"]"), "{webserver}");
+    assert!(webserver.contains("mqtt = \"***\"") && webserver.contains("webhooks = [\"***\"]"), "{webserver}");
+    let (code, _, stderr) = print_config("webserver", &example(), &[], &[]);
+    assert_eq!(code, Some(2), "a missing variable is an error");
+    assert!(stderr.contains("MQTT_PASSWORD"), "{stderr}");
 }
 
 #[test]
@@ -101,11 +111,18 @@ fn every_kind_of_mistake_exits_2_with_the_line_and_column() {
             ":2:9:",
             "LOOKOUT_TEST_UNSET_TOKEN is not set",
         ),
-        ("webserver", "[outputs]\nmqtt = \"mqtt://broker\"\n", ":2:1:", "no outputs yet"),
+        ("webserver", "[outputs]\nmqtt = \"broker:1883\"\n", ":2:8:", "must start with mqtt://"),
+        ("webserver", "[outputs]\nwebhooks = [\"https://h/x colour=red\"]\n", ":2:13:", "unknown option"),
         ("webserver", "[webservr]\nbind = \"127.0.0.1:1\"\n", ":1:2:", "unknown key `webservr`"),
         // Secrets are not repeated in the message.
         ("detector", "[cameras.\"bad id\"]\nsource = \"rtsp://u:hunter2@cam\"\n", ":2:10:", "u:***@cam"),
         ("webserver", "[webserver]\ntoken = \"hunter2\"\n", ":2:9:", "[webserver] token: invalid value: "),
+        (
+            "webserver",
+            "[outputs]\nmqtt = \"mqtt://u:hunter2@b:0\"\n",
+            ":2:8:",
+            "[outputs] mqtt: invalid value: bad port",
+        ),
     ];
     let dir = temp_data_dir();
     for (bin, text, position, reason) in cases {
