@@ -15,6 +15,7 @@ Server CPU and RSS are sampled from /proc. Raw results go to docs/bench/.
 """
 
 import argparse
+import http.server
 import json
 import os
 import platform
@@ -100,9 +101,10 @@ class Proc:
 class Lookout:
     kind = "lookout"
 
-    def __init__(self, port, payload_bytes=0):
+    def __init__(self, port, payload_bytes=0, web_args=()):
         self.port = port
         self.payload = payload_bytes
+        self.web_args = list(web_args)
         # LOOKOUT_BENCH_DATA=/dev/shm puts the database on tmpfs, to measure
         # what the fsync of each commit costs.
         self.dir = tempfile.mkdtemp(prefix="lookout-bench-", dir=os.environ.get("LOOKOUT_BENCH_DATA"))
@@ -113,7 +115,7 @@ class Lookout:
 
     def start_web(self):
         self.web = Proc([BIN / "webserver", "--bind", f"127.0.0.1:{self.port}", "--data-dir", self.dir,
-                         "--log-level", "warn,webserver=info"], "webserver")
+                         "--log-level", "warn,webserver=info", *self.web_args], "webserver")
         self.web.wait_for("webserver listening")
         self.pid = self.web.p.pid
 
@@ -196,11 +198,11 @@ def port_for(kind):
     return 18000 if kind == "lookout" else 18100
 
 
-def make(kind, payload=0, rate=0):
+def make(kind, payload=0, rate=0, web_args=()):
     """The baseline produces from start-up; Lookout's detector is started
     with `start_events`."""
     if kind == "lookout":
-        return Lookout(port_for(kind), payload)
+        return Lookout(port_for(kind), payload, web_args)
     return Baseline(port_for(kind), payload, rate)
 
 
@@ -304,8 +306,10 @@ def search_loops(port, n, stop, query):
     return threads, counts
 
 
-def latency(kind, clients, rate, duration=15.0, stalled=0, payload=0, searches=0, seeded=0, query="zzzz"):
-    server = make(kind, payload, rate)
+def latency(kind, clients, rate, duration=15.0, stalled=0, payload=0, searches=0, seeded=0, query="zzzz",
+            web_args=(), mqtt_port=None):
+    server = make(kind, payload, rate, web_args)
+    watcher = None
     stop_searches = threading.Event()
     loops = []
     try:
@@ -323,7 +327,14 @@ def latency(kind, clients, rate, duration=15.0, stalled=0, payload=0, searches=0
         def ready():
             sample["c0"], sample["t0"] = cpu_seconds(server.pid), time.time()
 
+        if mqtt_port:
+            # Subscribed before the clients connect; measures as long as they do.
+            watcher = Proc([BIN / "mqttwatch", "--port", mqtt_port, "--duration", duration + 5], "mqttwatch")
+            watcher.wait_for("READY")
         result = loadgen(server.url, clients, duration, stalled=stalled, on_ready=ready)
+        if watcher:
+            out, _ = watcher.p.communicate(timeout=duration + 60)
+            result["mqtt"] = json.loads(out.strip().splitlines()[-1])
         result["server_cpu_percent"] = (cpu_seconds(server.pid) - sample["c0"]) / (time.time() - sample["t0"]) * 100
         result["server_rss_bytes"] = rss_bytes(server.pid)
         result["rate"] = rate
@@ -337,6 +348,83 @@ def latency(kind, clients, rate, duration=15.0, stalled=0, payload=0, searches=0
         for t in loops:
             t.join(timeout=35)
         server.stop()
+
+
+class Mosquitto:
+    """A Mosquitto broker on a loopback port, for the outputs scenario."""
+
+    def __init__(self, port):
+        self.dir = tempfile.mkdtemp(prefix="lookout-bench-mqtt-")
+        conf = Path(self.dir) / "mosquitto.conf"
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\n"
+                        "log_type error\nlog_type notice\n")
+        self.proc = Proc(["/usr/sbin/mosquitto", "-c", conf], "mosquitto")
+        self.proc.wait_for("running")
+
+    def stop(self):
+        self.proc.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class HookReceiver:
+    """A webhook endpoint answering every POST with 204, in a thread."""
+
+    def __init__(self, port):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+OUTPUTS_MQTT_PORT = 18300
+OUTPUTS_HOOK_PORTS = (18301, 18302)
+
+
+def outputs_scenario(repeats=None):
+    """SPEC §9: (1) commit → MQTT subscriber p99 at 100 events/s against
+    commit → WebSocket p99 in the same run (10 clients); (2) the WebSocket
+    p99 at 1,000 × 10/s with MQTT and two webhooks on, against the same load
+    without outputs; alternating runs, medians compared."""
+    broker = Mosquitto(OUTPUTS_MQTT_PORT)
+    hooks = [HookReceiver(p) for p in OUTPUTS_HOOK_PORTS]
+    on = ["--mqtt", f"mqtt://127.0.0.1:{OUTPUTS_MQTT_PORT}",
+          *[a for p in OUTPUTS_HOOK_PORTS for a in ("--webhook", f"http://127.0.0.1:{p}/hook secret=bench-secret")]]
+    try:
+        x = latency("lookout", 10, 100, duration=30.0, web_args=on[:2], mqtt_port=OUTPUTS_MQTT_PORT)
+        mqtt = {"websocket_p99_ms": x["latency_ms"]["p99"], "mqtt_p99_ms": x["mqtt"]["latency_ms"]["p99"],
+                "mqtt": x["mqtt"], "websocket": x["latency_ms"], "lost": x["lost"]}
+        mqtt["ratio"] = ratio(mqtt["mqtt_p99_ms"], mqtt["websocket_p99_ms"])
+        log(f"  100/s: commit → MQTT p99 {mqtt['mqtt_p99_ms']} ms, commit → WebSocket p99 "
+            f"{mqtt['websocket_p99_ms']} ms (×{mqtt['ratio']:.2f}); MQTT {x['mqtt']['messages']} messages, "
+            f"{x['mqtt']['duplicates']} duplicates, {x['mqtt']['seq_gaps']} gaps")
+        runs = {"with_outputs": [], "without": []}
+        for _ in range(repeats or LATENCY_REPEATS):
+            for name, args in (("with_outputs", on), ("without", ())):
+                r = latency("lookout", 1000, 10, duration=30.0, web_args=args)
+                runs[name].append(r)
+                log(f"  1000x10/s {name}: p50 {r['latency_ms']['p50']} p99 {r['latency_ms']['p99']} ms, "
+                    f"lost {r['lost']}, dup {r['duplicates']}, server CPU {r['server_cpu_percent']:.0f} %")
+        w, wo = median_run(runs["with_outputs"]), median_run(runs["without"])
+        return {"mqtt_at_100": mqtt, "fanout": runs, "p99_with_ms": w["latency_ms"]["p99"],
+                "p99_without_ms": wo["latency_ms"]["p99"], "ratio": ratio(w["latency_ms"]["p99"], wo["latency_ms"]["p99"])}
+    finally:
+        for hook in hooks:
+            hook.stop()
+        broker.stop()
 
 
 SWEEP_EVENTS = 100_000
@@ -469,7 +557,7 @@ def ratio(a, b):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="50 clients, 5 s, Lookout only; fails on any loss")
-    parser.add_argument("--only", help="comma-separated scenarios (idle,cpu,latency,throughput,slow,search,motion,sweep) and servers "
+    parser.add_argument("--only", help="comma-separated scenarios (idle,cpu,latency,throughput,slow,search,motion,sweep,outputs) and servers "
                         "(lookout,baseline); prints results instead of writing docs/bench/")
     parser.add_argument("--latency", help="with --only latency: the CLIENTSxRATE scenarios to run, comma-separated "
                         "(default: all four, e.g. 100x10,1000x10)")
@@ -539,6 +627,13 @@ def partial(only, scenarios=LATENCY_SCENARIOS, seconds=None):
             print(search_scenario(query), flush=True)
     if "motion" in only:
         print(json.dumps(motion()), flush=True)
+    if "outputs" in only:
+        x = outputs_scenario()
+        (OUT / "outputs.json").write_text(json.dumps(x, indent=1))
+        m = x["mqtt_at_100"]
+        print(f"outputs: commit → MQTT p99 {m['mqtt_p99_ms']} ms vs commit → WebSocket p99 {m['websocket_p99_ms']} ms "
+              f"at 100/s (×{m['ratio']:.2f}; aim ≤ 1.3×); WebSocket p99 at 1,000 × 10/s with MQTT + 2 webhooks "
+              f"{x['p99_with_ms']} ms, without {x['p99_without_ms']} ms (×{x['ratio']:.2f}; aim ≤ 1.1×)", flush=True)
     if "sweep" in only:
         x = sweep_scenario()
         (OUT / "sweep.json").write_text(json.dumps(x, indent=1))

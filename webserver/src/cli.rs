@@ -6,8 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use reqwest::Url;
 use shared::config::{DATA_DIR_ENV, DEFAULT_DATA_DIR, DataDir, parse_seconds};
 use shared::settings::{CONFIG_ENV, Key, Schema, Section, Shape};
+
+use crate::outputs::mqtt::{self, BrokerUrl};
+use crate::outputs::{self, webhook};
 
 /// The webserver's part of `lookout.toml`: `[webserver]` keys are the
 /// flags' names in snake case (repeatable ones in the plural).
@@ -37,8 +41,17 @@ pub const SCHEMA: Schema = Schema {
         },
         Section {
             name: "outputs",
-            keys: &[],
-            empty_because: Some("this version has no outputs yet (MQTT and webhooks are coming, SPEC §9)"),
+            keys: &[
+                Key::new("mqtt", "mqtt", Shape::Value).secret(),
+                Key::new("mqtt_prefix", "mqtt-prefix", Shape::Value),
+                Key::new("mqtt_ca", "mqtt-ca", Shape::Value),
+                Key::new("no_ha_discovery", "no-ha-discovery", Shape::Switch),
+                Key::new("ha_prefix", "ha-prefix", Shape::Value),
+                Key::new("webhooks", "webhook", Shape::Repeated).secret(),
+                Key::new("public_url", "public-url", Shape::Value),
+                Key::new("late_after_secs", "late-after-secs", Shape::Value),
+            ],
+            empty_because: None,
         },
     ],
     cameras: None,
@@ -138,6 +151,58 @@ pub struct Args {
     /// Log line format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+
+    /// MQTT broker to publish events and camera state to (Home Assistant):
+    /// mqtt://[user:pass@]HOST[:PORT], or mqtts://… for TLS.
+    #[arg(long, value_name = "URL", env = "LOOKOUT_MQTT", hide_env_values = true, value_parser = BrokerUrl::parse)]
+    pub mqtt: Option<BrokerUrl>,
+
+    /// Topic prefix of everything the MQTT output publishes.
+    #[arg(long, value_name = "PREFIX", default_value = "lookout", value_parser = mqtt::parse_prefix)]
+    pub mqtt_prefix: String,
+
+    /// CA certificates (PEM) to trust for an mqtts:// broker, besides the
+    /// web's root authorities.
+    #[arg(long, value_name = "FILE")]
+    pub mqtt_ca: Option<PathBuf>,
+
+    /// Publish no Home Assistant MQTT discovery configs.
+    #[arg(long)]
+    pub no_ha_discovery: bool,
+
+    /// Home Assistant's MQTT discovery prefix.
+    #[arg(long, value_name = "PREFIX", default_value = "homeassistant", value_parser = mqtt::parse_prefix)]
+    pub ha_prefix: String,
+
+    /// POST every change to a URL; repeatable. Options follow the URL,
+    /// separated by spaces: secret=S (signs each body: X-Lookout-Signature),
+    /// camera=a,b label=person,car change=new,update,end (only these),
+    /// format=json|ntfy. E.g. --webhook 'https://ntfy.sh/cams format=ntfy label=person'.
+    #[arg(long = "webhook", value_name = "'URL [KEY=VALUE]…'", value_parser = webhook::Spec::parse)]
+    pub webhooks: Vec<webhook::Spec>,
+
+    /// The address people reach this server by (e.g.
+    /// https://nvr.example.com): notifications link snapshots under it.
+    #[arg(long, value_name = "URL", value_parser = parse_public_url)]
+    pub public_url: Option<Url>,
+
+    /// Seconds after which a change an output could not deliver yet is
+    /// marked late once delivered ("late": true; webhooks:
+    /// X-Lookout-Late), so automations can ignore stale alarms.
+    #[arg(long, value_name = "N", default_value = "3600", value_parser = parse_seconds)]
+    pub late_after_secs: Duration,
+}
+
+/// `--public-url`: an http(s) URL, kept as a base that links join onto.
+fn parse_public_url(text: &str) -> Result<Url, String> {
+    let mut url = Url::parse(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{text:?}: must be an http:// or https:// URL"));
+    }
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    Ok(url)
 }
 
 /// A host name for `--allowed-host`: letters, digits, `-` and `.`, no port.
@@ -172,6 +237,21 @@ impl Args {
 
     pub fn data_dir(&self) -> DataDir {
         DataDir::new(&self.data_dir)
+    }
+
+    /// The outputs asked for (SPEC §9).
+    pub fn outputs(&self) -> outputs::Settings {
+        outputs::Settings {
+            mqtt: self.mqtt.clone().map(|broker| mqtt::Settings {
+                broker,
+                prefix: self.mqtt_prefix.clone(),
+                ca_file: self.mqtt_ca.clone(),
+                discovery: (!self.no_ha_discovery).then(|| self.ha_prefix.clone()),
+            }),
+            webhooks: self.webhooks.clone(),
+            public_url: self.public_url.clone(),
+            late_after: self.late_after_secs,
+        }
     }
 
     /// The sockets to subscribe to, defaulting to the data directory's.
@@ -243,6 +323,10 @@ mod tests {
             &["webserver", "--client-queue", "0"][..],
             &["webserver", "--token", "short"][..],
             &["webserver", "--token", "has spaces in it, sixteen+"][..],
+            &["webserver", "--mqtt", "broker.lan"][..],
+            &["webserver", "--mqtt-prefix", "a/#"][..],
+            &["webserver", "--webhook", "ftp://host/x"][..],
+            &["webserver", "--public-url", "nvr.lan"][..],
         ] {
             assert!(Args::try_parse_from(bad).is_err(), "{bad:?}");
         }

@@ -12,6 +12,11 @@
 //!   health and metrics, auth, host and origin rules, the dashboard, the
 //!   listener.
 //!
+//! Beside them, fed by the stream's sequencer and the database:
+//!
+//! * [`outputs`] — MQTT (with Home Assistant discovery) and webhooks: each
+//!   change at least once, in order, from a cursor kept in the database.
+//!
 //! Between them, each used by both:
 //!
 //! * [`state`] — [`AppState`], what every handler and stream task shares;
@@ -27,6 +32,7 @@ pub mod cli;
 pub mod db;
 pub mod http;
 pub mod metrics;
+pub mod outputs;
 pub mod state;
 pub mod stream;
 

@@ -42,6 +42,9 @@ const RESERVED_FDS: u64 = 64;
 const CLIENT_SEND_BUFFER: usize = 64 * 1024;
 /// How long shutdown waits for clients to take their close frames.
 const CLOSE_GRACE: Duration = Duration::from_millis(1500);
+/// How long shutdown waits for the outputs to save their cursors and say
+/// `offline`.
+const OUTPUTS_GRACE: Duration = Duration::from_millis(500);
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -100,6 +103,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             link
         })
         .collect();
+    // Outputs stop after the HTTP side, so they can still say `offline`.
+    let outputs_stop = CancellationToken::new();
+    let outputs =
+        webserver::outputs::start(&args.outputs(), &data_dir.database(), &data_dir, &links, &sequencer, &outputs_stop)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
     tokio::spawn(heartbeat(fanout.clone(), args.heartbeat_secs, stop.clone()));
     tokio::spawn(close_stuck_writers(fanout.clone(), args.send_timeout_secs, stop.clone()));
     let sampler = metrics.clone();
@@ -129,6 +138,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 allowed: args.allowed_hosts.clone(),
             },
         },
+        outputs: outputs.statuses.clone(),
     });
     tokio::spawn(check_integrity(state.clone()));
     let (storage, storage_db, storage_dir) = (state.metrics.clone(), state.db.clone(), data_dir.clone());
@@ -157,6 +167,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     serve(listener, router, limits, listener_stats, tune_client_socket, stop.clone(), CLOSE_GRACE).await;
     if tokio::time::timeout(CLOSE_GRACE, fanout.wait_empty()).await.is_err() {
         tracing::warn!(clients = fanout.len(), "some WebSocket clients did not close in time");
+    }
+    outputs_stop.cancel();
+    if tokio::time::timeout(OUTPUTS_GRACE, futures_util::future::join_all(outputs.tasks)).await.is_err() {
+        tracing::warn!("an output did not stop in time");
     }
     tracing::info!("webserver stopped");
     Ok(())

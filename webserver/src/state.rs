@@ -94,6 +94,8 @@ pub struct Shared {
     pub integrity: std::sync::Mutex<Option<Result<(), String>>>,
     pub readiness: Readiness,
     pub config: Config,
+    /// MQTT and webhooks, for health and metrics.
+    pub outputs: Vec<Arc<crate::outputs::OutputStatus>>,
 }
 
 impl AppState {

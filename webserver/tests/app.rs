@@ -56,6 +56,7 @@ async fn state_with_token(dir: &std::path::Path, stop: &CancellationToken, token
             data_dir,
             hosts: HostRule { enforce: true, allowed: Vec::new() },
         },
+        outputs: Vec::new(),
     })
 }
 

@@ -116,6 +116,7 @@ impl Collector for Scrape {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         self.encode_webserver(&mut e)?;
         self.encode_storage(&mut e)?;
+        self.encode_outputs(&mut e)?;
         self.encode_detectors(&mut e)?;
         self.encode_process(&mut e)
     }
@@ -333,6 +334,43 @@ impl Scrape {
         family(e, "lookout_retention_deleted", "Bytes retention freed.", bytes, MetricType::Counter, |m| {
             ConstCounter::new(s.deleted_bytes).encode(m)
         })
+    }
+
+    /// Per output, labelled `output` (`mqtt`, `webhook-N`).
+    fn encode_outputs(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use crate::outputs::OutputReport;
+        let outputs = &self.report.outputs;
+        if outputs.is_empty() {
+            return Ok(());
+        }
+        type Value = fn(&OutputReport) -> u64;
+        let families: [(&str, &str, MetricType, Value); 6] = [
+            ("lookout_output_connected", "1 while the output reaches its receiver.", MetricType::Gauge, |o| {
+                u64::from(o.connected)
+            }),
+            ("lookout_output_lag", "Changes committed after the output's cursor.", MetricType::Gauge, |o| {
+                o.lag.max(0) as u64
+            }),
+            ("lookout_output_delivered", "Changes the receiver acknowledged.", MetricType::Counter, |o| o.delivered),
+            ("lookout_output_retries", "Failed delivery attempts, retried.", MetricType::Counter, |o| o.retries),
+            ("lookout_output_give_ups", "Changes skipped after the receiver refused them.", MetricType::Counter, |o| {
+                o.give_ups
+            }),
+            ("lookout_output_late", "Changes delivered after --late-after-secs.", MetricType::Counter, |o| o.late),
+        ];
+        for (name, help, kind, value) in families {
+            family(e, name, help, None, kind, |mut m| {
+                for output in outputs {
+                    let labels = [("output", label_value(&output.name))];
+                    match kind {
+                        MetricType::Counter => ConstCounter::new(value(output)).encode(m.encode_family(&labels)?)?,
+                        _ => ConstGauge::new(value(output) as f64).encode(m.encode_family(&labels)?)?,
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// The standard process metrics every Prometheus client exports.

@@ -68,6 +68,8 @@ pub struct Health {
     pub database: DatabaseHealth,
     pub detectors: Vec<LinkStatus>,
     pub websocket_clients: u64,
+    /// MQTT and webhooks: connected, cursor, lag, retries, give-ups.
+    pub outputs: Vec<crate::outputs::OutputReport>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -111,7 +113,9 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
     let detectors_ok = detectors.iter().all(|d| {
         d.connected && d.stats.as_ref().is_none_or(|s| s.backlog == 0 && s.cameras.iter().all(|c| !c.state.is_down()))
     });
-    let healthy = database.status == "ok" && detectors_ok;
+    let outputs: Vec<_> = state.outputs.iter().map(|o| o.report(state.sequencer.head())).collect();
+    // An output that cannot reach its receiver is falling behind.
+    let healthy = database.status == "ok" && detectors_ok && outputs.iter().all(|o| o.connected);
     Json(Health {
         status: if healthy { "healthy" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
@@ -119,6 +123,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         database,
         detectors,
         websocket_clients: state.fanout.len() as u64,
+        outputs,
     })
 }
 
@@ -134,6 +139,8 @@ pub struct MetricsReport {
     /// Bytes per kind and retention state, sampled every 30 s (null
     /// before the first sample).
     pub storage: Option<crate::metrics::StorageMetrics>,
+    /// Per output (MQTT, webhooks).
+    pub outputs: Vec<crate::outputs::OutputReport>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -234,6 +241,7 @@ impl MetricsReport {
                 })
                 .collect(),
             storage: m.storage(),
+            outputs: state.outputs.iter().map(|o| o.report(state.sequencer.head())).collect(),
         }
     }
 }

@@ -38,12 +38,12 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use shared::store::MAX_PAGE;
 use shared::{Change, Store};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::cursor::{Next, SeqCursor};
@@ -54,6 +54,10 @@ use crate::stream::messages;
 
 /// How often the database is checked for events no socket announced.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Changes the live feed to outputs holds for a receiver that is behind;
+/// one further behind reads the database instead.
+const LIVE_FEED: usize = 1024;
 
 /// How long the inline id check may wait for a lock before the
 /// announcement takes the slow path.
@@ -75,10 +79,13 @@ impl std::fmt::Debug for Offer {
     }
 }
 
-/// A handle for offering events to the sequencer task.
+/// A handle for offering events to the sequencer task, and for following
+/// what it broadcasts.
 #[derive(Debug, Clone)]
 pub struct Sequencer {
     offers: mpsc::Sender<Offer>,
+    live: broadcast::Sender<Change>,
+    head: Arc<AtomicI64>,
 }
 
 impl Sequencer {
@@ -95,10 +102,32 @@ impl Sequencer {
         let db = Db::open(database, "sequencer", 1, false)?;
         let head = db.read(|s| s.head_seq()).await?;
         let (offers, rx) = mpsc::channel(1024);
-        let task = Task { check, db, fanout, metrics, cursor: SeqCursor::at(head) };
+        let live = broadcast::Sender::new(LIVE_FEED);
+        let head_seq = Arc::new(AtomicI64::new(head));
+        let task = Task {
+            check,
+            db,
+            fanout,
+            metrics,
+            cursor: SeqCursor::at(head),
+            live: live.clone(),
+            head: head_seq.clone(),
+        };
         tokio::spawn(task.run(rx, shutdown));
         tracing::info!(head_seq = head, "sequencer started at the database head");
-        Ok(Self { offers })
+        Ok(Self { offers, live, head: head_seq })
+    }
+
+    /// Every change broadcast from now on, in order, for an output; a
+    /// receiver that falls [`LIVE_FEED`] behind gets `Lagged` and reads the
+    /// database. Nothing waits for it.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.live.subscribe()
+    }
+
+    /// The highest `seq` broadcast so far.
+    pub fn head(&self) -> i64 {
+        self.head.load(Ordering::Relaxed)
     }
 
     /// Announces a committed change. Waits only if the sequencer is backed
@@ -122,6 +151,9 @@ struct Task {
     metrics: Arc<Metrics>,
     /// The highest `seq` broadcast so far.
     cursor: SeqCursor,
+    /// To the outputs (MQTT, webhooks), when there are any.
+    live: broadcast::Sender<Change>,
+    head: Arc<AtomicI64>,
 }
 
 impl Task {
@@ -215,6 +247,10 @@ impl Task {
         let delivered = self.fanout.broadcast(&Outgoing { seq: event.seq, text: text.into() });
         self.metrics.record_broadcast(event.updated_at);
         self.cursor.advance(event.seq);
+        self.head.store(event.seq, Ordering::Relaxed);
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(change.clone());
+        }
         tracing::debug!(seq = event.seq, event_id = %event.event_id, clients = delivered, "broadcast");
     }
 }
