@@ -215,7 +215,8 @@ pub struct OutputStatus {
 pub struct OutputReport {
     pub name: String,
     pub target: String,
-    /// Whether its last attempt reached the receiver.
+    /// Whether its last attempt reached the receiver (false before the
+    /// first).
     pub connected: bool,
     /// The last change the receiver acknowledged.
     pub cursor: i64,
