@@ -311,6 +311,7 @@ fn change_seqs(data_dir: &Path, first: i64) -> Vec<i64> {
 struct Received {
     headers: axum::http::HeaderMap,
     body: Vec<u8>,
+    at_unix_ms: i64,
 }
 
 #[derive(Clone, Default)]
@@ -336,7 +337,8 @@ async fn receive(
     if String::from_utf8_lossy(&body).contains("poison") {
         return axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
-    receiver.got.lock().expect("got").push(Received { headers, body: body.to_vec() });
+    let at_unix_ms = shared::Timestamp::now().unix_ms();
+    receiver.got.lock().expect("got").push(Received { headers, body: body.to_vec(), at_unix_ms });
     receiver.arrived.notify_waiters();
     axum::http::StatusCode::NO_CONTENT
 }
@@ -412,7 +414,7 @@ async fn webhooks_get_every_change_in_order_through_failures_and_downtime_signed
     let serving = receiver.serve(port).await;
     let hook = format!("http://127.0.0.1:{port}/hook secret=s3cret-for-tests");
     let people = format!("http://127.0.0.1:{port}/hook label=person change=new format=ntfy");
-    let web = Webserver::start(dir.path(), &["--webhook", &hook, "--webhook", &people]);
+    let web = Webserver::start(dir.path(), &["--webhook", &hook, "--webhook", &people, "--late-after-secs", "1"]);
     let http = reqwest::Client::new();
     let post = |body: Value| {
         let (http, url) = (http.clone(), web.url.clone());
@@ -461,8 +463,18 @@ async fn webhooks_get_every_change_in_order_through_failures_and_downtime_signed
         assert_eq!(body["event"]["seq"], body["seq"]);
         assert!(signed_by("s3cret-for-tests", received), "the signature verifies");
         assert!(!signed_by("another-secret", received), "a wrong secret does not");
+        // Late: marked when it was over a second old as it went out.
+        let committed: shared::Timestamp =
+            serde_json::from_value(body["event"]["updated_at"].clone()).expect("updated_at");
+        let age_ms = received.at_unix_ms - committed.unix_ms();
+        let late = header(received, "x-lookout-late") == "true";
+        assert!(!late || age_ms >= 1000, "late at {age_ms} ms");
+        assert!(late || age_ms < 1200, "not marked late at {age_ms} ms");
     }
+    let late = plain.iter().filter(|r| header(r, "x-lookout-late") == "true").count();
+    assert!(late > 0, "the changes made while the receiver was down went out late");
     let health = e2e::health_until(&web.url, "one give-up", |h| h["outputs"][0]["give_ups"] == 1).await;
+    assert!(health["outputs"][0]["late"].as_u64() >= Some(late as u64), "{health}");
     assert_eq!(health["outputs"].as_array().map(Vec::len), Some(2));
 
     // The filtered ntfy hook got only the person, as ntfy reads it.
