@@ -357,7 +357,7 @@ class Mosquitto:
         self.dir = tempfile.mkdtemp(prefix="lookout-bench-mqtt-")
         conf = Path(self.dir) / "mosquitto.conf"
         conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\n"
-                        "log_type error\nlog_type notice\n")
+                        "log_type error\nlog_type notice\nlog_type information\n")
         self.proc = Proc(["/usr/sbin/mosquitto", "-c", conf], "mosquitto")
         self.proc.wait_for("running")
 
