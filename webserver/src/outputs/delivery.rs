@@ -151,7 +151,6 @@ pub async fn run<S: Sink>(mut output: Output<S>, mut live: broadcast::Receiver<C
         };
         let changes: Vec<Change> = changes.into_iter().filter(|c| c.seq() > cursor).collect();
         let Some(last) = changes.last().map(Change::seq) else { continue };
-        output.status.saw_head(last);
         let mut batch = Vec::with_capacity(changes.len());
         for change in changes {
             let wanted = output.filter.wants(&change);

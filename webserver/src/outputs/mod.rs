@@ -202,7 +202,6 @@ pub struct OutputStatus {
     pub target: String,
     connected: AtomicBool,
     cursor: AtomicI64,
-    head: AtomicI64,
     delivered: AtomicU64,
     retries: AtomicU64,
     give_ups: AtomicU64,
@@ -238,7 +237,6 @@ impl OutputStatus {
             target: target.into(),
             connected: AtomicBool::new(false),
             cursor: AtomicI64::new(0),
-            head: AtomicI64::new(0),
             delivered: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             give_ups: AtomicU64::new(0),
@@ -249,14 +247,13 @@ impl OutputStatus {
 
     /// Its state now, `head` being the highest `seq` committed.
     pub fn report(&self, head: i64) -> OutputReport {
-        self.saw_head(head);
         let cursor = self.cursor.load(Ordering::Relaxed);
         OutputReport {
             name: self.name.clone(),
             target: self.target.clone(),
             connected: self.connected.load(Ordering::Relaxed),
             cursor,
-            lag: (self.head.load(Ordering::Relaxed) - cursor).max(0),
+            lag: (head - cursor).max(0),
             delivered: self.delivered.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             give_ups: self.give_ups.load(Ordering::Relaxed),
@@ -274,10 +271,6 @@ impl OutputStatus {
         if let Ok(mut last) = self.last_error.lock() {
             *last = Some(why.to_owned());
         }
-    }
-
-    fn saw_head(&self, seq: i64) {
-        self.head.fetch_max(seq, Ordering::Relaxed);
     }
 }
 
