@@ -12,19 +12,21 @@
 //! in the database** (`output_cursors`). Its task reads the changes after
 //! its cursor from the database until it has caught up, then takes them
 //! from the sequencer's live feed (falling back to the database when it
-//! lags). The cursor moves only after the receiver acknowledged a batch, so
-//! a broker outage, a dead endpoint or a restart of the webserver loses
-//! nothing: on return every change after the cursor goes out again. A
-//! receiver may see a change twice (what "at least once" allows), never a
-//! later one before an earlier one.
+//! lags). Changes are sent without waiting for the acknowledgements of
+//! those before them, and the cursor moves only past changes the receiver
+//! acknowledged, so a broker outage, a dead endpoint or a restart of the
+//! webserver loses nothing: on return every change after the cursor goes
+//! out again. A receiver may see a change twice (what "at least once"
+//! allows), never a later one for the first time before an earlier one.
 //!
 //! Each output has its own task, database connections and retry clock, so
 //! one that fails never delays another, the WebSocket feed or the API; the
 //! sequencer's live feed never waits for a slow output (it lags, and reads
 //! the database instead).
 //!
-//! * [`delivery`] — the loop every output runs: batches, the cursor,
-//!   retries with capped, jittered back-off, give-ups, `late` marking.
+//! * [`delivery`] — the loop every output runs: batches pipelined up to a
+//!   window, the cursor, retries with capped, jittered back-off, give-ups,
+//!   `late` marking.
 //! * [`mqtt`] — the MQTT sink: `lookout/events`, retained state topics,
 //!   availability as the last will; the broker connection in its own task.
 //! * [`homeassistant`] — MQTT discovery configs for Home Assistant: pure
@@ -275,11 +277,11 @@ impl OutputStatus {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use shared::model::{BoundingBox, DetectedObject};
 
-    fn change(kind: ChangeKind, camera: &str, labels: &[&str]) -> Change {
+    pub(crate) fn change(kind: ChangeKind, camera: &str, labels: &[&str]) -> Change {
         let json = serde_json::json!({
             "seq": 7, "event_id": "evt_1_0001", "camera_id": camera,
             "timestamp": "2026-12-01T10:00:00.000Z", "state": "active", "end_time": null,

@@ -18,24 +18,29 @@
 //!
 //! A [`Session`] is one MQTT connection: an `AsyncClient` and its event
 //! loop, polled by a task of its own that reports connects, sent packet ids
-//! and PUBACKs. A batch counts as delivered once every publish of it was
-//! acknowledged. Any failure ends the session — client, event loop, their
-//! queue and whatever was in flight — and the delivery loop retries the
-//! batch on a new one, so nothing sent on an old connection can be
-//! mistaken for an acknowledgement on the new one.
+//! and PUBACKs. Changes are published without waiting for the ones before
+//! (the delivery loop keeps up to [`WINDOW`] in flight); a change counts as
+//! delivered once every publish up to its last was acknowledged, so
+//! changes complete in order even if PUBACKs do not. Any failure ends the
+//! session — client, event loop, their queue and whatever was in flight —
+//! and the delivery loop sends what was not acknowledged again on a new
+//! one, so nothing sent on an old connection can be mistaken for an
+//! acknowledgement on the new one.
 //!
 //! Each new session first says `online`, publishes the discovery configs
 //! and every retained state topic again (a broker restarted without
-//! persistence has forgotten them), then the batch. Between sessions the
+//! persistence has forgotten them), then the changes. Between sessions the
 //! retained values last published are remembered, so a change publishes
 //! only the state topics it changed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Event as MqttEvent, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport};
+use rumqttc::{
+    AsyncClient, Event as MqttEvent, EventLoop, LastWill, MqttOptions, NetworkOptions, Outgoing, Packet, QoS, Transport,
+};
 use serde_json::json;
 use shared::config::DataDir;
 use shared::wire::CameraState;
@@ -50,14 +55,16 @@ use crate::stream::bridge::Link;
 
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the broker may take to acknowledge a batch.
+/// How long the broker may take to acknowledge a change.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keep-alive pings: a dead broker is noticed within about 1.5 of these.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Largest message sent (snapshots) or taken.
 const MAX_PACKET: usize = 8 * 1024 * 1024;
-/// Publishes in flight on one connection.
-const IN_FLIGHT: u16 = 100;
+/// Publishes in flight on one connection (rumqttc's window)…
+const IN_FLIGHT: u16 = 1024;
+/// …and changes, a handful of publishes each (the delivery loop's).
+const WINDOW: usize = 128;
 
 /// Where to connect: `mqtt://[user:pass@]host[:port]` or `mqtts://…`.
 #[derive(Clone, PartialEq, Eq)]
@@ -299,59 +306,140 @@ struct Session {
     client: AsyncClient,
     notices: mpsc::UnboundedReceiver<Notice>,
     _task: DropGuard,
+    /// Publishes handed to the client, and how many of the first of them
+    /// were acknowledged.
+    queued: u64,
+    acked: u64,
+    /// Packet ids of publishes sent and not yet acknowledged in order,
+    /// oldest first…
+    unacked: VecDeque<u16>,
+    /// …and the PUBACKs that came for ids behind the oldest. A packet id
+    /// is reused once acknowledged, but only one publish holds it at a
+    /// time, so the oldest publish with an id is the one its PUBACK is for.
+    acked_early: HashMap<u16, usize>,
+    /// Each change in flight: the number of its last publish, and when it
+    /// was sent.
+    changes: VecDeque<(u64, Instant)>,
 }
 
 impl Session {
     async fn open(options: MqttOptions) -> Result<Self, String> {
-        let (client, eventloop) = AsyncClient::new(options, 256);
+        let (client, mut eventloop) = AsyncClient::new(options, 256);
+        let mut network = NetworkOptions::new();
+        // A change is a handful of small publishes: each goes out at once
+        // rather than waiting for the broker to acknowledge the one before.
+        network.set_tcp_nodelay(true);
+        network.set_connection_timeout(CONNECT_TIMEOUT.as_secs());
+        eventloop.set_network_options(network);
         let (tx, mut notices) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
         tokio::spawn(drive(eventloop, tx, stop.clone()));
-        let session = Self { client, notices: mpsc::unbounded_channel().1, _task: stop.drop_guard() };
+        let task = stop.drop_guard();
         match tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_secs(1), notices.recv()).await {
-            Ok(Some(Notice::Connected)) => Ok(Self { notices, ..session }),
+            Ok(Some(Notice::Connected)) => Ok(Self::new(client, notices, task)),
             Ok(Some(Notice::Lost(why))) => Err(why),
             Ok(_) => Err("the connection task ended".into()),
             Err(_) => Err("the broker did not answer in time".into()),
         }
     }
 
-    async fn publish(&self, topic: String, retain: bool, payload: Vec<u8>) -> Result<(), String> {
-        self.client.publish(topic, QoS::AtLeastOnce, retain, payload).await.map_err(|e| format!("cannot publish: {e}"))
+    fn new(client: AsyncClient, notices: mpsc::UnboundedReceiver<Notice>, task: DropGuard) -> Self {
+        Self {
+            client,
+            notices,
+            _task: task,
+            queued: 0,
+            acked: 0,
+            unacked: VecDeque::new(),
+            acked_early: HashMap::new(),
+            changes: VecDeque::new(),
+        }
     }
 
-    /// Waits until `count` publishes went out and all were acknowledged.
-    async fn acknowledged(&mut self, count: usize) -> Result<(), String> {
-        let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
-        let (mut sent, mut waiting) = (0, std::collections::HashSet::new());
-        while sent < count || !waiting.is_empty() {
-            match tokio::time::timeout_at(deadline, self.notices.recv()).await {
-                Ok(Some(Notice::Sent(id))) => {
-                    sent += 1;
-                    waiting.insert(id);
-                }
-                Ok(Some(Notice::Acked(id))) => {
-                    waiting.remove(&id);
-                }
-                Ok(Some(Notice::Connected)) => {}
-                Ok(Some(Notice::Lost(why))) => return Err(why),
-                Ok(None) => return Err("the connection task ended".into()),
-                Err(_) => return Err(format!("the broker acknowledged {sent} of {count} publishes in time")),
-            }
-        }
+    /// Hands one publish to the client; it goes out in order.
+    async fn publish(&mut self, topic: String, retain: bool, payload: Vec<u8>) -> Result<(), String> {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, retain, payload)
+            .await
+            .map_err(|e| format!("cannot publish: {e}"))?;
+        self.queued += 1;
         Ok(())
     }
 
-    /// Whether the connection is still up, from what the task reported.
-    fn alive(&mut self) -> Result<(), String> {
+    /// The publishes since the last call make up one change.
+    fn end_change(&mut self) {
+        self.changes.push_back((self.queued, Instant::now()));
+    }
+
+    fn changes_in_flight(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// Takes one report of the connection task; how many changes it
+    /// completed, or why the connection is gone.
+    fn note(&mut self, notice: Notice) -> Result<usize, String> {
+        match notice {
+            Notice::Connected => {}
+            Notice::Sent(id) => self.unacked.push_back(id),
+            Notice::Acked(id) => {
+                *self.acked_early.entry(id).or_default() += 1;
+                while let Some(oldest) = self.unacked.front()
+                    && let Some(count) = self.acked_early.get_mut(oldest)
+                {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.acked_early.remove(oldest);
+                    }
+                    self.unacked.pop_front();
+                    self.acked += 1;
+                }
+            }
+            Notice::Lost(why) => return Err(why),
+        }
+        let mut completed = 0;
+        while self.changes.front().is_some_and(|&(last, _)| last <= self.acked) {
+            self.changes.pop_front();
+            completed += 1;
+        }
+        Ok(completed)
+    }
+
+    /// Takes every report waiting.
+    fn poll(&mut self) -> Result<usize, String> {
+        let mut completed = 0;
         loop {
             match self.notices.try_recv() {
-                Ok(Notice::Lost(why)) => return Err(why),
-                Ok(_) => {}
-                Err(mpsc::error::TryRecvError::Empty) => return Ok(()),
+                Ok(notice) => completed += self.note(notice)?,
+                Err(mpsc::error::TryRecvError::Empty) => return Ok(completed),
                 Err(mpsc::error::TryRecvError::Disconnected) => return Err("the connection task ended".into()),
             }
         }
+    }
+
+    /// Waits for the next report; a change unacknowledged for
+    /// [`ACK_TIMEOUT`] fails the connection. Cancel-safe.
+    async fn next(&mut self) -> Result<usize, String> {
+        let notice = match self.changes.front() {
+            Some(&(_, sent)) => {
+                let deadline = tokio::time::Instant::from_std(sent + ACK_TIMEOUT);
+                match tokio::time::timeout_at(deadline, self.notices.recv()).await {
+                    Ok(notice) => notice,
+                    Err(_) => {
+                        return Err(format!("the broker did not acknowledge a change in {} s", ACK_TIMEOUT.as_secs()));
+                    }
+                }
+            }
+            None => self.notices.recv().await,
+        };
+        self.note(notice.ok_or("the connection task ended")?)
+    }
+
+    /// Waits until every publish was acknowledged.
+    async fn settled(&mut self) -> Result<(), String> {
+        while self.acked < self.queued {
+            self.next().await?;
+        }
+        Ok(())
     }
 }
 
@@ -409,6 +497,11 @@ pub struct Mqtt {
     published_snapshots: HashMap<String, String>,
     /// Discovery config topics published per camera, in this process.
     announced: BTreeMap<String, BTreeSet<String>>,
+    /// Changes acknowledged and not yet reported to the delivery loop.
+    completed: usize,
+    /// Why the connection went while changes were in flight, until the
+    /// delivery loop is told.
+    lost: Option<Failure>,
 }
 
 impl Mqtt {
@@ -458,52 +551,64 @@ impl Mqtt {
             published: HashMap::new(),
             published_snapshots: HashMap::new(),
             announced: BTreeMap::new(),
+            completed: 0,
+            lost: None,
         })
     }
 
-    /// The open session, or a new one brought up to date.
-    async fn session(&mut self) -> Result<&mut Session, String> {
-        if let Some(session) = &mut self.session
-            && let Err(why) = session.alive()
-        {
-            tracing::warn!(output = %self.status.name, %why, "MQTT connection lost");
-            self.end_session();
-        }
-        if self.session.is_none() {
-            let session = Session::open(self.options.clone()).await?;
-            tracing::info!(output = %self.status.name, broker = %self.status.target, "MQTT connected");
-            self.session = Some(session);
-            if let Err(why) = self.restore().await {
-                self.end_session();
-                return Err(why);
+    /// Takes the open session's reports; ends it if it is gone.
+    fn check(&mut self) {
+        if let Some(session) = &mut self.session {
+            match session.poll() {
+                Ok(completed) => self.completed += completed,
+                Err(why) => self.end_session(&why),
             }
         }
-        self.session.as_mut().ok_or_else(|| "not connected".to_owned())
     }
 
-    fn end_session(&mut self) {
-        self.session = None;
-        self.published.clear();
-        self.published_snapshots.clear();
-    }
-
-    /// A new session's first publishes: `online`, discovery, every state.
-    async fn restore(&mut self) -> Result<(), String> {
+    /// Connects, if not connected, and brings the new session up to date.
+    async fn connect(&mut self) -> Result<(), String> {
+        if self.session.is_some() {
+            return Ok(());
+        }
+        self.session = Some(Session::open(self.options.clone()).await?);
+        tracing::info!(output = %self.status.name, broker = %self.status.target, "MQTT connected");
         self.follow_heartbeats();
         let mut out = vec![(self.topics.available(), true, b"online".to_vec())];
         out.extend(self.discovery_changes());
         out.extend(self.state_changes().await);
-        self.send(out).await
+        if let Err(why) = self.publish(out).await {
+            self.end_session(&why);
+            return Err(why);
+        }
+        Ok(())
     }
 
-    /// Publishes `messages` on the session and waits for every PUBACK.
-    async fn send(&mut self, messages: Vec<(String, bool, Vec<u8>)>) -> Result<(), String> {
+    /// Drops the session and what it had in flight; the delivery loop is
+    /// told (by [`Self::lost`]) if that included changes.
+    fn end_session(&mut self, why: &str) {
+        if let Some(session) = self.session.take() {
+            tracing::warn!(output = %self.status.name, %why, "MQTT connection lost");
+            if session.changes_in_flight() && self.lost.is_none() {
+                self.lost = Some(Failure::retry(0, why));
+            }
+        }
+        self.published.clear();
+        self.published_snapshots.clear();
+    }
+
+    /// A failure carrying the acknowledgements not yet reported.
+    fn failure(&mut self, failure: Failure) -> Failure {
+        Failure { delivered: std::mem::take(&mut self.completed), ..failure }
+    }
+
+    /// Hands `messages` to the session, in order, without waiting.
+    async fn publish(&mut self, messages: Vec<(String, bool, Vec<u8>)>) -> Result<(), String> {
         let session = self.session.as_mut().ok_or("not connected")?;
-        let count = messages.len();
         for (topic, retain, payload) in messages {
             session.publish(topic, retain, payload).await?;
         }
-        session.acknowledged(count).await
+        Ok(())
     }
 
     /// Camera states and the camera list from the detectors' heartbeats.
@@ -602,37 +707,67 @@ pub struct Seed {
 }
 
 impl Sink for Mqtt {
-    async fn deliver(&mut self, batch: &[Delivery]) -> Result<(), Failure> {
-        let fail = |why: String| Failure::retry(0, why);
-        self.session().await.map_err(fail)?;
-        let mut out = Vec::with_capacity(batch.len() * 3);
+    fn window(&self) -> usize {
+        WINDOW
+    }
+
+    async fn send(&mut self, batch: &[Delivery]) -> Result<(), Failure> {
+        self.check();
+        if let Some(lost) = self.lost.take() {
+            return Err(self.failure(lost));
+        }
+        if let Err(why) = self.connect().await {
+            return Err(self.failure(Failure::retry(0, why)));
+        }
         for delivery in batch {
-            out.push((self.topics.events(), false, delivery.message().into_bytes()));
+            let mut out = vec![(self.topics.events(), false, delivery.message().into_bytes())];
             let event = &delivery.after;
             self.cameras.entry(event.camera_id.clone()).or_default().apply(event);
             if delivery.kind == ChangeKind::New || delivery.kind == ChangeKind::Update {
                 out.extend(self.discovery_changes());
             }
             out.extend(self.state_changes().await);
-        }
-        let sent = self.send(out).await;
-        if let Err(why) = sent {
-            self.end_session();
-            return Err(fail(why));
+            if let Err(why) = self.publish(out).await {
+                self.end_session(&why);
+                let lost = self.lost.take().unwrap_or_else(|| Failure::retry(0, why));
+                return Err(self.failure(lost));
+            }
+            if let Some(session) = &mut self.session {
+                session.end_change();
+            }
         }
         Ok(())
     }
 
-    async fn tick(&mut self) {
-        if self.session.is_none() && Instant::now() < self.next_attempt.0 {
-            return;
+    async fn acknowledged(&mut self) -> Result<usize, Failure> {
+        loop {
+            if self.completed > 0 {
+                return Ok(std::mem::take(&mut self.completed));
+            }
+            if let Some(lost) = self.lost.take() {
+                return Err(lost);
+            }
+            let Some(session) = self.session.as_mut().filter(|s| s.changes_in_flight()) else {
+                return Err(Failure::retry(0, "no change in flight on this connection"));
+            };
+            match session.next().await {
+                Ok(completed) => self.completed += completed,
+                Err(why) => self.end_session(&why),
+            }
         }
-        let result = match self.session().await {
-            Ok(_) => {
+    }
+
+    async fn tick(&mut self) {
+        self.check();
+        if self.lost.is_some() || (self.session.is_none() && Instant::now() < self.next_attempt.0) {
+            return; // the delivery loop retries first
+        }
+        let result = match self.connect().await {
+            Ok(()) => {
                 self.follow_heartbeats();
                 let mut out = self.discovery_changes();
                 out.extend(self.state_changes().await);
-                if out.is_empty() { Ok(()) } else { self.send(out).await }
+                self.publish(out).await
             }
             Err(why) => Err(why),
         };
@@ -642,7 +777,7 @@ impl Sink for Mqtt {
                 self.status.succeeded();
             }
             Err(why) => {
-                self.end_session();
+                self.end_session(&why);
                 let failures = self.next_attempt.1;
                 self.next_attempt = (Instant::now() + backoff(failures), failures + 1);
                 self.status.failed(&why);
@@ -651,9 +786,17 @@ impl Sink for Mqtt {
     }
 
     async fn close(&mut self) {
+        self.check();
         if self.session.is_some() {
             let offline = vec![(self.topics.available(), true, b"offline".to_vec())];
-            match tokio::time::timeout(Duration::from_millis(400), self.send(offline)).await {
+            let said = async {
+                self.publish(offline).await?;
+                match &mut self.session {
+                    Some(session) => session.settled().await,
+                    None => Err("not connected".to_owned()),
+                }
+            };
+            match tokio::time::timeout(Duration::from_millis(400), said).await {
                 Ok(Ok(())) => {}
                 Ok(Err(why)) => tracing::warn!(output = %self.status.name, %why, "could not say offline"),
                 Err(_) => tracing::warn!(output = %self.status.name, "the broker did not take offline in time"),
@@ -662,7 +805,7 @@ impl Sink for Mqtt {
                 let _ = session.client.try_disconnect();
             }
         }
-        self.end_session();
+        self.session = None;
     }
 }
 
@@ -722,6 +865,31 @@ mod tests {
             assert!(parse_prefix(bad).is_err(), "{bad:?}");
         }
         assert_eq!(Topics::new("lookout").label("door", "a/b+c"), "lookout/door/a_b_c");
+    }
+
+    #[tokio::test]
+    async fn changes_complete_in_order_whatever_order_their_pubacks_come_in() {
+        let (client, _eventloop) = AsyncClient::new(MqttOptions::new("test", "localhost", 1883), 16);
+        let (_tx, notices) = mpsc::unbounded_channel();
+        let mut session = Session::new(client, notices, CancellationToken::new().drop_guard());
+        // Three changes of 2, 1 and 2 publishes, with packet ids 1–4 and 1
+        // again once the first 1 was acknowledged.
+        for publishes in [2, 1, 2] {
+            session.queued += publishes;
+            session.end_change();
+        }
+        let mut completed = |notice| session.note(notice).expect("connected");
+        for id in [1, 2, 3, 4] {
+            assert_eq!(completed(Notice::Sent(id)), 0);
+        }
+        assert_eq!(completed(Notice::Acked(2)), 0, "the first publish is not acknowledged yet");
+        assert_eq!(completed(Notice::Acked(1)), 1, "the first change is");
+        assert_eq!(completed(Notice::Sent(1)), 0, "id 1 reused for the last publish");
+        assert_eq!(completed(Notice::Acked(4)), 0);
+        assert_eq!(completed(Notice::Acked(1)), 0, "the last publish, behind 3");
+        assert_eq!(completed(Notice::Acked(3)), 2, "3 completes the second change and, with 4 and 1, the third");
+        assert!(!session.changes_in_flight());
+        assert!(session.note(Notice::Lost("gone".into())).is_err());
     }
 
     #[test]

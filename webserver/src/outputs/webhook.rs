@@ -124,6 +124,9 @@ pub struct Webhook {
     client: reqwest::Client,
     /// `--public-url`, for links to snapshots.
     public_url: Option<Url>,
+    /// Changes answered with a 2xx and not yet reported to the delivery
+    /// loop: one POST at a time, so each is acknowledged as it is sent.
+    unreported: usize,
 }
 
 impl Webhook {
@@ -135,7 +138,7 @@ impl Webhook {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
-        Ok(Self { spec, client, public_url })
+        Ok(Self { spec, client, public_url, unreported: 0 })
     }
 
     fn request(&self, delivery: &Delivery) -> reqwest::RequestBuilder {
@@ -207,20 +210,38 @@ fn ntfy(delivery: &Delivery, public_url: Option<&Url>) -> (String, Vec<(&'static
 }
 
 impl Sink for Webhook {
-    async fn deliver(&mut self, batch: &[Delivery]) -> Result<(), Failure> {
-        for (done, delivery) in batch.iter().enumerate() {
-            let response = self.request(delivery).send().await.map_err(|e| Failure::retry(done, describe(&e)))?;
+    /// A POST is answered before the next is sent: a receiver sees them in
+    /// order without having to sort.
+    fn window(&self) -> usize {
+        1
+    }
+
+    async fn send(&mut self, batch: &[Delivery]) -> Result<(), Failure> {
+        for delivery in batch {
+            let response = match self.request(delivery).send().await {
+                Ok(response) => response,
+                Err(e) => return Err(Failure::retry(std::mem::take(&mut self.unreported), describe(&e))),
+            };
             let status = response.status();
             if status.is_success() {
+                self.unreported += 1;
                 continue;
             }
             let why = format!("{} answered {status}", self.spec.target());
             let retryable = status.is_server_error()
                 || status == reqwest::StatusCode::REQUEST_TIMEOUT
                 || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
-            return Err(if retryable { Failure::retry(done, why) } else { Failure::refused(done, why) });
+            let delivered = std::mem::take(&mut self.unreported);
+            return Err(if retryable { Failure::retry(delivered, why) } else { Failure::refused(delivered, why) });
         }
         Ok(())
+    }
+
+    async fn acknowledged(&mut self) -> Result<usize, Failure> {
+        match std::mem::take(&mut self.unreported) {
+            0 => std::future::pending().await,
+            count => Ok(count),
+        }
     }
 }
 
