@@ -721,6 +721,18 @@ impl Store {
         .transpose()
     }
 
+    /// Every camera a detector (not the API) made a kept event for, in
+    /// order: the cameras the detectors' settings name, or once named.
+    pub fn detector_cameras(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.camera_id FROM (SELECT DISTINCT camera_id FROM events) c WHERE EXISTS \
+             (SELECT 1 FROM events e WHERE e.camera_id = c.camera_id \
+              AND json_extract(e.metadata, '$.source') IS NOT 'api') ORDER BY 1",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every `(camera, label)` of a kept event's objects: the MQTT output's
     /// count topics and Home Assistant sensors start from these.
     pub fn labels_by_camera(&self) -> Result<Vec<(String, String)>, StoreError> {
@@ -976,6 +988,7 @@ impl RawRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::EventSource;
     use crate::model::tests::arb_new_event;
     use proptest::strategy::{Strategy, ValueTree};
     use proptest::test_runner::TestRunner;
@@ -1298,6 +1311,15 @@ mod tests {
         let labels = store.labels_by_camera().expect("labels");
         assert!(labels.contains(&(camera.clone(), "person".to_owned())), "{labels:?}");
         assert_eq!(labels.iter().filter(|(c, l)| *c == camera && l == "person").count(), 1, "once each");
+        let mut expected: Vec<String> =
+            news.iter().filter(|n| n.metadata.source != EventSource::Api).map(|n| n.camera_id.clone()).collect();
+        expected.sort();
+        expected.dedup();
+        let mut posted = new_events(3).pop().expect("an event");
+        (posted.camera_id, posted.metadata.source) = ("zz_api_only".into(), EventSource::Api);
+        store.insert(&posted).expect("an API event");
+        let detector_made = store.detector_cameras().expect("cameras");
+        assert_eq!(detector_made, expected, "each once, in order, none only the API named");
     }
 
     #[test]
@@ -1309,6 +1331,7 @@ mod tests {
         store.set_output_cursor("webhook-1", 2).expect("set");
         let reopened = Store::open(dir.path().join("events.db")).expect("reopen");
         assert!(reopened.labels_by_camera().expect("labels").is_empty());
+        assert!(reopened.detector_cameras().expect("cameras").is_empty());
         assert_eq!(reopened.output_cursor("mqtt").expect("read"), Some(7), "kept, never moved back");
         assert_eq!(reopened.output_cursor("webhook-1").expect("read"), Some(2), "one cursor per output");
     }

@@ -2,7 +2,7 @@
 //! free port, with a rumqttc subscriber; and a local HTTP receiver (axum)
 //! that fails, refuses and goes away on purpose.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -297,6 +297,68 @@ async fn mqtt_carries_every_change_in_order_across_a_broker_kill_and_a_webserver
         }
     }
     drop(broker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_camera_loses_its_home_assistant_entities_even_when_removed_while_the_webserver_was_down() {
+    let dir = temp_data_dir();
+    let broker_dir = temp_data_dir();
+    let port = free_port();
+    let _broker = Mosquitto::start(port, broker_dir.path());
+    let watcher = Subscriber::start(port, None, &["homeassistant/#", "lookout/events", "lookout/yard/state"]).await;
+    let mqtt = format!("mqtt://127.0.0.1:{port}");
+    let detector_args = |cameras: &[&'static str]| {
+        let mut args = vec!["--dry-run", "--rate", "4", "--event-secs", "1", "--data-dir", arg(dir.path())];
+        args.extend(cameras.iter().flat_map(|c| ["--camera", *c]));
+        args
+    };
+    let yard_configs = |m: &[Message]| -> BTreeSet<String> {
+        m.iter()
+            .filter(|m| m.topic.starts_with("homeassistant/") && m.topic.contains("/lookout_yard/"))
+            .filter(|m| !m.payload.is_empty())
+            .map(|m| m.topic.clone())
+            .collect()
+    };
+
+    let detector = Process::start("detector", &detector_args(&["front_door", "yard"]));
+    let web = Webserver::start_on(dir.path(), 0, &["--mqtt", &mqtt]);
+    // Motion, snapshot and last event at least, and an event of yard's in
+    // the database.
+    let got = watcher
+        .until("yard announced, with an event", |m| {
+            yard_configs(m).len() >= 3
+                && m.iter().any(|m| m.topic == "lookout/events" && m.json()["after"]["camera_id"] == "yard")
+        })
+        .await;
+    let announced = yard_configs(&got);
+    assert!(announced.iter().any(|t| t.ends_with("binary_sensor/lookout_yard/motion/config")), "{announced:?}");
+
+    // The detector stops and the output delivers all it did; then the
+    // webserver stops, and the detector comes back without yard.
+    detector.terminate();
+    assert!(detector.wait(Duration::from_secs(15)).0.success());
+    let head = e2e::stored_events(dir.path()).iter().map(|e| e.seq).max().expect("events");
+    e2e::health_until(&web.url, "the output caught up", |h| h["outputs"][0]["cursor"].as_i64() >= Some(head)).await;
+    web.process.terminate();
+    assert!(web.process.wait(Duration::from_secs(15)).0.success());
+    let seen = watcher.messages().len();
+    let _detector = Process::start("detector", &detector_args(&["front_door"]));
+    let _web = Webserver::start_on(dir.path(), 0, &["--mqtt", &mqtt]);
+
+    // The new webserver never saw yard in a heartbeat: it knows it from
+    // the database, and clears every config of it.
+    let cleared_all = |m: &[Message]| {
+        let later = &m[seen.min(m.len())..];
+        announced.iter().all(|topic| later.iter().any(|m| &m.topic == topic && m.payload.is_empty()))
+            && later.iter().any(|m| m.topic == "lookout/yard/state" && m.text() == "ended")
+    };
+    watcher.until("yard's configs cleared and its state ended", cleared_all).await;
+    // And the broker forgets them: a new subscriber gets yard's state (the
+    // filter after) but no config (the filter before).
+    let fresh = Subscriber::start(port, None, &["homeassistant/+/lookout_yard/#", "lookout/yard/state"]).await;
+    let retained = fresh.until("yard's state", |m| m.iter().any(|m| m.topic == "lookout/yard/state")).await;
+    let configs: Vec<&str> = topics(&retained).into_iter().filter(|t| t.starts_with("homeassistant/")).collect();
+    assert!(configs.is_empty(), "no config of a removed camera is retained: {configs:?}");
 }
 
 /// Every change's `seq` from `first` on, from the database's change log.

@@ -98,7 +98,7 @@ pub async fn start(
             .read(|s| {
                 let cursor = s.output_cursor("mqtt")?.unwrap_or(i64::MAX);
                 let active = s.active_events()?.into_iter().filter(|e| e.seq <= cursor).collect();
-                Ok(mqtt::Seed { active, labels: s.labels_by_camera()? })
+                Ok(mqtt::Seed { active, labels: s.labels_by_camera()?, cameras: s.detector_cameras()? })
             })
             .await
             .map_err(|e| format!("cannot read the MQTT output's start: {e}"))?;

@@ -43,6 +43,7 @@ use rumqttc::{
 };
 use serde_json::json;
 use shared::config::DataDir;
+use shared::model::EventSource;
 use shared::wire::CameraState;
 use shared::{ChangeKind, Event, EventState};
 use tokio::sync::mpsc;
@@ -232,14 +233,16 @@ struct CameraModel {
     /// The latest event's snapshot (`image_path`).
     snapshot: Option<String>,
     state: Option<CameraState>,
-    /// Listed by a detector's latest heartbeat.
-    in_heartbeat: bool,
-    /// Listed before and no longer: removed from the detector's settings.
+    /// A detector's camera (listed in a heartbeat, or a detector made one
+    /// of its events), not only one the API posted events for.
+    from_detector: bool,
+    /// A detector's camera no detector lists: removed from their settings.
     removed: bool,
 }
 
 impl CameraModel {
     fn apply(&mut self, event: &Event) {
+        self.from_detector |= event.metadata.source != EventSource::Api;
         self.labels.extend(event.detected_objects.iter().map(|o| o.label.clone()));
         match event.state {
             EventState::Active => self.active.insert(event.event_id.clone(), event.clone()),
@@ -531,7 +534,11 @@ impl Mqtt {
         if broker.tls {
             options.set_transport(Transport::tls_with_config(tls_config(settings.ca_file.as_deref())?.into()));
         }
-        let mut cameras: BTreeMap<String, CameraModel> = BTreeMap::new();
+        let mut cameras: BTreeMap<String, CameraModel> = seed
+            .cameras
+            .into_iter()
+            .map(|camera| (camera, CameraModel { from_detector: true, ..CameraModel::default() }))
+            .collect();
         for (camera, label) in seed.labels {
             cameras.entry(camera).or_default().labels.insert(label);
         }
@@ -612,9 +619,11 @@ impl Mqtt {
     }
 
     /// Camera states and the camera list from the detectors' heartbeats.
-    /// Once every detector is connected, a camera they listed before and
-    /// list no more was removed from their settings: its state becomes
-    /// `ended` and its discovery configs are cleared.
+    /// Once every detector is connected, a detector's camera (from an
+    /// earlier heartbeat, or its events in the database) that none of them
+    /// lists was removed from their settings: its state becomes `ended` and
+    /// its discovery configs are cleared. A camera only the API posts
+    /// events for is never removed.
     fn follow_heartbeats(&mut self) {
         let statuses: Vec<_> = self.links.iter().filter_map(|l| l.status()).collect();
         let every_detector_heard = !statuses.is_empty() && statuses.iter().all(|s| s.connected && s.stats.is_some());
@@ -626,12 +635,12 @@ impl Mqtt {
             .collect();
         for (&camera, &state) in &listed {
             let model = self.cameras.entry(camera.to_owned()).or_default();
-            (model.state, model.in_heartbeat, model.removed) = (Some(state), true, false);
+            (model.state, model.from_detector, model.removed) = (Some(state), true, false);
         }
         if every_detector_heard {
             for (camera, model) in &mut self.cameras {
-                if model.in_heartbeat && !listed.contains_key(camera.as_str()) {
-                    (model.state, model.in_heartbeat, model.removed) = (Some(CameraState::Ended), false, true);
+                if model.from_detector && !model.removed && !listed.contains_key(camera.as_str()) {
+                    (model.state, model.removed) = (Some(CameraState::Ended), true);
                 }
             }
         }
@@ -642,24 +651,33 @@ impl Mqtt {
         let Some(prefix) = self.discovery.clone() else { return Vec::new() };
         let mut out = Vec::new();
         for (camera, model) in &self.cameras {
-            let wanted: BTreeMap<String, String> = if model.removed {
-                BTreeMap::new()
-            } else {
+            let configs: BTreeMap<String, String> =
                 homeassistant::configs(&prefix, &self.topics, camera, &model.labels)
                     .into_iter()
                     .map(|c| (c.topic, c.payload.to_string()))
-                    .collect()
-            };
+                    .collect();
             let announced = self.announced.entry(camera.clone()).or_default();
-            for topic in announced.iter().filter(|t| !wanted.contains_key(*t)) {
-                out.push((topic.clone(), true, Vec::new()));
-            }
-            for (topic, payload) in &wanted {
-                if self.published.get(topic) != Some(payload) {
-                    out.push((topic.clone(), true, payload.clone().into_bytes()));
+            if model.removed {
+                // Also what an earlier run announced: retained at the broker
+                // until cleared, whoever published it.
+                let retained: BTreeSet<&String> = announced.iter().chain(configs.keys()).collect();
+                for topic in retained {
+                    if self.published.get(topic).is_none_or(|p| !p.is_empty()) {
+                        out.push((topic.clone(), true, Vec::new()));
+                    }
                 }
+                announced.clear();
+            } else {
+                for topic in announced.iter().filter(|t| !configs.contains_key(*t)) {
+                    out.push((topic.clone(), true, Vec::new()));
+                }
+                for (topic, payload) in &configs {
+                    if self.published.get(topic) != Some(payload) {
+                        out.push((topic.clone(), true, payload.clone().into_bytes()));
+                    }
+                }
+                *announced = configs.into_keys().collect();
             }
-            *announced = wanted.keys().cloned().collect();
         }
         for (topic, _, payload) in &out {
             self.published.insert(topic.clone(), String::from_utf8_lossy(payload).into_owned());
@@ -698,12 +716,14 @@ impl Mqtt {
     }
 }
 
-/// What the retained topics start from: events active at the cursor and
-/// the labels each camera has seen.
+/// What the retained topics start from: events active at the cursor, the
+/// labels each camera has seen, and the detectors' cameras the database
+/// knows (so one removed while the webserver was down is still cleared).
 #[derive(Debug, Default)]
 pub struct Seed {
     pub active: Vec<Event>,
     pub labels: Vec<(String, String)>,
+    pub cameras: Vec<String>,
 }
 
 impl Sink for Mqtt {
