@@ -24,11 +24,17 @@ struct Mosquitto {
 
 impl Mosquitto {
     fn start(port: u16, dir: &Path) -> Self {
+        Self::start_with(port, dir, "")
+    }
+
+    /// Like [`Mosquitto::start`], with `more` (other listeners) in its
+    /// configuration.
+    fn start_with(port: u16, dir: &Path, more: &str) -> Self {
         let conf = dir.join("mosquitto.conf");
         let text = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
-             autosave_interval 1\nautosave_on_changes true\nlog_dest stderr\nlog_type error\nlog_type warning\n\
-             log_type notice\nlog_type information\n",
+            "per_listener_settings false\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+             persistence_location {}/\nautosave_interval 1\nautosave_on_changes true\nlog_dest stderr\n\
+             log_type error\nlog_type warning\nlog_type notice\nlog_type information\n{more}",
             dir.display()
         );
         std::fs::write(&conf, text).expect("mosquitto.conf");
@@ -547,6 +553,69 @@ async fn webhooks_get_every_change_in_order_through_failures_and_downtime_signed
     assert!(header(ntfy[0], "tags").contains("person"));
     assert_eq!(String::from_utf8_lossy(&ntfy[0].body), "person on porch (started): a person");
     serving.stop().await;
+}
+
+/// A certificate authority of the test's own and a certificate it signed
+/// for 127.0.0.1, made with the `openssl` command in `dir`: (CA, cert, key).
+fn test_certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let (ca, ca_key) = (dir.join("ca.pem"), dir.join("ca.key"));
+    let (cert, key, csr, ext) =
+        (dir.join("server.pem"), dir.join("server.key"), dir.join("server.csr"), dir.join("ext"));
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        .expect("ext");
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().expect("openssl (Debian package openssl) runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let [ca_s, ca_key_s, cert_s, key_s, csr_s, ext_s] =
+        [&ca, &ca_key, &cert, &key, &csr, &ext].map(|p| p.to_str().expect("a UTF-8 path").to_owned());
+    let new_ec_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ca_extensions = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"];
+    let make_ca = ["req", "-x509", "-days", "2", "-subj", "/CN=lookout test CA", "-keyout", &ca_key_s, "-out", &ca_s];
+    openssl(&[&make_ca[..], &new_ec_key, &ca_extensions].concat());
+    openssl(&[&["req", "-subj", "/CN=127.0.0.1", "-keyout", &key_s, "-out", &csr_s][..], &new_ec_key].concat());
+    let sign = ["x509", "-req", "-days", "2", "-CAcreateserial", "-extfile", &ext_s];
+    openssl(&[&sign[..], &["-in", &csr_s, "-CA", &ca_s, "-CAkey", &ca_key_s, "-out", &cert_s]].concat());
+    // Mosquitto started as root reads them as its own user.
+    use std::os::unix::fs::PermissionsExt;
+    for path in [dir, &key] {
+        let mode = if path.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    (ca, cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtts_to_a_broker_with_its_own_authority_delivers_once_it_is_trusted() {
+    let broker_dir = temp_data_dir();
+    let (ca, cert, key) = test_certificates(broker_dir.path());
+    let (plain, tls) = (free_port(), free_port());
+    let listener = format!(
+        "listener {tls} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+        ca.display(),
+        cert.display(),
+        key.display()
+    );
+    let _broker = Mosquitto::start_with(plain, broker_dir.path(), &listener);
+    let subscriber = Subscriber::start(plain, None, &["lookout/events"]).await;
+    let url = format!("mqtts://127.0.0.1:{tls}");
+    let http = reqwest::Client::new();
+
+    // Without the authority: the web's roots do not vouch for it.
+    let dir = temp_data_dir();
+    let untrusted = Webserver::start(dir.path(), &["--mqtt", &url]);
+    let health =
+        e2e::health_until(&untrusted.url, "the TLS failure", |h| h["outputs"][0]["last_error"].is_string()).await;
+    let why = health["outputs"][0]["last_error"].as_str().unwrap_or_default();
+    assert!(why.contains("TLS") && why.to_lowercase().contains("certificate"), "{why}");
+    drop(untrusted);
+
+    // With --mqtt-ca: connected, and a change arrives through TLS.
+    let web = Webserver::start(dir.path(), &["--mqtt", &url, "--mqtt-ca", arg(&ca)]);
+    e2e::health_until(&web.url, "connected over TLS", |h| h["outputs"][0]["connected"] == true).await;
+    let created = e2e::create_event(&http, &web.url, &json!({"camera_id": "porch", "description": "over TLS"})).await;
+    let seq = created["seq"].as_i64().expect("seq");
+    subscriber.until("the change sent over TLS", |m| event_seqs(m).contains(&seq)).await;
 }
 
 #[tokio::test]
