@@ -200,6 +200,9 @@ pub async fn run(
     events: mpsc::Sender<Command>,
     shutdown: &CancellationToken,
 ) {
+    for camera in cameras {
+        stats.set_camera_labels(&camera.id, LABELS.iter().map(|(label, _, _)| (*label).to_owned()));
+    }
     if args.wait_subscribers > 0 {
         tracing::info!(n = args.wait_subscribers, "waiting for subscribers before producing events");
         tokio::select! {

@@ -57,6 +57,8 @@ struct CameraCounters {
     last_error: Option<String>,
     /// In the order the stages first reported.
     stages: Vec<(&'static str, Timings)>,
+    labels: Vec<String>,
+    removed: bool,
 }
 
 impl CameraCounters {
@@ -69,6 +71,8 @@ impl CameraCounters {
             restarts: 0,
             last_error: None,
             stages: Vec::new(),
+            labels: Vec::new(),
+            removed: false,
         }
     }
 
@@ -151,7 +155,22 @@ impl Stats {
         self.with_camera(camera, |c| {
             c.state = state;
             c.last_error = error.map(|e| shared::redact::redact(&e).into_owned());
+            c.removed = false;
         });
+    }
+
+    /// A reload took `camera` out of the settings: it is listed as ended,
+    /// for `why`, and as removed.
+    pub fn set_camera_removed(&self, camera: &str, why: &str) {
+        self.with_camera(camera, |c| {
+            (c.state, c.last_error, c.removed) = (CameraState::Ended, Some(why.to_owned()), true);
+        });
+    }
+
+    /// The object labels `camera` reports, for its count sensors.
+    pub fn set_camera_labels(&self, camera: &str, labels: impl IntoIterator<Item = String>) {
+        let labels = labels.into_iter().collect();
+        self.with_camera(camera, |c| c.labels = labels);
     }
 
     /// A camera's source is being restarted.
@@ -252,6 +271,8 @@ fn camera_status(id: &str, c: &CameraCounters) -> CameraStatus {
         motion_frames: c.motion_frames,
         restarts: c.restarts,
         last_error: c.last_error.clone(),
+        labels: c.labels.clone(),
+        removed: c.removed,
         stages: c
             .stages
             .iter()

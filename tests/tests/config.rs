@@ -220,6 +220,9 @@ async fn sighup_adds_removes_and_restarts_exactly_the_cameras_that_changed() {
     })
     .await;
     assert_eq!(camera_status(&health, "steady")["state"], "up", "{health:#}");
+    // Listed as removed, which outputs read as "no longer a camera".
+    assert_eq!(camera_status(&health, "leaving")["removed"], true, "{health:#}");
+    assert_eq!(camera_status(&health, "steady")["removed"], false, "{health:#}");
     let samples = sampler.await.expect("sampler");
     assert!(samples.windows(2).all(|w| w[1] > w[0]), "the untouched camera paused: {samples:?}");
     detector.wait_for_log_count("camera up", 5, Duration::from_secs(30));

@@ -306,6 +306,42 @@ async fn mqtt_carries_every_change_in_order_across_a_broker_kill_and_a_webserver
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_label_a_camera_reports_has_a_count_sensor_before_any_event_has_it() {
+    let dir = temp_data_dir();
+    let broker_dir = temp_data_dir();
+    let port = free_port();
+    let _broker = Mosquitto::start(port, broker_dir.path());
+    let watcher = Subscriber::start(port, None, &["homeassistant/sensor/lookout_porch/#", "lookout/porch/#"]).await;
+    // Hardly any events: most labels can only come from the heartbeats.
+    let args = ["--dry-run", "--camera", "porch", "--rate", "0.0001", "--data-dir", arg(dir.path())];
+    let _detector = Process::start("detector", &args);
+    let web = Webserver::start(dir.path(), &["--mqtt", &format!("mqtt://127.0.0.1:{port}")]);
+    let labels = e2e::health_until(&web.url, "the detector's heartbeat", |h| {
+        h["detectors"][0]["stats"]["cameras"][0]["labels"].as_array().is_some_and(|l| !l.is_empty())
+    })
+    .await["detectors"][0]["stats"]["cameras"][0]["labels"]
+        .clone();
+    let labels: Vec<String> = serde_json::from_value(labels).expect("labels");
+    assert!(labels.contains(&"person".to_owned()), "{labels:?}");
+    let count_config = |label: &str| format!("homeassistant/sensor/lookout_porch/{label}_count/config");
+    let got = watcher
+        .until("a count sensor per label", |m| {
+            labels.iter().all(|l| m.iter().any(|m| m.topic == count_config(l) && !m.payload.is_empty()))
+        })
+        .await;
+    for label in &labels {
+        let state = got.iter().rfind(|m| m.topic == format!("lookout/porch/{label}"));
+        assert_eq!(state.map(Message::text).as_deref(), Some("0"), "{label}: none seen yet");
+    }
+    let seen: BTreeSet<String> = e2e::stored_events(dir.path())
+        .iter()
+        .flat_map(|e| e.detected_objects.iter().map(|o| o.label.clone()))
+        .collect();
+    let only_reported: Vec<&String> = labels.iter().filter(|l| !seen.contains(*l)).collect();
+    assert!(!only_reported.is_empty(), "some labels ({only_reported:?}) came only from the heartbeats; seen: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_camera_loses_its_home_assistant_entities_even_when_removed_while_the_webserver_was_down() {
     let dir = temp_data_dir();
     let broker_dir = temp_data_dir();

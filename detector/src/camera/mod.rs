@@ -239,7 +239,7 @@ pub async fn watch_all(
                     let keep = wanted.contains_key(id);
                     if !keep {
                         camera.stop.stop(REMOVED_REASON);
-                        context.stats.set_camera_state(id, CameraState::Ended, Some(REMOVED_REASON.to_owned()));
+                        context.stats.set_camera_removed(id, REMOVED_REASON);
                         removed.push(id.clone());
                     }
                     keep
@@ -278,6 +278,8 @@ async fn watch(
         stages.push(Box::new(ObjectStage::new(model, filter.clone(), &camera.id)));
         filter
     });
+    let labels = objects.iter().flat_map(|f| &f.classes).filter_map(|&class| ::objects::labels::COCO.get(class));
+    stats.set_camera_labels(&camera.id, labels.map(|&l| l.to_owned()));
     let analysis = Analysis { fps: decode.fps, stages, episodes, objects };
     let pipeline = Pipeline::new(&camera.id, &context.producer, context.data_dir, analysis, stats.clone());
     let shutdown = stop.token.clone();

@@ -30,7 +30,7 @@ use crate::model::{Change, Timestamp};
 pub use crate::stats::{Histogram, Percentiles};
 
 /// Bumped on any incompatible change to [`Frame`].
-pub const PROTOCOL_VERSION: u16 = 7;
+pub const PROTOCOL_VERSION: u16 = 8;
 /// First bytes of every `Hello`: tells a Lookout peer from anything else.
 pub const MAGIC: [u8; 4] = *b"LKWP";
 /// Largest payload accepted or sent (1 MiB).
@@ -137,6 +137,12 @@ pub struct CameraStatus {
     pub last_error: Option<String>,
     /// Time spent per pipeline stage, over a recent window.
     pub stages: Vec<StageTimes>,
+    /// The object labels it reports (its wanted labels; a dry run's
+    /// simulated ones): Home Assistant gets a count sensor for each.
+    pub labels: Vec<String>,
+    /// Taken out of the detector's settings by a reload: still listed
+    /// (`ended`) until the detector restarts, but no longer its camera.
+    pub removed: bool,
 }
 
 /// Milliseconds spent in one camera pipeline stage (`decode_wait`, `motion`,
@@ -323,6 +329,8 @@ mod tests {
                     ms: Percentiles { count: 90, ..Default::default() },
                     seconds: Histogram { counts: vec![90; 17], sum_seconds: 1.5 },
                 }],
+                labels: vec!["person".into(), "dog".into()],
+                removed: false,
             }],
             subscribers: 1,
             slow_subscribers_dropped: 0,

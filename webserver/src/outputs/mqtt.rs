@@ -44,7 +44,7 @@ use rumqttc::{
 use serde_json::json;
 use shared::config::DataDir;
 use shared::model::EventSource;
-use shared::wire::CameraState;
+use shared::wire::{CameraState, CameraStatus};
 use shared::{ChangeKind, Event, EventState};
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -621,21 +621,23 @@ impl Mqtt {
     /// Camera states and the camera list from the detectors' heartbeats.
     /// Once every detector is connected, a detector's camera (from an
     /// earlier heartbeat, or its events in the database) that none of them
-    /// lists was removed from their settings: its state becomes `ended` and
+    /// lists, or that one lists as removed by a reload, was removed from
+    /// their settings: its state becomes `ended` and
     /// its discovery configs are cleared. A camera only the API posts
     /// events for is never removed.
     fn follow_heartbeats(&mut self) {
         let statuses: Vec<_> = self.links.iter().filter_map(|l| l.status()).collect();
         let every_detector_heard = !statuses.is_empty() && statuses.iter().all(|s| s.connected && s.stats.is_some());
-        let listed: BTreeMap<&str, CameraState> = statuses
+        let listed: BTreeMap<&str, &CameraStatus> = statuses
             .iter()
             .filter(|s| s.connected)
             .filter_map(|s| s.stats.as_ref())
-            .flat_map(|stats| stats.cameras.iter().map(|c| (c.camera_id.as_str(), c.state)))
+            .flat_map(|stats| stats.cameras.iter().filter(|c| !c.removed).map(|c| (c.camera_id.as_str(), c)))
             .collect();
-        for (&camera, &state) in &listed {
+        for (&camera, status) in &listed {
             let model = self.cameras.entry(camera.to_owned()).or_default();
-            (model.state, model.from_detector, model.removed) = (Some(state), true, false);
+            (model.state, model.from_detector, model.removed) = (Some(status.state), true, false);
+            model.labels.extend(status.labels.iter().cloned());
         }
         if every_detector_heard {
             for (camera, model) in &mut self.cameras {
