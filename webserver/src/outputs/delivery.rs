@@ -345,11 +345,16 @@ impl<S: Sink> Flight<S> {
         (self.attempts, self.refusals) = (0, 0);
     }
 
-    /// Moves the cursor up to the oldest change in flight.
+    /// Moves the cursor up to the oldest change in flight, and saves it
+    /// when due.
     async fn advance(&mut self) {
+        self.settle_cursor();
+        self.save(false).await;
+    }
+
+    fn settle_cursor(&mut self) {
         self.cursor = self.in_flight.front().map_or(self.read_through, |d| d.seq() - 1);
         self.output.status.cursor.store(self.cursor, Ordering::Relaxed);
-        self.save(false).await;
     }
 
     /// At shutdown: takes the acknowledgements of what is in flight, for a
@@ -366,8 +371,7 @@ impl<S: Sink> Flight<S> {
                 Err(_) => break,
             }
         }
-        self.cursor = self.in_flight.front().map_or(self.read_through, |d| d.seq() - 1);
-        self.output.status.cursor.store(self.cursor, Ordering::Relaxed);
+        self.settle_cursor();
     }
 
     /// Writes the cursor if it moved and is due (or `now`).
