@@ -554,6 +554,12 @@ impl Store {
         Ok(Page { events, next_before_seq })
     }
 
+    /// How many changes with `after < seq <= through` are kept.
+    pub fn count_changes(&self, after: i64, through: i64) -> Result<u64, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT COUNT(*) FROM changes WHERE seq > ?1 AND seq <= ?2")?;
+        Ok(stmt.query_row(params![after, through], |r| r.get::<_, i64>(0))?.max(0) as u64)
+    }
+
     /// Changes with `seq > after`, oldest first, at most `limit` (clamped to
     /// 1..=[`MAX_PAGE`]): the catch-up read.
     pub fn after_seq(&self, after: i64, limit: usize) -> Result<Vec<Change>, StoreError> {

@@ -205,3 +205,31 @@ fn a_sweep_killed_midway_leaves_a_sound_database_and_everything_that_is_kept() {
     assert!(due.iter().all(|id| !kept.contains(id)), "every due event is gone after the next sweep");
     assert!(recent.iter().all(|id| kept.contains(id)) && kept.contains(&active));
 }
+
+#[tokio::test]
+async fn changes_retention_deleted_before_an_output_delivered_them_are_counted_not_waited_for() {
+    let dir = temp_data_dir();
+    let data_dir = DataDir::new(dir.path());
+    let mut store = Store::open(data_dir.database()).expect("store");
+    for i in 0..5 {
+        commit_old_event(&mut store, &data_dir, 40.0 + f64::from(i), EventState::Ended);
+    }
+    // A webhook last acknowledged before all of them: behind by a month.
+    store.set_output_cursor("webhook-1", 0).expect("cursor");
+    drop(store);
+
+    let detector = Process::start(
+        "detector",
+        &["--dry-run", "--camera", "front_door", "--rate", "1", "--data-dir", arg(dir.path()), "--retain-days", "1"],
+    );
+    let swept = detector.wait_for_log("retention sweep events=", Duration::from_secs(60));
+    assert!(swept.contains("events=5 "), "{swept}");
+
+    let closed = format!("http://127.0.0.1:{}/hook", e2e::free_port());
+    let web = Webserver::start(dir.path(), &["--webhook", &closed]);
+    let health = e2e::health_until(&web.url, "the deleted changes counted", |h| h["outputs"][0]["expired"] == 5).await;
+    assert_eq!(health["outputs"][0]["give_ups"], 0, "not refusals: {health}");
+    web.process.wait_for_log("retention deleted 5 changes (up to seq 5)", Duration::from_secs(10));
+    let metrics = reqwest::get(format!("{}/metrics", web.url)).await.expect("GET").text().await.expect("text");
+    assert!(metrics.contains("lookout_output_expired_total{output=\"webhook-1\"} 5"), "{metrics}");
+}

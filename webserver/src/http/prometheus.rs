@@ -344,7 +344,7 @@ impl Scrape {
             return Ok(());
         }
         type Value = fn(&OutputReport) -> u64;
-        let families: [(&str, &str, MetricType, Value); 6] = [
+        let families: [(&str, &str, MetricType, Value); 7] = [
             ("lookout_output_connected", "1 while the output reaches its receiver.", MetricType::Gauge, |o| {
                 u64::from(o.connected)
             }),
@@ -357,6 +357,9 @@ impl Scrape {
                 o.give_ups
             }),
             ("lookout_output_late", "Changes delivered after --late-after-secs.", MetricType::Counter, |o| o.late),
+            ("lookout_output_expired", "Changes retention deleted before delivery.", MetricType::Counter, |o| {
+                o.expired
+            }),
         ];
         for (name, help, kind, value) in families {
             family(e, name, help, None, kind, |mut m| {

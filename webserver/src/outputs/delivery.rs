@@ -29,6 +29,9 @@
 //!   stop an output forever.
 //! * **Late.** Before each send every change is marked `late` if it was
 //!   committed longer ago than the output's `late_after`.
+//! * **Expired.** An output behind by the whole retention period finds
+//!   changes gone from the database: they cannot be sent, so they are
+//!   counted (`expired`) and said, and delivery goes on with the next.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -131,6 +134,8 @@ struct Flight<S> {
     in_flight: VecDeque<Delivery>,
     /// The last change read (sent or filtered out).
     read_through: i64,
+    /// Changes up to here that retention deleted unread were counted.
+    expired_through: i64,
     /// Everything up to here was delivered or is not for this output.
     cursor: i64,
     saved: (i64, Instant),
@@ -150,6 +155,7 @@ pub async fn run<S: Sink>(output: Output<S>, mut live: broadcast::Receiver<Chang
         output,
         in_flight: VecDeque::new(),
         read_through: cursor,
+        expired_through: cursor,
         cursor,
         saved: (cursor, Instant::now()),
         attempts: 0,
@@ -210,15 +216,18 @@ pub async fn run<S: Sink>(output: Output<S>, mut live: broadcast::Receiver<Chang
                 },
             }
         } else {
-            let after = flight.read_through;
+            let (after, counted) = (flight.read_through, flight.expired_through);
             let page = tokio::select! {
                 _ = stop.cancelled() => break,
-                page = flight.output.db.read(move |s| s.after_seq(after, PAGE)) => page,
+                page = flight.output.db.read(move |s| read_page(s, after, counted)) => page,
             };
             match page {
-                Ok(page) => {
-                    caught_up = page.len() < PAGE;
-                    page
+                Ok(Page { changes, expired }) => {
+                    if let Some(expired) = expired {
+                        flight.expired(expired);
+                    }
+                    caught_up = changes.len() < PAGE;
+                    changes
                 }
                 Err(e) => {
                     flight.output.status.failed(&format!("cannot read the database: {e}"));
@@ -345,6 +354,23 @@ impl<S: Sink> Flight<S> {
         (self.attempts, self.refusals) = (0, 0);
     }
 
+    /// Retention deleted changes this output had not read: they are gone,
+    /// so they are counted and said, not waited for.
+    fn expired(&mut self, expired: Expired) {
+        self.expired_through = self.expired_through.max(expired.through);
+        if expired.count == 0 {
+            return;
+        }
+        let status = &self.output.status;
+        status.expired.fetch_add(expired.count, Ordering::Relaxed);
+        let why = format!(
+            "retention deleted {} changes (up to seq {}) before this output could deliver them",
+            expired.count, expired.through
+        );
+        tracing::warn!(output = %status.name, "{why}");
+        status.noted(&why);
+    }
+
     /// Moves the cursor up to the oldest change in flight, and saves it
     /// when due.
     async fn advance(&mut self) {
@@ -406,6 +432,32 @@ async fn start_cursor(status: &OutputStatus, db: &Db, stop: &CancellationToken) 
             }
         }
     }
+}
+
+/// One catch-up read from the database.
+struct Page {
+    changes: Vec<Change>,
+    /// Changes after the cursor that retention deleted unread.
+    expired: Option<Expired>,
+}
+
+struct Expired {
+    count: u64,
+    through: i64,
+}
+
+/// The changes after `after`, and those retention deleted after
+/// `counted` (what was not counted yet).
+fn read_page(store: &shared::Store, after: i64, counted: i64) -> Result<Page, shared::store::StoreError> {
+    let changes = store.after_seq(after, PAGE)?;
+    let deleted_through = store.history()?.deleted_through;
+    let from = counted.max(after);
+    let expired =
+        (deleted_through > from).then(|| store.count_changes(from, deleted_through)).transpose()?.map(|kept| Expired {
+            count: ((deleted_through - from) as u64).saturating_sub(kept),
+            through: deleted_through,
+        });
+    Ok(Page { changes, expired })
 }
 
 /// `first` and whatever else waits in the feed, up to [`LIVE_BATCH`]; and

@@ -208,6 +208,7 @@ pub struct OutputStatus {
     retries: AtomicU64,
     give_ups: AtomicU64,
     late: AtomicU64,
+    expired: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -229,6 +230,9 @@ pub struct OutputReport {
     pub give_ups: u64,
     /// Changes delivered later than `--late-after-secs`.
     pub late: u64,
+    /// Changes retention deleted before the output could deliver them
+    /// (it was behind by the whole retention period).
+    pub expired: u64,
     pub last_error: Option<String>,
 }
 
@@ -243,6 +247,7 @@ impl OutputStatus {
             retries: AtomicU64::new(0),
             give_ups: AtomicU64::new(0),
             late: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
             last_error: Mutex::new(None),
         }
     }
@@ -260,6 +265,7 @@ impl OutputStatus {
             retries: self.retries.load(Ordering::Relaxed),
             give_ups: self.give_ups.load(Ordering::Relaxed),
             late: self.late.load(Ordering::Relaxed),
+            expired: self.expired.load(Ordering::Relaxed),
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
@@ -270,6 +276,11 @@ impl OutputStatus {
 
     fn failed(&self, why: &str) {
         self.connected.store(false, Ordering::Relaxed);
+        self.noted(why);
+    }
+
+    /// Something went wrong that is not the receiver's failing.
+    fn noted(&self, why: &str) {
         if let Ok(mut last) = self.last_error.lock() {
             *last = Some(why.to_owned());
         }
