@@ -301,9 +301,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn round_trip_of_each_kind() {
-        let stats = DetectorStats {
+    fn sample_stats() -> DetectorStats {
+        DetectorStats {
             sent_at: Timestamp::from_unix_ms(2),
             started_at: Timestamp::from_unix_ms(1),
             events_created: 3,
@@ -336,10 +335,17 @@ mod tests {
             slow_subscribers_dropped: 0,
             store_errors: 0,
             backlog: 0,
-        };
-        for frame in
-            [hello(), Frame::Heartbeat(stats), Frame::Bye { reason: "shutdown".into() }, Frame::Proof { mac: [7; 32] }]
-        {
+        }
+    }
+
+    #[test]
+    fn round_trip_of_each_kind() {
+        for frame in [
+            hello(),
+            Frame::Heartbeat(sample_stats()),
+            Frame::Bye { reason: "shutdown".into() },
+            Frame::Proof { mac: [7; 32] },
+        ] {
             let bytes = encode(&frame).expect("encode");
             assert_eq!(complete(&bytes), (frame, bytes.len()));
         }
@@ -438,6 +444,58 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = decode(&bytes);
             let _ = decode_hello(&bytes);
+        }
+    }
+
+    /// Where the fuzz targets start: one frame of each kind, of this
+    /// protocol version.
+    fn seed_frames() -> Vec<Frame> {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let event = arb_event().new_tree(&mut runner).expect("generate").current();
+        vec![
+            hello(),
+            Frame::Hello(Hello::new(Role::Subscriber, "webserver@test:2")),
+            Frame::Proof { mac: [7; 32] },
+            Frame::Change(Change { kind: ChangeKind::New, event: event.clone() }),
+            Frame::Change(Change { kind: ChangeKind::End, event }),
+            Frame::Heartbeat(sample_stats()),
+            Frame::Bye { reason: "shutdown".into() },
+        ]
+    }
+
+    /// The committed fuzz seeds are frames this build decodes: a seed of an
+    /// older protocol only tests the decoder's first few bytes. After a
+    /// protocol change, `LOOKOUT_WRITE_FUZZ_SEEDS=1 cargo test -p shared
+    /// fuzz_seeds` writes them anew.
+    #[test]
+    fn the_fuzz_seeds_are_frames_of_this_protocol() {
+        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+        let targets = ["frame_decode", "frame_round_trip"];
+        if std::env::var_os("LOOKOUT_WRITE_FUZZ_SEEDS").is_some() {
+            for target in targets {
+                for (i, frame) in seed_frames().iter().enumerate() {
+                    let path = corpus.join(target).join(format!("seed-{i}"));
+                    std::fs::write(&path, encode(frame).expect("encode")).expect("write a seed");
+                }
+            }
+        }
+        for target in targets {
+            let mut kinds = std::collections::HashSet::new();
+            for i in 0..seed_frames().len() {
+                let path = corpus.join(target).join(format!("seed-{i}"));
+                let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let stale = "of another protocol: rewrite with LOOKOUT_WRITE_FUZZ_SEEDS=1";
+                let frame = match decode(&bytes) {
+                    Ok(Decoded::Complete { frame, consumed }) if consumed == bytes.len() => frame,
+                    other => panic!("{} is not one frame ({other:?}), {stale}", path.display()),
+                };
+                if let Frame::Hello(hello) = &frame {
+                    assert_eq!(hello.protocol_version, PROTOCOL_VERSION, "{}: {stale}", path.display());
+                }
+                kinds.insert(std::mem::discriminant(&frame));
+            }
+            assert_eq!(kinds.len(), 5, "{target}: a seed of every kind of frame");
         }
     }
 }
