@@ -177,7 +177,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// How often the data directory's size and retention state are measured
-/// for `/metrics` (a walk of every snapshot file).
+/// for `/metrics` (a walk of every snapshot file), at most.
 const STORAGE_SAMPLE: Duration = Duration::from_secs(30);
 
 /// Damage in the middle of the file shows only when a read reaches it, so

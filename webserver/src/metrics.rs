@@ -122,14 +122,17 @@ impl Metrics {
     }
 
     /// Samples the data directory's bytes and retention state through `db`
-    /// every `every`, until the task is dropped; a failed sample keeps the
-    /// previous one and is logged.
+    /// every `every` — or less often where the walk of the snapshots is
+    /// slow (see [`next_storage_sample`]) — until the task is dropped; a
+    /// failed sample keeps the previous one and is logged.
     pub async fn sample_storage(&self, db: crate::db::Db, data_dir: shared::config::DataDir, every: Duration) {
-        let mut ticker = tokio::time::interval(every);
+        let mut wait = Duration::ZERO;
         loop {
-            ticker.tick().await;
+            tokio::time::sleep(wait).await;
             let dir = data_dir.clone();
+            let started = Instant::now();
             let usage = tokio::task::spawn_blocking(move || shared::retention::usage(&dir)).await;
+            wait = next_storage_sample(every, started.elapsed());
             let history = db.read(|s| s.history()).await;
             match (usage, history) {
                 (Ok(Ok(usage)), Ok(history)) => {
@@ -230,9 +233,34 @@ fn read_proc_self() -> Option<ProcSample> {
     Some(ProcSample { cpu_seconds: (utime + stime) / USER_HZ, rss_bytes: rss_kib * 1024 })
 }
 
+/// A walk of the snapshots (months of them: a million files) may cost
+/// seconds of a core: the next sample waits at least this many times as
+/// long as the last walk took, so sampling never costs more than ~1 % of
+/// a core; the sizes it reports move slowly (retention sweeps hourly).
+const STORAGE_SAMPLE_COST: u32 = 100;
+/// …but never waits longer than this.
+const STORAGE_SAMPLE_MAX: Duration = Duration::from_secs(600);
+
+/// When to sample the storage next, after a walk that took `took`.
+pub fn next_storage_sample(every: Duration, took: Duration) -> Duration {
+    took.saturating_mul(STORAGE_SAMPLE_COST).clamp(every, STORAGE_SAMPLE_MAX.max(every))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slow_storage_walk_is_repeated_less_often() {
+        let every = Duration::from_secs(30);
+        assert_eq!(next_storage_sample(every, Duration::from_millis(20)), every, "a small tree: every 30 s");
+        assert_eq!(next_storage_sample(every, Duration::from_secs(2)), Duration::from_secs(200), "1 % of a core");
+        assert_eq!(next_storage_sample(every, Duration::from_secs(60)), STORAGE_SAMPLE_MAX, "capped");
+        let often = Duration::from_millis(100);
+        assert_eq!(next_storage_sample(often, Duration::ZERO), often, "a test's short interval stays");
+        let rare = Duration::from_secs(3600);
+        assert_eq!(next_storage_sample(rare, Duration::from_secs(1)), rare, "never more often than asked");
+    }
 
     #[test]
     fn reads_own_process() {
