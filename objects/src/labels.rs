@@ -93,6 +93,11 @@ pub fn class_of(label: &str) -> Option<usize> {
     COCO.iter().position(|name| *name == label)
 }
 
+/// The class name of a channel, if COCO has one.
+pub fn label_of(class: usize) -> Option<&'static str> {
+    COCO.get(class).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +109,7 @@ mod tests {
         assert_eq!(class_of("cat"), Some(15));
         assert_eq!(class_of("toothbrush"), Some(79));
         assert_eq!(class_of("unicorn"), None);
+        assert!((0..COCO.len()).all(|class| label_of(class).and_then(class_of) == Some(class)));
+        assert_eq!(label_of(COCO.len()), None);
     }
 }

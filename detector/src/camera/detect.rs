@@ -86,7 +86,7 @@ impl Stage for ObjectStage {
 pub fn to_detected(d: &Detection) -> DetectedObject {
     let round = |v: f32| (f64::from(v) * 10.0).round() / 10.0;
     DetectedObject {
-        label: objects::labels::COCO.get(d.class).copied().unwrap_or("object").to_owned(),
+        label: objects::labels::label_of(d.class).unwrap_or("object").to_owned(),
         confidence: (f64::from(d.score) * 1000.0).round() / 1000.0,
         bbox: BoundingBox {
             x: round(d.rect.x1),

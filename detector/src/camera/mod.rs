@@ -278,8 +278,8 @@ async fn watch(
         stages.push(Box::new(ObjectStage::new(model, filter.clone(), &camera.id)));
         filter
     });
-    let labels = objects.iter().flat_map(|f| &f.classes).filter_map(|&class| ::objects::labels::COCO.get(class));
-    stats.set_camera_labels(&camera.id, labels.map(|&l| l.to_owned()));
+    let labels = objects.iter().flat_map(|f| &f.classes).filter_map(|&class| ::objects::labels::label_of(class));
+    stats.set_camera_labels(&camera.id, labels.map(str::to_owned));
     let analysis = Analysis { fps: decode.fps, stages, episodes, objects };
     let pipeline = Pipeline::new(&camera.id, &context.producer, context.data_dir, analysis, stats.clone());
     let shutdown = stop.token.clone();
