@@ -156,6 +156,35 @@ impl Change {
 }
 
 impl Event {
+    /// The rules of [`NewEvent::validate`], for an event that arrives
+    /// already committed elsewhere (a cluster stream's message).
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        NewEvent {
+            event_id: self.event_id.clone(),
+            camera_id: self.camera_id.clone(),
+            timestamp: self.timestamp,
+            state: self.state,
+            end_time: self.end_time,
+            motion_confidence: self.motion_confidence,
+            detected_objects: self.detected_objects.clone(),
+            description: self.description.clone(),
+            image_path: self.image_path.clone(),
+            metadata: self.metadata.clone(),
+        }
+        .validate()
+    }
+
+    /// What every `end` change does to its event: ended at `at` (never
+    /// before its start), with `reason` as `metadata.end_reason` when it did
+    /// not end on its own.
+    pub fn end_at(&mut self, at: Timestamp, reason: Option<&str>) {
+        self.state = EventState::Ended;
+        self.end_time = Some(at.max(self.timestamp));
+        if let Some(reason) = reason {
+            self.metadata.end_reason = Some(reason.to_owned());
+        }
+    }
+
     /// The canonical JSON of an event: REST bodies, WebSocket `data` and
     /// `events.jsonl` lines are all exactly this, so they agree byte for byte.
     pub fn to_json(&self) -> String {

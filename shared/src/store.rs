@@ -34,6 +34,14 @@
 //! inserts take the write lock up front (`BEGIN IMMEDIATE`) so they never
 //! deadlock upgrading a read lock.
 //!
+//! # Cluster mode
+//!
+//! With NATS (SPEC §10) a JetStream stream is the log across machines, and
+//! [`cluster`] is the store's side of it: a detector's database is its
+//! outbox (how far its changes reached the stream is kept with it), and a
+//! webserver's database is a copy of the stream, written by
+//! [`Store::apply`] at the stream's sequence instead of its own.
+//!
 //! # Schema
 //!
 //! `PRAGMA user_version` holds the schema version; [`MIGRATIONS`] upgrades an
@@ -47,6 +55,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::model::{Change, ChangeKind, Event, EventState, NewEvent, Timestamp, new_event_id};
+
+pub mod cluster;
 
 /// How long a statement waits for another connection's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -171,6 +181,21 @@ const MIGRATIONS: &[Migration] = &[
 "#,
         then: None,
     },
+    Migration {
+        sql: r#"
+    -- Cluster mode (SPEC §10): this database as a detector's outbox. Per
+    -- stream, the id its changes carry there (with their local seq, so a
+    -- restart recognises its own messages) and the last change the stream
+    -- acknowledged.
+    CREATE TABLE stream_outbox (
+        stream     TEXT    PRIMARY KEY,
+        outbox_id  TEXT    NOT NULL,
+        local_seq  INTEGER NOT NULL,
+        stream_seq INTEGER NOT NULL
+    ) STRICT;
+"#,
+        then: None,
+    },
 ];
 
 /// Migration 3: each existing event's `new` change, at the event's own `seq`.
@@ -209,6 +234,10 @@ pub enum StoreError {
     NoSuchEvent(String),
     #[error("event {0:?} has already ended")]
     AlreadyEnded(String),
+    #[error("event {0:?} exists already")]
+    DuplicateEvent(String),
+    #[error("change seq={seq} is not above the copy's head seq={head}")]
+    OutOfOrder { seq: i64, head: i64 },
     #[error("change seq={seq} is unreadable: {reason}")]
     CorruptChange { seq: i64, reason: String },
     #[error("database error: {0}")]
@@ -368,26 +397,7 @@ impl Store {
         for _ in 0..ATTEMPTS {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut event = new.clone().commit(0, Timestamp::now());
-            let inserted = log_change(&tx, ChangeKind::New, &mut event).and_then(|()| {
-                let row = EventRow::of(&event);
-                // Cached: parsing the statement anew cost ~50 µs of every commit.
-                tx.prepare_cached(INSERT_EVENT)?.execute(params![
-                    event.seq,
-                    event.event_id,
-                    event.camera_id,
-                    event.timestamp.to_string(),
-                    event.motion_confidence,
-                    row.objects,
-                    event.description,
-                    event.image_path,
-                    row.metadata,
-                    event.created_at.to_string(),
-                    event.state.as_str(),
-                    row.end_time,
-                    event.updated_at.to_string(),
-                ])?;
-                Ok(())
-            });
+            let inserted = log_change(&tx, ChangeKind::New, &mut event).and_then(|()| insert_event_row(&tx, &event));
             match inserted {
                 Ok(()) => {
                     tx.commit()?;
@@ -426,11 +436,7 @@ impl Store {
     ) -> Result<Change, StoreError> {
         self.change(event_id, ChangeKind::End, |event| {
             edit(event);
-            event.state = EventState::Ended;
-            event.end_time = Some(at.max(event.timestamp));
-            if let Some(reason) = reason {
-                event.metadata.end_reason = Some(reason.to_owned());
-            }
+            event.end_at(at, reason);
         })
     }
 
@@ -454,19 +460,7 @@ impl Store {
         (event.event_id, event.camera_id, event.timestamp, event.created_at) = identity;
         event.updated_at = Timestamp::now();
         log_change(&tx, kind, &mut event)?;
-        let row = EventRow::of(&event);
-        tx.prepare_cached(UPDATE_EVENT)?.execute(params![
-            event.seq,
-            event.motion_confidence,
-            row.objects,
-            event.description,
-            event.image_path,
-            row.metadata,
-            event.state.as_str(),
-            row.end_time,
-            event.updated_at.to_string(),
-            event.event_id,
-        ])?;
+        update_event_row(&tx, &event)?;
         tx.commit()?;
         Ok(Change { kind, event })
     }
@@ -912,6 +906,46 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 fn log_change(tx: &rusqlite::Transaction<'_>, kind: ChangeKind, event: &mut Event) -> Result<(), StoreError> {
     event.seq = tx.prepare_cached(NEXT_SEQ)?.query_row([], |r| r.get(0))?;
     tx.prepare_cached(INSERT_CHANGE)?.execute(params![event.seq, event.event_id, kind.as_str(), event.to_json()])?;
+    Ok(())
+}
+
+/// Writes a new event's row.
+fn insert_event_row(tx: &rusqlite::Transaction<'_>, event: &Event) -> Result<(), StoreError> {
+    let row = EventRow::of(event);
+    // Cached: parsing the statement anew cost ~50 µs of every commit.
+    tx.prepare_cached(INSERT_EVENT)?.execute(params![
+        event.seq,
+        event.event_id,
+        event.camera_id,
+        event.timestamp.to_string(),
+        event.motion_confidence,
+        row.objects,
+        event.description,
+        event.image_path,
+        row.metadata,
+        event.created_at.to_string(),
+        event.state.as_str(),
+        row.end_time,
+        event.updated_at.to_string(),
+    ])?;
+    Ok(())
+}
+
+/// Moves an existing event's row to its latest change.
+fn update_event_row(tx: &rusqlite::Transaction<'_>, event: &Event) -> Result<(), StoreError> {
+    let row = EventRow::of(event);
+    tx.prepare_cached(UPDATE_EVENT)?.execute(params![
+        event.seq,
+        event.motion_confidence,
+        row.objects,
+        event.description,
+        event.image_path,
+        row.metadata,
+        event.state.as_str(),
+        row.end_time,
+        event.updated_at.to_string(),
+        event.event_id,
+    ])?;
     Ok(())
 }
 

@@ -30,7 +30,7 @@ use crate::model::{Change, Timestamp};
 pub use crate::stats::{Histogram, Percentiles};
 
 /// Bumped on any incompatible change to [`Frame`].
-pub const PROTOCOL_VERSION: u16 = 8;
+pub const PROTOCOL_VERSION: u16 = 9;
 /// First bytes of every `Hello`: tells a Lookout peer from anything else.
 pub const MAGIC: [u8; 4] = *b"LKWP";
 /// Largest payload accepted or sent (1 MiB).
@@ -119,6 +119,28 @@ pub struct DetectorStats {
     pub store_errors: u64,
     /// Events waiting now for the database to accept writes.
     pub backlog: u64,
+    /// In cluster mode, how far its changes reached the stream.
+    pub outbox: Option<OutboxStatus>,
+}
+
+/// A detector's outbox in cluster mode: committed changes on their way
+/// to the JetStream stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutboxStatus {
+    /// The node id its subjects carry.
+    pub node: String,
+    /// Whether the last attempt to reach the stream succeeded.
+    pub connected: bool,
+    /// The highest local `seq` the stream acknowledged.
+    pub published_through: i64,
+    /// Its stream sequence.
+    pub stream_seq: u64,
+    /// Committed changes not yet acknowledged.
+    pub pending: u64,
+    /// Changes the stream acknowledged, since start.
+    pub published: u64,
+    /// Why the stream was last unreachable, if it was.
+    pub last_error: Option<String>,
 }
 
 /// One camera as its detector sees it.
@@ -335,6 +357,12 @@ mod tests {
             slow_subscribers_dropped: 0,
             store_errors: 0,
             backlog: 0,
+            outbox: Some(OutboxStatus {
+                node: "barn".into(),
+                connected: true,
+                published_through: 3,
+                ..Default::default()
+            }),
         }
     }
 

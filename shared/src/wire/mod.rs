@@ -24,5 +24,5 @@ pub mod key;
 
 pub use connection::{FrameReader, FrameWriter, WireError, handshake};
 pub use endpoint::{Subscription, Trust};
-pub use frame::{CameraState, CameraStatus, DetectorStats, Frame, Hello, Percentiles, Role, StageTimes};
+pub use frame::{CameraState, CameraStatus, DetectorStats, Frame, Hello, OutboxStatus, Percentiles, Role, StageTimes};
 pub use key::WireKey;
