@@ -128,6 +128,14 @@ pub struct Args {
     #[command(flatten)]
     pub retention: RetentionArgs,
 
+    #[command(flatten, next_help_heading = "Cluster (NATS JetStream)")]
+    pub nats: cluster::NatsArgs,
+
+    /// Test hook: exit right after the Nth change reached the stream and
+    /// before its acknowledgement is read (a crash between publish and ack).
+    #[arg(long, value_name = "N", hide = true)]
+    pub test_crash_after_publish: Option<u64>,
+
     #[command(subcommand)]
     pub command: Option<Subcommand>,
 }
@@ -185,6 +193,7 @@ pub const SCHEMA: Schema = Schema {
             ],
             empty_because: None,
         },
+        cluster::NATS_SECTION,
         Section {
             name: "retain",
             keys: &[

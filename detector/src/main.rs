@@ -14,6 +14,8 @@
 //! * [`describe`] — the one-sentence description of each event.
 //! * [`manager`] — commit → log → publish, on its own thread.
 //! * [`hub`] — the socket server and its subscribers.
+//! * [`outbox`] — cluster mode: committed changes published to the
+//!   JetStream stream, exactly once, and heartbeats over NATS.
 //! * [`lane`] — one subscriber's outgoing frames: written at once when idle,
 //!   queued otherwise.
 //! * [`socket_file`] — stale/live/foreign socket-path checks.
@@ -28,7 +30,8 @@
 //! binary runs them and does the I/O around them.
 //!
 //! Shutdown order matters: stop producing → let the manager finish every
-//! event already handed to it → stop the hub (subscribers drain, get `Bye`)
+//! event already handed to it → let the outbox hand the stream what is
+//! committed (cluster mode) → stop the hub (subscribers drain, get `Bye`)
 //! → remove the socket file → print the summary.
 
 mod camera;
@@ -37,6 +40,7 @@ mod describe;
 mod hub;
 mod lane;
 mod manager;
+mod outbox;
 mod reload;
 mod simulate;
 mod socket_file;
@@ -133,7 +137,27 @@ async fn run(args: Args, reloader: reload::Reloader) -> anyhow::Result<Summary> 
     let heartbeat = tokio::spawn(hub::heartbeat(hub.clone(), stats.clone(), args.heartbeat_secs, hub_stop.clone()));
 
     let (events_tx, events_rx) = mpsc::channel(64);
-    let publishers: Vec<Arc<dyn Publisher>> = vec![hub.clone()];
+    let mut publishers: Vec<Arc<dyn Publisher>> = vec![hub.clone()];
+    // Cluster mode: the stream gets every change after its commit, as the
+    // socket does, from a task of its own.
+    let outbox_stop = CancellationToken::new();
+    let outbox = if args.nats.enabled() {
+        let wake = Arc::new(outbox::Wake::default());
+        publishers.push(wake.clone());
+        let outbox = outbox::Outbox {
+            nats: args.nats.clone(),
+            database: data_dir.database(),
+            stats: stats.clone(),
+            heartbeat: args.heartbeat_secs,
+            wake,
+            crash_after: args.test_crash_after_publish,
+        };
+        let client = outbox.connect().await?;
+        tracing::info!(servers = %args.nats.servers_redacted(), node = %args.nats.node_id(), stream = %args.nats.nats_stream, "cluster mode: publishing to NATS JetStream");
+        Some(tokio::spawn(outbox.run(client, outbox_stop.clone())))
+    } else {
+        None
+    };
     // One policy, so the manager's logs and the sweeper share one calendar.
     let policy = args.retention.policy();
     let mut manager = EventManager::open(&data_dir, policy.calendar, store, publishers, stats.clone())?;
@@ -180,6 +204,10 @@ async fn run(args: Args, reloader: reload::Reloader) -> anyhow::Result<Summary> 
         .context("event manager task failed")?
         .map_err(|_| anyhow::anyhow!("the event manager thread panicked"))?;
     tokio::task::spawn_blocking(move || drop(sweeper)).await.context("retention task failed")?;
+    outbox_stop.cancel();
+    if let Some(outbox) = outbox {
+        outbox.await.context("outbox task failed")?;
+    }
     hub.publish(&Frame::Heartbeat(stats.snapshot()));
     hub_stop.cancel();
     let _ = tokio::join!(server, heartbeat);

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use shared::Timestamp;
 use shared::stats::Timings;
-use shared::wire::{CameraState, CameraStatus, DetectorStats, StageTimes};
+use shared::wire::{CameraState, CameraStatus, DetectorStats, OutboxStatus, StageTimes};
 
 /// How many recent inference and commit times the percentiles are taken over.
 const TIMING_WINDOW: usize = 2048;
@@ -45,6 +45,8 @@ pub struct Stats {
     /// Events announced and not yet ended.
     active_events: AtomicI64,
     cameras: Mutex<BTreeMap<String, CameraCounters>>,
+    /// Cluster mode's outbox, as its publisher last saw it.
+    pub outbox: Mutex<Option<OutboxStatus>>,
 }
 
 #[derive(Debug)]
@@ -107,6 +109,7 @@ impl Stats {
             announce: Mutex::new(Timings::new(TIMING_WINDOW)),
             active_events: AtomicI64::new(0),
             cameras: Mutex::new(cameras),
+            outbox: Mutex::new(None),
         }
     }
 
@@ -238,6 +241,7 @@ impl Stats {
             slow_subscribers_dropped: self.slow_subscribers_dropped.load(Ordering::Relaxed),
             store_errors: self.store_errors.load(Ordering::Relaxed),
             backlog: self.backlog.load(Ordering::Relaxed),
+            outbox: self.outbox.lock().ok().and_then(|o| o.clone()),
         }
     }
 }
