@@ -53,6 +53,7 @@ pub const SCHEMA: Schema = Schema {
             ],
             empty_because: None,
         },
+        cluster::NATS_SECTION,
     ],
     cameras: None,
 };
@@ -191,6 +192,9 @@ pub struct Args {
     /// X-Lookout-Late), so automations can ignore stale alarms.
     #[arg(long, value_name = "N", default_value = "3600", value_parser = parse_seconds)]
     pub late_after_secs: Duration,
+
+    #[command(flatten, next_help_heading = "Cluster (NATS JetStream)")]
+    pub nats: cluster::NatsArgs,
 }
 
 /// `--public-url`: an http(s) URL, kept as a base that links join onto.
@@ -255,8 +259,27 @@ impl Args {
     }
 
     /// The sockets to subscribe to, defaulting to the data directory's.
+    /// The detector sockets to follow: none in cluster mode, where the
+    /// stream brings every change.
     pub fn socket_paths(&self) -> Vec<PathBuf> {
-        if self.sockets.is_empty() { vec![self.data_dir().default_socket()] } else { self.sockets.clone() }
+        if self.nats.enabled() {
+            Vec::new()
+        } else if self.sockets.is_empty() {
+            vec![self.data_dir().default_socket()]
+        } else {
+            self.sockets.clone()
+        }
+    }
+
+    /// A webserver follows either sockets (one machine) or the stream
+    /// (cluster mode): their `seq`s are not the same numbers.
+    pub fn check_sources(&self) -> Result<(), String> {
+        if self.nats.enabled() && !self.sockets.is_empty() {
+            return Err(
+                "--socket and --nats exclude each other: in cluster mode every change comes from the stream".into()
+            );
+        }
+        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 //! It opens the database (one set of connections per duty, see
 //! [`webserver::db`]) and the data directory's wire key, raises the
 //! open-file limit, starts the background tasks (sequencer, one bridge per
-//! detector socket, heartbeat, process sampler, the start-up integrity
+//! detector socket or, in cluster mode, the stream's consumer, heartbeat, process sampler, the start-up integrity
 //! check, the text indexer), serves HTTP through [`webserver::http::serve`], and
 //! on Ctrl-C/SIGTERM closes every WebSocket with 1001 and exits within two
 //! seconds.
@@ -23,6 +23,7 @@ use webserver::db::Db;
 use webserver::http::serve::{Limits, ListenerStats, serve};
 use webserver::metrics::Metrics;
 use webserver::state::{AppState, CATCH_UP_READS, Config, HEAVY_QUERIES, Shared};
+use webserver::stream::cluster::Cluster;
 use webserver::stream::fanout::{CloseReason, Fanout};
 use webserver::stream::sequencer::Sequencer;
 use webserver::stream::{bridge, messages};
@@ -54,7 +55,7 @@ fn main() -> ExitCode {
         print!("{}", shared::settings::effective(&loaded.matches, &Args::command(), &cli::SCHEMA));
         return ExitCode::SUCCESS;
     }
-    if let Err(message) = args.check_exposure() {
+    if let Err(message) = args.check_exposure().and_then(|()| args.check_sources()) {
         Args::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
     }
     if let Err(message) = shared::process::init_logging(args.log_level.as_deref(), args.log_format == LogFormat::Json) {
@@ -94,15 +95,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let fanout = Fanout::new(args.client_queue as usize, max_clients);
     let sequencer = Sequencer::start(&data_dir.database(), fanout.clone(), metrics.clone(), stop.clone()).await?;
-    let links: Vec<_> = args
-        .socket_paths()
-        .into_iter()
-        .map(|socket| {
-            let link = bridge::Link::new(&socket);
-            tokio::spawn(bridge::run(socket, trust.clone(), link.clone(), sequencer.clone(), stop.clone()));
-            link
-        })
-        .collect();
+    let links = Arc::new(bridge::Links::default());
+    for socket in args.socket_paths() {
+        let link = bridge::Link::new(&socket);
+        links.add(link.clone());
+        tokio::spawn(bridge::run(socket, trust.clone(), link, sequencer.clone(), stop.clone()));
+    }
+    let cluster = if args.nats.enabled() {
+        let copy = Db::open(&data_dir.database(), "cluster", 1, true)?;
+        let cluster = Cluster::connect(&args.nats, copy).await?;
+        tracing::info!(servers = %args.nats.servers_redacted(), node = %args.nats.node_id(), stream = %args.nats.nats_stream, "cluster mode: following the NATS JetStream stream");
+        tokio::spawn(cluster.clone().run(sequencer.clone(), links.clone(), stop.clone()));
+        Some(cluster)
+    } else {
+        None
+    };
     // Outputs stop after the HTTP side, so they can still say `offline`.
     let outputs_stop = CancellationToken::new();
     let outputs =
@@ -139,6 +146,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             },
         },
         outputs: outputs.statuses.clone(),
+        cluster,
     });
     tokio::spawn(check_integrity(state.clone()));
     let (storage, storage_db, storage_dir) = (state.metrics.clone(), state.db.clone(), data_dir.clone());

@@ -14,7 +14,7 @@ use crate::db::Db;
 use crate::http::host::HostRule;
 use crate::http::serve::ListenerStats;
 use crate::metrics::Metrics;
-use crate::stream::bridge::Link;
+use crate::stream::bridge::Links;
 use crate::stream::fanout::Fanout;
 use crate::stream::sequencer::Sequencer;
 
@@ -80,7 +80,7 @@ pub struct Shared {
     pub fanout: Arc<Fanout>,
     pub sequencer: Sequencer,
     pub metrics: Arc<Metrics>,
-    pub links: Vec<Arc<Link>>,
+    pub links: Arc<Links>,
     pub listener: Arc<ListenerStats>,
     /// Permits for costly REST queries (text and label search, per-camera
     /// totals): beyond them a request gets 503 at once instead of queueing.
@@ -96,6 +96,8 @@ pub struct Shared {
     pub config: Config,
     /// MQTT and webhooks, for health and metrics.
     pub outputs: Vec<Arc<crate::outputs::OutputStatus>>,
+    /// Cluster mode's link to the stream; `None` on one machine.
+    pub cluster: Option<Arc<crate::stream::cluster::Cluster>>,
 }
 
 impl AppState {

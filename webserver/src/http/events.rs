@@ -17,12 +17,13 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shared::model::{DetectedObject, EventMetadata, EventSource, EventState, NewEvent, new_event_id};
 use shared::store::{EventFilter, History, MAX_PAGE};
-use shared::{Change, Event, Timestamp};
+use shared::{Change, ChangeKind, Event, Timestamp};
 
 use super::error::ApiError;
 use super::json_response;
 use super::snapshot::Snapshot;
 use crate::state::AppState;
+use crate::stream::cluster::Cluster;
 use crate::stream::messages::reset_notice;
 
 /// Default page size of `GET /api/events`.
@@ -304,7 +305,14 @@ pub async fn create_event(
         },
     };
     new.validate().map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    let change = commit(&state, move |s| s.insert(&new)).await?;
+    let change = match &state.cluster {
+        Some(cluster) => {
+            let change = Change { kind: ChangeKind::New, event: new.commit(0, Timestamp::now()) };
+            let msg_id = format!("api-{}-new", change.event.event_id);
+            publish(cluster, change, &msg_id).await?
+        }
+        None => commit(&state, move |s| s.insert(&new)).await?,
+    };
     let event = &change.event;
     tracing::info!(seq = event.seq, event_id = %event.event_id, camera = %event.camera_id, state = event.state.as_str(), "event created via API");
     let location = format!("/api/events/{}", event.event_id);
@@ -312,8 +320,24 @@ pub async fn create_event(
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(LOCATION, value);
     }
-    state.sequencer.offer(change).await;
+    if state.cluster.is_none() {
+        state.sequencer.offer(change).await;
+    }
     Ok(response)
+}
+
+/// Cluster mode's commit: the change goes to the stream, and the answer
+/// waits until this webserver's copy has applied it (the stream's consumer
+/// offers it to the sequencer, as every other change).
+async fn publish(cluster: &Cluster, change: Change, msg_id: &str) -> Result<Change, ApiError> {
+    match cluster.publish(&change, msg_id).await {
+        Ok(Some(stored)) => Ok(stored),
+        Ok(None) => Err(ApiError::Conflict(format!(
+            "event {:?} was changed by another request first; read it again",
+            change.event.event_id
+        ))),
+        Err(e) => Err(ApiError::Unavailable(e.to_string())),
+    }
 }
 
 /// Commits one change through the REST writer and, like a detector, appends
@@ -381,12 +405,34 @@ pub async fn end_event(
     if !shared::model::is_valid_event_id(&event_id) {
         return Err(ApiError::NotFound(format!("no event {event_id:?} (ids look like evt_<unix-ms>_<4 hex>)")));
     }
-    let id = event_id.clone();
-    let change = commit(&state, move |s| s.end(&id, Timestamp::now(), body.reason.as_deref(), |_| {})).await?;
+    let change = match &state.cluster {
+        Some(cluster) => {
+            let id = event_id.clone();
+            let mut event = state
+                .db
+                .read(move |s| s.get(&id))
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("no event {event_id:?}")))?;
+            if event.state == EventState::Ended {
+                return Err(ApiError::Conflict(format!("event {event_id:?} has already ended")));
+            }
+            let now = Timestamp::now();
+            event.end_at(now, body.reason.as_deref());
+            event.updated_at = now;
+            // One end per event: two webservers ending it at once publish
+            // one change, and both answer with it.
+            let msg_id = format!("api-{event_id}-end");
+            publish(cluster, Change { kind: ChangeKind::End, event }, &msg_id).await?
+        }
+        None => {
+            let id = event_id.clone();
+            let change = commit(&state, move |s| s.end(&id, Timestamp::now(), body.reason.as_deref(), |_| {})).await?;
+            state.sequencer.offer(change.clone()).await;
+            change
+        }
+    };
     tracing::info!(seq = change.seq(), event_id, "event ended via API");
-    let response = json_response(StatusCode::OK, change.event.to_json());
-    state.sequencer.offer(change).await;
-    Ok(response)
+    Ok(json_response(StatusCode::OK, change.event.to_json()))
 }
 
 /// Paging of `GET /api/changes`.
@@ -415,7 +461,7 @@ pub struct ChangePage {
 /// the change's `seq`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChangeItem {
-    pub change: shared::ChangeKind,
+    pub change: ChangeKind,
     pub data: Event,
 }
 

@@ -42,7 +42,7 @@ struct Scrape {
 pub fn render(state: &AppState, report: MetricsReport) -> String {
     let scrape = Scrape {
         report,
-        links: state.links.iter().filter_map(|l| l.status()).collect(),
+        links: state.links.statuses(),
         broadcast_latency: state.metrics.broadcast_latency_histogram(),
         process: crate::metrics::process_sample(),
         started_unix_seconds: state.metrics.started_unix_seconds(),

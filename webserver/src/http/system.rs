@@ -61,7 +61,8 @@ const RECENT_DB_ERROR: Duration = Duration::from_secs(30);
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// `healthy`, or `degraded` when the database or a detector is
-    /// unreachable, a detector cannot commit, or a camera's source is down.
+    /// unreachable, a detector cannot commit, a camera's source is down,
+    /// or (cluster mode) the stream cannot be reached.
     pub status: &'static str,
     pub version: &'static str,
     pub uptime_seconds: f64,
@@ -70,6 +71,8 @@ pub struct Health {
     pub websocket_clients: u64,
     /// MQTT and webhooks: connected, cursor, lag, retries, give-ups.
     pub outputs: Vec<crate::outputs::OutputReport>,
+    /// Cluster mode: the NATS link, stream head, consumer lag, peers.
+    pub cluster: Option<crate::stream::cluster::ClusterStatus>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -107,17 +110,25 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         Ok(Err(e)) => DatabaseHealth { status: "unavailable", integrity, head_seq: None, error: Some(e.to_string()) },
         Err(_) => DatabaseHealth { status: "unavailable", integrity, head_seq: None, error: Some("timed out".into()) },
     };
-    let detectors: Vec<LinkStatus> = state.links.iter().filter_map(|l| l.status()).collect();
+    let detectors: Vec<LinkStatus> = state.links.statuses();
     // A detector holding events it cannot commit is as unhealthy as a lost
-    // one; so is a camera whose source is down.
+    // one; so is a camera whose source is down, and (cluster mode) a
+    // detector that cannot reach the stream.
     let detectors_ok = detectors.iter().all(|d| {
-        d.connected && d.stats.as_ref().is_none_or(|s| s.backlog == 0 && s.cameras.iter().all(|c| !c.state.is_down()))
+        d.connected
+            && d.stats.as_ref().is_none_or(|s| {
+                s.backlog == 0
+                    && s.cameras.iter().all(|c| !c.state.is_down())
+                    && s.outbox.as_ref().is_none_or(|o| o.connected)
+            })
     });
+    let cluster = state.cluster.as_ref().map(|c| c.status());
+    let cluster_ok = cluster.as_ref().is_none_or(|c| c.connected && c.last_error.is_none());
     let outputs: Vec<_> = state.outputs.iter().map(|o| o.report(state.sequencer.head())).collect();
     // An output that cannot reach its receiver is falling behind; one that
     // has not tried yet (a webhook on a quiet night) is not failing.
     let outputs_ok = outputs.iter().all(|o| o.connected || o.last_error.is_none());
-    let healthy = database.status == "ok" && detectors_ok && outputs_ok;
+    let healthy = database.status == "ok" && detectors_ok && outputs_ok && cluster_ok;
     Json(Health {
         status: if healthy { "healthy" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
@@ -126,6 +137,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         detectors,
         websocket_clients: state.fanout.len() as u64,
         outputs,
+        cluster,
     })
 }
 
@@ -228,8 +240,8 @@ impl MetricsReport {
             process: ProcessMetrics { cpu_percent: m.cpu_percent(), rss_bytes: m.rss_bytes() },
             detectors: state
                 .links
-                .iter()
-                .filter_map(|l| l.status())
+                .statuses()
+                .into_iter()
                 .map(|s| DetectorMetrics {
                     socket: s.socket,
                     connected: s.connected,

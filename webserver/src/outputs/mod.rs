@@ -56,7 +56,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::Db;
-use crate::stream::bridge::Link;
+use crate::stream::bridge::Links;
 use crate::stream::sequencer::Sequencer;
 
 /// Which outputs run, from the command line and `[outputs]`.
@@ -85,7 +85,7 @@ pub async fn start(
     settings: &Settings,
     database: &Path,
     data_dir: &DataDir,
-    links: &[Arc<Link>],
+    links: &Arc<Links>,
     sequencer: &Sequencer,
     stop: &CancellationToken,
 ) -> Result<Running, String> {
@@ -102,7 +102,7 @@ pub async fn start(
             })
             .await
             .map_err(|e| format!("cannot read the MQTT output's start: {e}"))?;
-        let sink = mqtt::Mqtt::new(mqtt_settings, data_dir.clone(), links.to_vec(), status.clone(), seed)?;
+        let sink = mqtt::Mqtt::new(mqtt_settings, data_dir.clone(), links.clone(), status.clone(), seed)?;
         running.spawn(sink, status, Filter::default(), db, settings.late_after, sequencer, stop);
     }
     for (i, spec) in settings.webhooks.iter().enumerate() {

@@ -52,7 +52,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::delivery::{Failure, Sink, backoff};
 use super::homeassistant;
 use super::{Delivery, OutputStatus};
-use crate::stream::bridge::Link;
+use crate::stream::bridge::Links;
 
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -488,7 +488,7 @@ pub struct Mqtt {
     topics: Topics,
     discovery: Option<String>,
     data_dir: DataDir,
-    links: Vec<Arc<Link>>,
+    links: Arc<Links>,
     status: Arc<OutputStatus>,
     session: Option<Session>,
     /// When `tick` may try to connect again, and how many tries failed.
@@ -514,7 +514,7 @@ impl Mqtt {
     pub fn new(
         settings: &Settings,
         data_dir: DataDir,
-        links: Vec<Arc<Link>>,
+        links: Arc<Links>,
         status: Arc<OutputStatus>,
         seed: Seed,
     ) -> Result<Self, String> {
@@ -626,7 +626,7 @@ impl Mqtt {
     /// its discovery configs are cleared. A camera only the API posts
     /// events for is never removed.
     fn follow_heartbeats(&mut self) {
-        let statuses: Vec<_> = self.links.iter().filter_map(|l| l.status()).collect();
+        let statuses = self.links.statuses();
         let every_detector_heard = !statuses.is_empty() && statuses.iter().all(|s| s.connected && s.stats.is_some());
         let listed: BTreeMap<&str, &CameraStatus> = statuses
             .iter()

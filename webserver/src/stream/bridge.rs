@@ -28,7 +28,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// What the webserver knows about one detector socket.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LinkStatus {
-    /// The socket path.
+    /// The socket path, or `nats:<node>` for a detector heard on NATS.
     pub socket: String,
     pub connected: bool,
     /// The detector's name from its handshake, e.g. `detector:1234`.
@@ -54,11 +54,44 @@ pub struct Link {
     status: Mutex<LinkStatus>,
 }
 
+/// Every detector link: one per `--socket`, or one per detector node heard
+/// on NATS (which come as their heartbeats do).
+#[derive(Debug, Default)]
+pub struct Links(Mutex<Vec<Arc<Link>>>);
+
+impl Links {
+    pub fn add(&self, link: Arc<Link>) {
+        if let Ok(mut links) = self.0.lock() {
+            links.push(link);
+        }
+    }
+
+    /// The link called `source`, made when first asked for.
+    pub fn named(&self, source: &str) -> Option<Arc<Link>> {
+        let mut links = self.0.lock().ok()?;
+        if let Some(link) = links.iter().find(|l| l.status().is_some_and(|s| s.socket == source)) {
+            return Some(link.clone());
+        }
+        let link = Link::named(source.to_owned());
+        links.push(link.clone());
+        Some(link)
+    }
+
+    pub fn statuses(&self) -> Vec<LinkStatus> {
+        self.0.lock().map(|links| links.iter().filter_map(|l| l.status()).collect()).unwrap_or_default()
+    }
+}
+
 impl Link {
     pub fn new(socket: &std::path::Path) -> Arc<Self> {
+        Self::named(socket.display().to_string())
+    }
+
+    /// A link known by `source`: a socket path, or `nats:<node>`.
+    pub fn named(source: String) -> Arc<Self> {
         Arc::new(Self {
             status: Mutex::new(LinkStatus {
-                socket: socket.display().to_string(),
+                socket: source,
                 connected: false,
                 detector: None,
                 connected_since: None,
@@ -75,7 +108,7 @@ impl Link {
         self.status.lock().ok().map(|s| s.clone())
     }
 
-    fn update(&self, f: impl FnOnce(&mut LinkStatus)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut LinkStatus)) {
         if let Ok(mut status) = self.status.lock() {
             f(&mut status);
         }

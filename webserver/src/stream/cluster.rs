@@ -1,0 +1,402 @@
+//! Cluster mode (SPEC §10): the stream in, instead of a detector socket.
+//!
+//! ```text
+//!  stream LOOKOUT ─► ordered consumer ─► decode ─► Store::apply(seq = stream sequence) ─► sequencer
+//!  (from the copy's head + 1)            (bad: counted, skipped)   (refused: counted)        (fan-out as ever)
+//!  lookout.heartbeat.* ─► one Link per detector node (health, metrics, the MQTT output's cameras)
+//!  POST / PUT …/end ─► Cluster::publish ─► stream ─► (applied here) ─► the HTTP answer
+//! ```
+//!
+//! The webserver's database is a copy of the stream: each change is
+//! written in one transaction at the stream's sequence, so every webserver
+//! gives a change the same `seq`, and a browser may resume with
+//! `after_seq` against any of them. The consumer is ordered (the server
+//! delivers in stream order, and the client recreates it on any gap), it
+//! starts after the copy's head, and [`Store::apply`](shared::Store::apply)
+//! refuses anything at or below the head: a gap or a reordering cannot
+//! reach the copy. What the copy has, the sequencer broadcasts exactly as
+//! it does a socket's changes.
+//!
+//! A message that is not a change this build understands (no schema
+//! header, an unknown schema version, bad JSON, an invalid event) is logged,
+//! counted and skipped; so is a change the copy refuses (an update of an
+//! unknown event). Every copy reads the same stream in the same order, so
+//! every copy skips the same ones.
+//!
+//! A database error or a lost consumer ends the session; the next one
+//! starts, after a back-off, from the copy's head again, so nothing is
+//! applied twice. A copy wiped or new starts from the beginning of the
+//! stream and rebuilds; one whose next change the stream's limits already
+//! removed records the hole (`deleted_through`), so a client resuming in it
+//! is told `reset` instead of missing changes silently.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use cluster::{ClusterError, NatsArgs, StreamSettings, message, subjects};
+use futures_util::StreamExt;
+use serde::Serialize;
+use shared::store::StoreError;
+use shared::wire::DetectorStats;
+use shared::{Change, Timestamp};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{Db, DbError};
+use crate::stream::bridge::Links;
+use crate::stream::sequencer::Sequencer;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often the stream's head and peers are read for health.
+const STREAM_INFO_EVERY: Duration = Duration::from_secs(2);
+/// A detector silent this long shows as disconnected.
+const HEARTBEAT_STALE: Duration = Duration::from_secs(15);
+/// How long an API request waits for its change to reach this copy.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One replica of the stream, as the server reports it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Peer {
+    pub name: String,
+    pub current: bool,
+    pub offline: bool,
+    /// Operations behind the leader, when known.
+    pub lag: Option<u64>,
+}
+
+/// What `/api/health` and `/metrics` show of the cluster link.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct ClusterStatus {
+    /// The NATS servers, credentials masked.
+    pub servers: String,
+    pub node: String,
+    pub stream: String,
+    /// Whether the client is connected to a NATS server now.
+    pub connected: bool,
+    /// The stream's last sequence, as last read.
+    pub stream_head: u64,
+    /// The stream's first sequence still held.
+    pub stream_first: u64,
+    /// The highest stream sequence this copy has read.
+    pub applied_seq: i64,
+    /// `stream_head - applied_seq`.
+    pub consumer_lag: u64,
+    /// The stream's leader and replicas (a clustered stream).
+    pub leader: Option<String>,
+    pub peers: Vec<Peer>,
+    /// Messages skipped as not a change this build applies, since start.
+    pub malformed: u64,
+    /// Changes the copy refused (e.g. an update of an unknown event), since start.
+    pub refused: u64,
+    /// Changes applied since start.
+    pub applied: u64,
+    pub last_error: Option<String>,
+}
+
+/// The cluster link's shared state: status for the API, and the applied
+/// mark API writers wait on.
+#[derive(Debug)]
+pub struct Cluster {
+    status: Mutex<ClusterStatus>,
+    applied: watch::Sender<i64>,
+    malformed: AtomicU64,
+    refused: AtomicU64,
+    applied_count: AtomicU64,
+    js: jetstream::Context,
+    client: async_nats::Client,
+    node: String,
+    settings: StreamSettings,
+    /// The copy: written by the consumer, read back for API answers.
+    db: Db,
+}
+
+impl Cluster {
+    /// Connects (in the background: an absent NATS is waited out, the copy
+    /// still serves what it has).
+    pub async fn connect(nats: &NatsArgs, db: Db) -> Result<Arc<Self>, ClusterError> {
+        let node = nats.node_id();
+        let client = nats.connect(&format!("lookout webserver {node}")).await?;
+        let status = ClusterStatus {
+            servers: nats.servers_redacted(),
+            node: node.clone(),
+            stream: nats.nats_stream.clone(),
+            ..Default::default()
+        };
+        Ok(Arc::new(Self {
+            status: Mutex::new(status),
+            applied: watch::Sender::new(0),
+            malformed: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            applied_count: AtomicU64::new(0),
+            js: jetstream::new(client.clone()),
+            client,
+            node,
+            settings: nats.stream_settings(),
+            db,
+        }))
+    }
+
+    pub fn status(&self) -> ClusterStatus {
+        let mut status = self.status.lock().map(|s| s.clone()).unwrap_or_default();
+        status.connected = self.client.connection_state() == async_nats::connection::State::Connected;
+        status.malformed = self.malformed.load(Ordering::Relaxed);
+        status.refused = self.refused.load(Ordering::Relaxed);
+        status.applied = self.applied_count.load(Ordering::Relaxed);
+        status.applied_seq = *self.applied.borrow();
+        status.consumer_lag = status.stream_head.saturating_sub(status.applied_seq.max(0) as u64);
+        status
+    }
+
+    fn update(&self, edit: impl FnOnce(&mut ClusterStatus)) {
+        if let Ok(mut status) = self.status.lock() {
+            edit(&mut status);
+        }
+    }
+
+    /// Publishes a change the API made and waits until this copy has read
+    /// it; the change returned is the one stored. `Ok(None)`: the copy
+    /// refused it (another webserver's change came first, e.g. an end).
+    pub async fn publish(&self, change: &Change, msg_id: &str) -> Result<Option<Change>, ClusterApiError> {
+        let subject = subjects::api_changes(&self.node, &change.event.camera_id);
+        let (headers, body) = message::encode_api_change(change, msg_id);
+        let ack = self
+            .js
+            .publish_with_headers(subject, headers, body)
+            .await
+            .map_err(|e| ClusterApiError::Unreachable(e.to_string()))?
+            .await
+            .map_err(|e| ClusterApiError::Unreachable(e.to_string()))?;
+        let seq = i64::try_from(ack.sequence).unwrap_or(i64::MAX);
+        let mut applied = self.applied.subscribe();
+        tokio::time::timeout(APPLY_TIMEOUT, applied.wait_for(|&a| a >= seq))
+            .await
+            .map_err(|_| ClusterApiError::NotApplied(seq))?
+            .map_err(|_| ClusterApiError::NotApplied(seq))?;
+        Ok(self.applied_change(seq).await)
+    }
+
+    /// The change this copy stored at `seq`, if it stored one.
+    async fn applied_change(&self, seq: i64) -> Option<Change> {
+        self.db.read(move |s| Ok(s.after_seq(seq - 1, 1)?.into_iter().find(|c| c.seq() == seq))).await.ok().flatten()
+    }
+}
+
+/// Why an API change did not make it.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterApiError {
+    #[error("the cluster stream is not reachable: {0}")]
+    Unreachable(String),
+    #[error("the change is in the stream (seq {0}) but not yet applied here; it will be")]
+    NotApplied(i64),
+}
+
+impl Cluster {
+    /// Keeps the copy following the stream, and the detectors' links fed
+    /// from their heartbeats, until `stop`.
+    pub async fn run(self: Arc<Self>, sequencer: Sequencer, links: Arc<Links>, stop: CancellationToken) {
+        let heartbeats = tokio::spawn(self.clone().listen_to_heartbeats(links, stop.clone()));
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let ended = tokio::select! {
+                _ = stop.cancelled() => break,
+                ended = self.follow(&sequencer) => ended,
+            };
+            if let Err(e) = ended {
+                tracing::warn!(error = %e, "cluster stream lost; the copy serves what it has and follows again");
+                self.update(|s| s.last_error = Some(e.to_string()));
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+        heartbeats.abort();
+    }
+
+    /// One session: from the copy's head + 1, every change in stream order.
+    async fn follow(&self, sequencer: &Sequencer) -> Result<(), FollowError> {
+        let mut stream = self.settings.ensure(&self.js).await?;
+        let head = self.db.read(|s| s.head_seq()).await?;
+        self.applied.send_if_modified(|a| {
+            let moved = *a != head;
+            *a = (*a).max(head);
+            moved
+        });
+        let info = stream.info().await.map_err(|e| ClusterError::Request(e.to_string()))?.clone();
+        self.note_stream(&info);
+        let first = i64::try_from(info.state.first_sequence).unwrap_or(i64::MAX);
+        if info.state.messages > 0 && first > head + 1 {
+            // The stream's limits removed changes this copy never had.
+            tracing::warn!(
+                copy_head = head,
+                stream_first = first,
+                "the stream no longer holds changes this copy never applied; clients resuming there are told to reset"
+            );
+            self.db.write(move |s| s.mark_missing_through(first - 1)).await?;
+        }
+        let start = u64::try_from(head).unwrap_or(0) + 1;
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: start },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ClusterError::Request(e.to_string()))?;
+        let mut messages = consumer.messages().await.map_err(|e| ClusterError::Request(e.to_string()))?;
+        tracing::info!(stream = %self.settings.name, from_seq = start, "following the cluster stream");
+        self.update(|s| s.last_error = None);
+        let mut info_tick = tokio::time::interval(STREAM_INFO_EVERY);
+        let mut last = head;
+        loop {
+            let message = tokio::select! {
+                message = messages.next() => message,
+                _ = info_tick.tick() => {
+                    if let Ok(info) = stream.info().await {
+                        let info = info.clone();
+                        self.note_stream(&info);
+                    }
+                    continue;
+                }
+            };
+            let message = match message {
+                Some(Ok(message)) => message,
+                Some(Err(e)) => return Err(ClusterError::Request(e.to_string()).into()),
+                None => return Err(ClusterError::Request("the consumer ended".into()).into()),
+            };
+            let seq = match message.info() {
+                Ok(info) => i64::try_from(info.stream_sequence).unwrap_or(i64::MAX),
+                Err(e) => return Err(ClusterError::Request(format!("message without stream sequence: {e}")).into()),
+            };
+            if seq <= last {
+                // The ordered consumer never does this; if it ever did, the
+                // copy must not see it.
+                tracing::error!(seq, last, "the stream delivered a change at or below the last one; skipped");
+                continue;
+            }
+            last = seq;
+            match message::decode(message.headers.as_ref(), &message.payload) {
+                Err(e) => {
+                    self.malformed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(seq, subject = %message.subject, error = %e, "skipped a message on the change subjects that is not a change");
+                }
+                Ok(decoded) => {
+                    let change = decoded.change;
+                    match self.db.write(move |s| s.apply(seq, &change)).await {
+                        Ok(change) => {
+                            self.applied_count.fetch_add(1, Ordering::Relaxed);
+                            self.applied.send_replace(seq);
+                            sequencer.offer(change).await;
+                            continue;
+                        }
+                        Err(DbError::Store(
+                            e @ (StoreError::DuplicateEvent(_)
+                            | StoreError::NoSuchEvent(_)
+                            | StoreError::AlreadyEnded(_)),
+                        )) => {
+                            self.refused.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(seq, subject = %message.subject, error = %e, "the copy refused a change from the stream; skipped");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            // Skipped: the mark moves on, so an API writer waiting for this
+            // seq learns it was not applied.
+            self.applied.send_replace(seq);
+        }
+    }
+
+    fn note_stream(&self, info: &jetstream::stream::Info) {
+        self.update(|s| {
+            s.stream_head = info.state.last_sequence;
+            s.stream_first = info.state.first_sequence;
+            s.leader = info.cluster.as_ref().and_then(|c| c.leader.clone());
+            s.peers = info
+                .cluster
+                .iter()
+                .flat_map(|c| &c.replicas)
+                .map(|p| Peer { name: p.name.clone(), current: p.current, offline: p.offline, lag: p.lag })
+                .collect();
+        });
+    }
+
+    /// Every detector's heartbeat, into a link of its own (`nats:<node>`).
+    async fn listen_to_heartbeats(self: Arc<Self>, links: Arc<Links>, stop: CancellationToken) {
+        let mut subscription = loop {
+            match self.client.subscribe(subjects::HEARTBEATS).await {
+                Ok(subscription) => break subscription,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot subscribe to detector heartbeats; retrying");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(MAX_BACKOFF) => {}
+                    }
+                }
+            }
+        };
+        let mut stale_check = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let message = tokio::select! {
+                _ = stop.cancelled() => return,
+                message = subscription.next() => message,
+                _ = stale_check.tick() => {
+                    mark_silent_detectors(&links);
+                    continue;
+                }
+            };
+            let Some(message) = message else { return };
+            let Some(node) = subjects::heartbeat_node(&message.subject) else { continue };
+            let stats: DetectorStats = match serde_json::from_slice(&message.payload) {
+                Ok(stats) => stats,
+                Err(e) => {
+                    tracing::debug!(subject = %message.subject, error = %e, "ignored a heartbeat that does not parse");
+                    continue;
+                }
+            };
+            if let Some(link) = links.named(&format!("nats:{node}")) {
+                link.update(|s| {
+                    if !s.connected {
+                        s.connected_since = Some(Timestamp::now());
+                        s.connections += 1;
+                    }
+                    s.connected = true;
+                    s.detector = Some(format!("detector@{node}"));
+                    s.last_heartbeat_at = Some(Timestamp::now());
+                    s.last_error = None;
+                    s.stats = Some(stats);
+                });
+            }
+        }
+    }
+}
+
+/// A detector heard on NATS whose heartbeats stopped shows as disconnected.
+fn mark_silent_detectors(links: &Links) {
+    let now = Timestamp::now().unix_ms();
+    for status in links.statuses() {
+        let silent = status.last_heartbeat_at.is_some_and(|at| now - at.unix_ms() > HEARTBEAT_STALE.as_millis() as i64);
+        if !(status.connected && status.socket.starts_with("nats:") && silent) {
+            continue;
+        }
+        if let Some(link) = links.named(&status.socket) {
+            link.update(|s| {
+                s.connected = false;
+                s.last_error = Some(format!("no heartbeat for more than {}s", HEARTBEAT_STALE.as_secs()));
+            });
+        }
+    }
+}
+
+/// Why one session of following the stream ended.
+#[derive(Debug, thiserror::Error)]
+enum FollowError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("the copy's database: {0}")]
+    Db(#[from] DbError),
+}
