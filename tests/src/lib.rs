@@ -5,9 +5,14 @@
 //! other processes do: through the socket, SQLite, HTTP and WebSocket. These
 //! helpers only start, watch and stop processes; they never stand in for one.
 //!
+//! [`nats`] runs real `nats-server`s (one node or a three-node JetStream
+//! cluster) for the cluster-mode tests.
+//!
 //! Binaries are found next to the test executable's `target/<profile>/`
 //! directory (override with `LOOKOUT_BIN_DIR`). Build them first:
 //! `cargo build --workspace --bins` (the README's test command does).
+
+pub mod nats;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,314 @@
+//! Cluster mode (SPEC §10) with real `nats-server`s: detectors publish
+//! through their outboxes, webservers keep copies of the stream, clients
+//! move between webservers, and faults lose nothing and duplicate nothing.
+//!
+//! "Identical" below means the same `(seq, event_id, change)` list, read
+//! from each webserver's `/api/changes`; "exactly once" means a detector's
+//! own change log (its SQLite, in local `seq` order) appears in the stream
+//! as the same `(event_id, change)` sequence, nothing missing, nothing
+//! twice.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use e2e::nats::{self, NatsServer};
+use e2e::{Process, Webserver, arg, temp_data_dir, ws};
+use serde_json::json;
+
+type ChangeRow = (i64, String, String);
+
+/// Every change a webserver's copy holds, oldest first.
+async fn copy_of(url: &str) -> Vec<ChangeRow> {
+    let http = reqwest::Client::new();
+    let mut rows = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: serde_json::Value = http
+            .get(format!("{url}/api/changes?after_seq={after}&limit=1000"))
+            .send()
+            .await
+            .expect("GET /api/changes")
+            .json()
+            .await
+            .expect("JSON");
+        for change in page["changes"].as_array().expect("changes") {
+            let data = &change["data"];
+            rows.push((
+                data["seq"].as_i64().expect("seq"),
+                data["event_id"].as_str().expect("event_id").to_owned(),
+                change["change"].as_str().expect("change").to_owned(),
+            ));
+        }
+        match page["next_after_seq"].as_i64() {
+            Some(next) => after = next,
+            None => return rows,
+        }
+    }
+}
+
+/// A detector's own change log: `(event_id, change)` in local `seq` order.
+fn outbox_of(data_dir: &Path) -> Vec<(String, String)> {
+    let db = rusqlite::Connection::open(data_dir.join("events.db")).expect("open the detector's database");
+    let mut statement = db.prepare("SELECT event_id, kind FROM changes ORDER BY seq").expect("prepare");
+    statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_, _>>().expect("rows")
+}
+
+/// Waits until the copy at `url` holds `n` changes; returns them.
+async fn copy_with(url: &str, n: usize) -> Vec<ChangeRow> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let copy = copy_of(url).await;
+        if copy.len() >= n {
+            return copy;
+        }
+        assert!(Instant::now() < deadline, "{url} holds {} of {n} changes", copy.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The detector's changes within the copy, in stream order.
+fn of_detector(copy: &[ChangeRow], outbox: &[(String, String)]) -> Vec<(String, String)> {
+    let ids: std::collections::HashSet<&str> = outbox.iter().map(|(id, _)| id.as_str()).collect();
+    copy.iter().filter(|(_, id, _)| ids.contains(id.as_str())).map(|(_, id, kind)| (id.clone(), kind.clone())).collect()
+}
+
+fn detector(data_dir: &Path, nats: &str, node: &str, more: &[&str]) -> Process {
+    let mut args = vec!["--dry-run", "--data-dir", arg(data_dir), "--nats", nats, "--node-id", node];
+    args.extend_from_slice(more);
+    Process::start("detector", &args)
+}
+
+fn webserver(data_dir: &Path, nats: &str, node: &str) -> Webserver {
+    Webserver::start(data_dir, &["--nats", nats, "--node-id", node])
+}
+
+fn exits_cleanly(process: Process, code: i32) {
+    let (status, _) = process.wait(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(code), "exit status");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_detectors_and_three_webservers_agree_on_every_change_and_a_client_moves_between_them() {
+    if !nats::available("two_detectors_and_three_webservers…") {
+        return;
+    }
+    let dir = temp_data_dir();
+    let server = NatsServer::start(dir.path());
+    let url = server.url();
+    let webs: Vec<Webserver> =
+        (1..=3).map(|i| webserver(&dir.path().join(format!("web{i}")), &url, &format!("web{i}"))).collect();
+    let follower = ws::Follower::start(webs[0].ws_url(""), 0, None);
+    let (barn, house) = (dir.path().join("barn"), dir.path().join("house"));
+    let detectors = [
+        detector(&barn, &url, "barn", &["--camera", "barn_a", "--camera", "barn_b", "--rate", "20", "--count", "25"]),
+        detector(&house, &url, "house", &["--camera", "porch", "--rate", "20", "--count", "25"]),
+    ];
+    for d in detectors {
+        exits_cleanly(d, 0);
+    }
+
+    // An API event on the third webserver, ended from the first two at once:
+    // one end change, and both answer with it.
+    let http = reqwest::Client::new();
+    let created = e2e::create_event(
+        &http,
+        &webs[2].url,
+        &json!({"camera_id": "gate", "state": "active", "motion_confidence": 0.5, "description": "Gate opened"}),
+    )
+    .await;
+    let id = created["event_id"].as_str().expect("event_id");
+    let end = |url: String| {
+        let http = http.clone();
+        let id = id.to_owned();
+        async move {
+            let response = http.put(format!("{url}/api/events/{id}/end")).send().await.expect("PUT end");
+            assert_eq!(response.status(), 200, "PUT end on {url}");
+            response.json::<serde_json::Value>().await.expect("JSON")
+        }
+    };
+    let (a, b) = tokio::join!(end(webs[0].url.clone()), end(webs[1].url.clone()));
+    assert_eq!(a["seq"], b["seq"], "both ends answer with the one end change");
+
+    let (barn_log, house_log) = (outbox_of(&barn), outbox_of(&house));
+    let total = barn_log.len() + house_log.len() + 2;
+    let first = copy_with(&webs[0].url, total).await;
+    assert_eq!(first.len(), total, "every change once: {first:?}");
+    let seqs: Vec<i64> = first.iter().map(|(seq, ..)| *seq).collect();
+    assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>(), "the stream's sequence is the seq, with no hole");
+    for web in &webs[1..] {
+        assert_eq!(copy_with(&web.url, total).await, first, "{} holds the same copy", web.url);
+    }
+    assert_eq!(of_detector(&first, &barn_log), barn_log, "barn's changes once each, in its commit order");
+    assert_eq!(of_detector(&first, &house_log), house_log, "house's changes once each, in its commit order");
+
+    // The client of the first webserver saw every change live; one moving
+    // to the second at the middle, with after_seq, misses nothing and sees
+    // nothing twice (the follower fails on any gap or repeat).
+    let middle = total as i64 / 2;
+    let live = follower.finish(total as i64).await;
+    assert_eq!(live.seqs, seqs);
+    let before = ws::Follower::start(webs[0].ws_url(""), 0, None).finish(middle).await;
+    let after = ws::Follower::start(webs[1].ws_url(""), middle, None).finish(total as i64).await;
+    let moved: Vec<i64> = before.seqs.into_iter().chain(after.seqs).collect();
+    assert_eq!(moved, seqs, "a client moving between webservers sees every change once");
+
+    // Each webserver's clients get the copy's changes, byte for byte the same.
+    let mut replays = Vec::new();
+    for web in &webs {
+        let mut socket = ws::connect(&web.ws_url("?after_seq=0"), None).await.expect("connect");
+        let events = ws::events(&mut socket, total).await;
+        replays.push(events.into_iter().map(|(_, raw)| raw).collect::<Vec<_>>());
+    }
+    assert!(replays.windows(2).all(|w| w[0] == w[1]), "every webserver sends the same bytes for each change");
+
+    let health: serde_json::Value =
+        reqwest::get(format!("{}/api/health", webs[0].url)).await.expect("health").json().await.expect("JSON");
+    let cluster = &health["cluster"];
+    assert_eq!(cluster["connected"], true, "{health:#}");
+    assert_eq!(cluster["applied_seq"], total as i64, "{health:#}");
+    assert_eq!(cluster["malformed"], 0);
+    let nodes: Vec<&str> =
+        health["detectors"].as_array().expect("detectors").iter().filter_map(|d| d["socket"].as_str()).collect();
+    assert!(nodes.contains(&"nats:barn") && nodes.contains(&"nats:house"), "both detectors' heartbeats: {nodes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detector_killed_between_publish_and_ack_publishes_each_change_once_after_restart() {
+    if !nats::available("a_detector_killed_between_publish_and_ack…") {
+        return;
+    }
+    let dir = temp_data_dir();
+    let server = NatsServer::start(dir.path());
+    let url = server.url();
+    let web = webserver(&dir.path().join("web"), &url, "web");
+    let data = dir.path().join("barn");
+    let crashing = detector(&data, &url, "barn", &["--rate", "40", "--count", "30", "--test-crash-after-publish", "7"]);
+    exits_cleanly(crashing, 86);
+    // The 7th change is in the stream, and the database does not know it.
+    let restarted = detector(&data, &url, "barn", &["--rate", "40", "--count", "10"]);
+    restarted.wait_for_log("through=7", Duration::from_secs(30));
+    exits_cleanly(restarted, 0);
+
+    let outbox = outbox_of(&data);
+    let copy = copy_with(&web.url, outbox.len()).await;
+    assert_eq!(of_detector(&copy, &outbox), outbox, "every change once, in commit order");
+    assert_eq!(copy.len(), outbox.len(), "nothing else in the stream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_down_for_thirty_seconds_loses_nothing_and_everything_arrives_in_order_after() {
+    if !nats::available("nats_down_for_thirty_seconds…") {
+        return;
+    }
+    let dir = temp_data_dir();
+    let mut server = NatsServer::start(dir.path());
+    let url = server.url();
+    let web = webserver(&dir.path().join("web"), &url, "web");
+    let follower = ws::Follower::start(web.ws_url(""), 0, None);
+    let data = dir.path().join("barn");
+    let running = detector(&data, &url, "barn", &["--rate", "5", "--heartbeat-secs", "1"]);
+    let before = copy_with(&web.url, 5).await.len();
+
+    server.kill();
+    e2e::health_until(&web.url, "the cluster link down", |h| h["cluster"]["connected"] == false).await;
+    let committed_at_kill = outbox_of(&data).len();
+    // The outage itself: the detector keeps detecting and committing.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let committed = outbox_of(&data).len();
+    assert!(committed >= committed_at_kill + 50, "the detector kept committing: {committed_at_kill} → {committed}");
+    assert_eq!(copy_of(&web.url).await.len(), before.max(copy_of(&web.url).await.len()));
+
+    server.restart();
+    let caught_up = copy_with(&web.url, committed).await.len();
+    assert!(caught_up >= committed);
+    running.terminate();
+    exits_cleanly(running, 0);
+    let outbox = outbox_of(&data);
+    let copy = copy_with(&web.url, outbox.len()).await;
+    assert_eq!(of_detector(&copy, &outbox), outbox, "every change once, in commit order, after the outage");
+    let live = follower.finish(outbox.len() as i64).await;
+    assert_eq!(live.seqs, (1..=outbox.len() as i64).collect::<Vec<_>>(), "the live client saw each once, in order");
+    let health = e2e::health_until(&web.url, "the cluster link back", |h| h["cluster"]["connected"] == true).await;
+    assert_eq!(health["cluster"]["consumer_lag"], 0, "{health:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_that_are_not_changes_are_skipped_counted_and_never_applied() {
+    if !nats::available("messages_that_are_not_changes…") {
+        return;
+    }
+    let dir = temp_data_dir();
+    let server = NatsServer::start(dir.path());
+    let url = server.url();
+    let web = webserver(&dir.path().join("web"), &url, "web");
+    e2e::health_until(&web.url, "the stream followed", |h| h["cluster"]["connected"] == true).await;
+    web.process.wait_for_log("following the cluster stream", Duration::from_secs(30));
+
+    let client = async_nats::connect(&url).await.expect("raw NATS client");
+    let js = async_nats::jetstream::new(client);
+    let valid = r#"{"change":"new","data":{"seq":1,"event_id":"evt_1764000000000_00af","camera_id":"door","timestamp":"2026-11-24T16:00:00.000Z","state":"active","end_time":null,"motion_confidence":0.5,"detected_objects":[],"description":"Motion","image_path":null,"metadata":{"source":"detector","inference_ms":null,"frame_number":null,"producer":null,"end_reason":null},"created_at":"2026-11-24T16:00:00.000Z","updated_at":"2026-11-24T16:00:00.000Z"}}"#;
+    let headers = |schema: Option<&str>| {
+        let mut h = async_nats::HeaderMap::new();
+        if let Some(schema) = schema {
+            h.insert("Lookout-Schema", schema);
+        }
+        h
+    };
+    let bad: [(Option<&str>, String); 4] = [
+        (None, "hello".to_owned()),
+        (Some("1"), "{\"change\":\"new\",".to_owned()),
+        (Some("99"), valid.to_owned()),
+        (Some("1"), valid.replace("\"door\"", "\"front door\"")),
+    ];
+    for (schema, body) in bad {
+        js.publish_with_headers("lookout.changes.intruder.door", headers(schema), body.into_bytes().into())
+            .await
+            .expect("publish")
+            .await
+            .expect("stored");
+    }
+    let http = reqwest::Client::new();
+    e2e::create_event(
+        &http,
+        &web.url,
+        &json!({"camera_id": "door", "state": "ended", "motion_confidence": 0.3, "description": "Motion"}),
+    )
+    .await;
+
+    let health = e2e::health_until(&web.url, "four skipped messages", |h| h["cluster"]["applied"] == 1).await;
+    assert_eq!(health["cluster"]["malformed"], 4, "{health:#}");
+    let copy = copy_of(&web.url).await;
+    assert_eq!(copy.iter().map(|(seq, _, kind)| (*seq, kind.as_str())).collect::<Vec<_>>(), [(5, "new")]);
+    web.process.wait_for_log("not a schema version this build knows", Duration::from_secs(5));
+    assert_eq!(web.process.logs().iter().filter(|l| l.contains("skipped a message")).count(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webserver_killed_mid_apply_or_wiped_rebuilds_the_same_copy_from_the_stream() {
+    if !nats::available("a_webserver_killed_mid_apply_or_wiped…") {
+        return;
+    }
+    let dir = temp_data_dir();
+    let server = NatsServer::start(dir.path());
+    let url = server.url();
+    let (one_dir, two_dir) = (dir.path().join("web1"), dir.path().join("web2"));
+    let mut one = webserver(&one_dir, &url, "web1");
+    let data = dir.path().join("barn");
+    let producing = detector(&data, &url, "barn", &["--rate", "50", "--count", "60"]);
+    // Killed while changes are arriving.
+    copy_with(&one.url, 10).await;
+    one.process.kill();
+    exits_cleanly(producing, 0);
+    let outbox = outbox_of(&data);
+    let one = Webserver::start(&one_dir, &["--nats", &url, "--node-id", "web1"]);
+    let reference = copy_with(&one.url, outbox.len()).await;
+    assert_eq!(of_detector(&reference, &outbox), outbox, "after kill -9: every change once");
+
+    let two = webserver(&two_dir, &url, "web2");
+    assert_eq!(copy_with(&two.url, outbox.len()).await, reference);
+    two.process.terminate();
+    let _ = two.process.wait(Duration::from_secs(10));
+    std::fs::remove_dir_all(&two_dir).expect("wipe the data dir");
+    let two = webserver(&two_dir, &url, "web2");
+    assert_eq!(copy_with(&two.url, outbox.len()).await, reference, "a wiped webserver rebuilds the same copy");
+}
