@@ -37,7 +37,7 @@ pub const FILE_NAME: &str = "lookout.toml";
 /// Environment variable naming the file when `--config` is absent.
 pub const CONFIG_ENV: &str = "LOOKOUT_CONFIG";
 /// Every section of the file, whichever binary owns it.
-pub const SECTIONS: &[&str] = &["detector", "motion", "objects", "cameras", "retain", "webserver", "outputs"];
+pub const SECTIONS: &[&str] = &["detector", "motion", "objects", "cameras", "retain", "webserver", "outputs", "nats"];
 /// Printed instead of a secret.
 pub const MASK: &str = "***";
 
@@ -581,7 +581,12 @@ fn add_value(table: &mut toml::Table, key: &Key, value: String) {
             table.insert(key.name.into(), typed(&value));
         }
         Shape::Joined => {
-            table.insert(key.name.into(), list(&value));
+            // A flag with a value delimiter hands over its parts one by one.
+            let mut items = slot(table);
+            if let toml::Value::Array(parts) = list(&value) {
+                items.extend(parts);
+            }
+            table.insert(key.name.into(), toml::Value::Array(items));
         }
         Shape::Switch => {
             table.insert(key.name.into(), toml::Value::Boolean(value == "true"));

@@ -71,6 +71,34 @@ fn the_example_file_is_valid_for_both_binaries_and_prints_without_its_secrets() 
 }
 
 #[test]
+fn both_binaries_read_the_nats_section_and_print_it_without_its_secrets() {
+    let dir = temp_data_dir();
+    let file = dir.path().join("cluster.toml");
+    let text = "[nats]\nservers = [\"nats://lookout:${NATS_PASSWORD}@10.0.0.1:4222\", \"nats://10.0.0.2:4222\"]\n\
+                node_id = \"barn\"\nreplicas = 3\ntoken = \"${NATS_TOKEN}\"\n";
+    std::fs::write(&file, text).expect("write");
+    let vars = [("NATS_PASSWORD", "password-secret-1"), ("NATS_TOKEN", "token-secret-2")];
+    for bin in ["detector", "webserver"] {
+        let (code, printed, stderr) = print_config(bin, &file, &vars, &[]);
+        assert_eq!(code, Some(0), "{bin}: {stderr}");
+        assert!(!printed.contains("secret-"), "{bin} printed a secret:\n{printed}");
+        for wanted in [
+            "servers = [\"nats://lookout:***@10.0.0.1:4222\", \"nats://10.0.0.2:4222\"]",
+            "node_id = \"barn\"",
+            "replicas = 3",
+            "token = \"***\"",
+        ] {
+            assert!(printed.contains(wanted), "{bin}: no {wanted:?} in\n{printed}");
+        }
+    }
+    // The flag's own parser checks the file's value.
+    std::fs::write(&file, "[nats]\nservers = [\"nats://10.0.0.1:4222\"]\nreplicas = 9\n").expect("write");
+    let (code, _, stderr) = print_config("detector", &file, &[], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cluster.toml:3:") && stderr.contains("replicas"), "{stderr}");
+}
+
+#[test]
 fn flags_replace_the_files_values_and_the_data_directory_file_is_found() {
     let vars = [("FRONT_DOOR_PASSWORD", "x")];
     let (code, printed, stderr) =
