@@ -280,6 +280,13 @@ async fn messages_that_are_not_changes_are_skipped_counted_and_never_applied() {
     assert_eq!(health["cluster"]["malformed"], 4, "{health:#}");
     let copy = copy_of(&web.url).await;
     assert_eq!(copy.iter().map(|(seq, _, kind)| (*seq, kind.as_str())).collect::<Vec<_>>(), [(5, "new")]);
+    let metrics = reqwest::get(format!("{}/metrics", web.url)).await.expect("GET /metrics").text().await.expect("text");
+    let families = e2e::parse_openmetrics(&metrics);
+    for (name, value) in
+        [("lookout_cluster_malformed", 4.0), ("lookout_cluster_applied", 1.0), ("lookout_cluster_connected", 1.0)]
+    {
+        assert_eq!(e2e::metric_samples(&families, name)[0]["value"], value, "{name}: {metrics}");
+    }
     web.process.wait_for_log("not a schema version this build knows", Duration::from_secs(5));
     assert_eq!(web.process.logs().iter().filter(|l| l.contains("skipped a message")).count(), 4);
 }

@@ -23,6 +23,7 @@ use shared::wire::CameraStatus;
 use super::system::MetricsReport;
 use crate::state::AppState;
 use crate::stream::bridge::LinkStatus;
+use crate::stream::cluster::ClusterStatus;
 
 /// The `Content-Type` of [`render`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -32,6 +33,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 struct Scrape {
     report: MetricsReport,
     links: Vec<LinkStatus>,
+    cluster: Option<ClusterStatus>,
     broadcast_latency: Histogram,
     process: Option<crate::metrics::ProcessSample>,
     started_unix_seconds: f64,
@@ -43,6 +45,7 @@ pub fn render(state: &AppState, report: MetricsReport) -> String {
     let scrape = Scrape {
         report,
         links: state.links.statuses(),
+        cluster: state.cluster.as_ref().map(|c| c.status()),
         broadcast_latency: state.metrics.broadcast_latency_histogram(),
         process: crate::metrics::process_sample(),
         started_unix_seconds: state.metrics.started_unix_seconds(),
@@ -117,6 +120,7 @@ impl Collector for Scrape {
         self.encode_webserver(&mut e)?;
         self.encode_storage(&mut e)?;
         self.encode_outputs(&mut e)?;
+        self.encode_cluster(&mut e)?;
         self.encode_detectors(&mut e)?;
         self.encode_process(&mut e)
     }
@@ -334,6 +338,60 @@ impl Scrape {
         family(e, "lookout_retention_deleted", "Bytes retention freed.", bytes, MetricType::Counter, |m| {
             ConstCounter::new(s.deleted_bytes).encode(m)
         })
+    }
+
+    /// Cluster mode's link to the stream; nothing without `--nats`.
+    fn encode_cluster(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(c) = &self.cluster else { return Ok(()) };
+        gauge(
+            e,
+            "lookout_cluster_connected",
+            "1 while connected to a NATS server.",
+            None,
+            f64::from(u8::from(c.connected)),
+        )?;
+        gauge(
+            e,
+            "lookout_cluster_stream_head",
+            "The stream's last sequence, as last read.",
+            None,
+            c.stream_head as f64,
+        )?;
+        gauge(
+            e,
+            "lookout_cluster_applied_seq",
+            "The highest stream sequence this copy has read.",
+            None,
+            c.applied_seq as f64,
+        )?;
+        gauge(
+            e,
+            "lookout_cluster_consumer_lag",
+            "Changes in the stream this copy has not read.",
+            None,
+            c.consumer_lag as f64,
+        )?;
+        gauge(e, "lookout_cluster_peers", "Replicas of the stream besides its leader.", None, c.peers.len() as f64)?;
+        gauge(
+            e,
+            "lookout_cluster_peers_current",
+            "Replicas of the stream that are online and caught up.",
+            None,
+            c.peers.iter().filter(|p| p.current && !p.offline).count() as f64,
+        )?;
+        counter(e, "lookout_cluster_applied", "Changes applied to this copy since start.", c.applied)?;
+        counter(
+            e,
+            "lookout_cluster_malformed",
+            "Stream messages skipped as not a change this build applies.",
+            c.malformed,
+        )?;
+        counter(
+            e,
+            "lookout_cluster_refused",
+            "Changes this copy refused (e.g. an update of an unknown event).",
+            c.refused,
+        )
     }
 
     /// Per output, labelled `output` (`mqtt`, `webhook-N`).
