@@ -54,6 +54,14 @@ impl DataDir {
         self.root.join(DATABASE_FILE)
     }
 
+    /// A webserver's copy of a cluster stream (SPEC §10): its own file, so
+    /// a detector and a webserver on one host may share the directory (the
+    /// webserver then serves that detector's snapshots) without the copy
+    /// and the detector's outbox ever being one database.
+    pub fn stream_copy(&self, stream: &str) -> PathBuf {
+        self.root.join(format!("stream-{stream}.db"))
+    }
+
     pub fn jsonl_log(&self) -> PathBuf {
         self.root.join(JSONL_FILE)
     }
@@ -160,6 +168,7 @@ mod tests {
     fn paths_derive_from_the_root() {
         let dir = DataDir::new("/srv/lookout");
         assert_eq!(dir.database(), Path::new("/srv/lookout/events.db"));
+        assert_eq!(dir.stream_copy("LOOKOUT"), Path::new("/srv/lookout/stream-LOOKOUT.db"));
         assert_eq!(dir.default_socket(), Path::new("/srv/lookout/detector.sock"));
         assert_eq!(DataDir::default().root(), Path::new("data"));
     }

@@ -375,3 +375,21 @@ async fn a_three_node_cluster_loses_nothing_when_a_node_and_then_the_stream_lead
     let seqs: Vec<i64> = copy.iter().map(|(seq, _, _)| *seq).collect();
     assert_eq!(live.seqs, seqs, "the live client saw each change once, in order");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detector_and_a_webserver_on_one_host_share_its_data_directory() {
+    if !nats::available("a_detector_and_a_webserver_on_one_host…") {
+        return;
+    }
+    let dir = temp_data_dir();
+    let server = NatsServer::start(dir.path());
+    let url = server.url();
+    let host = dir.path().join("host");
+    let web = webserver(&host, &url, "web");
+    exits_cleanly(detector(&host, &url, "barn", &["--rate", "50", "--count", "20"]), 0);
+    let outbox = outbox_of(&host);
+    let copy = copy_with(&web.url, outbox.len()).await;
+    assert_eq!(of_detector(&copy, &outbox), outbox, "the copy holds the detector's changes once each");
+    assert_eq!(outbox.len(), copy.len(), "and the detector's own database holds nothing of the copy's");
+    assert!(host.join("stream-LOOKOUT.db").is_file(), "the copy is its own file");
+}

@@ -80,9 +80,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let max_clients = args.max_clients.unwrap_or(fd_limit.saturating_sub(RESERVED_FDS).max(1) as usize);
     tracing::info!(max_clients, open_file_limit = fd_limit, "WebSocket client capacity");
 
-    let db = Db::open(&data_dir.database(), "rest", 4, true)?;
-    let replay_db = Db::open(&data_dir.database(), "replay", 2, false)?;
-    let index_db = Db::open(&data_dir.database(), "text-index", 1, true)?;
+    // In cluster mode the database is the webserver's copy of the stream.
+    let database = if args.nats.enabled() { data_dir.stream_copy(&args.nats.nats_stream) } else { data_dir.database() };
+    let db = Db::open(&database, "rest", 4, true)?;
+    let replay_db = Db::open(&database, "replay", 2, false)?;
+    let index_db = Db::open(&database, "text-index", 1, true)?;
     let mut trust = Trust::new(WireKey::load_or_create(&data_dir.wire_key())?);
     for &uid in &args.allowed_uids {
         trust = trust.allow_uid(uid);
@@ -94,7 +96,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let metrics = Arc::new(Metrics::default());
     let fanout = Fanout::new(args.client_queue as usize, max_clients);
-    let sequencer = Sequencer::start(&data_dir.database(), fanout.clone(), metrics.clone(), stop.clone()).await?;
+    let sequencer = Sequencer::start(&database, fanout.clone(), metrics.clone(), stop.clone()).await?;
     let links = Arc::new(bridge::Links::default());
     for socket in args.socket_paths() {
         let link = bridge::Link::new(&socket);
@@ -102,7 +104,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::spawn(bridge::run(socket, trust.clone(), link, sequencer.clone(), stop.clone()));
     }
     let cluster = if args.nats.enabled() {
-        let copy = Db::open(&data_dir.database(), "cluster", 1, true)?;
+        let copy = Db::open(&database, "cluster", 1, true)?;
         let cluster = Cluster::connect(&args.nats, copy).await?;
         tracing::info!(servers = %args.nats.servers_redacted(), node = %args.nats.node_id(), stream = %args.nats.nats_stream, "cluster mode: following the NATS JetStream stream");
         tokio::spawn(cluster.clone().run(sequencer.clone(), links.clone(), stop.clone()));
@@ -112,10 +114,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     // Outputs stop after the HTTP side, so they can still say `offline`.
     let outputs_stop = CancellationToken::new();
-    let outputs =
-        webserver::outputs::start(&args.outputs(), &data_dir.database(), &data_dir, &links, &sequencer, &outputs_stop)
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?;
+    let outputs = webserver::outputs::start(&args.outputs(), &database, &data_dir, &links, &sequencer, &outputs_stop)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     tokio::spawn(heartbeat(fanout.clone(), args.heartbeat_secs, stop.clone()));
     tokio::spawn(close_stuck_writers(fanout.clone(), args.send_timeout_secs, stop.clone()));
     let sampler = metrics.clone();
