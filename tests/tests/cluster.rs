@@ -66,6 +66,14 @@ async fn copy_with(url: &str, n: usize) -> Vec<ChangeRow> {
     }
 }
 
+/// One line of docs/reliability.md's cluster table, printed once the
+/// test's assertions have shown nothing lost and nothing twice.
+fn figures(fault: &str, committed: usize, copies: usize) {
+    eprintln!(
+        "figures: {fault}: {committed} changes committed, {committed} in each of {copies} copies, 0 lost, 0 duplicated"
+    );
+}
+
 /// The detector's changes within the copy, in stream order.
 fn of_detector(copy: &[ChangeRow], outbox: &[(String, String)]) -> Vec<(String, String)> {
     let ids: std::collections::HashSet<&str> = outbox.iter().map(|(id, _)| id.as_str()).collect();
@@ -140,6 +148,7 @@ async fn two_detectors_and_three_webservers_agree_on_every_change_and_a_client_m
     }
     assert_eq!(of_detector(&first, &barn_log), barn_log, "barn's changes once each, in its commit order");
     assert_eq!(of_detector(&first, &house_log), house_log, "house's changes once each, in its commit order");
+    figures("2 detectors + API on 3 webservers", total, webs.len());
 
     // The client of the first webserver saw every change live; one moving
     // to the second at the middle, with after_seq, misses nothing and sees
@@ -193,6 +202,7 @@ async fn a_detector_killed_between_publish_and_ack_publishes_each_change_once_af
     let copy = copy_with(&web.url, outbox.len()).await;
     assert_eq!(of_detector(&copy, &outbox), outbox, "every change once, in commit order");
     assert_eq!(copy.len(), outbox.len(), "nothing else in the stream");
+    figures("detector killed between publish and ack", outbox.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,6 +237,7 @@ async fn nats_down_for_thirty_seconds_loses_nothing_and_everything_arrives_in_or
     let outbox = outbox_of(&data);
     let copy = copy_with(&web.url, outbox.len()).await;
     assert_eq!(of_detector(&copy, &outbox), outbox, "every change once, in commit order, after the outage");
+    figures(&format!("NATS down 30 s ({} committed meanwhile)", committed - committed_at_kill), outbox.len(), 1);
     let live = follower.finish(outbox.len() as i64).await;
     assert_eq!(live.seqs, (1..=outbox.len() as i64).collect::<Vec<_>>(), "the live client saw each once, in order");
     let health = e2e::health_until(&web.url, "the cluster link back", |h| h["cluster"]["connected"] == true).await;
@@ -319,6 +330,7 @@ async fn a_webserver_killed_mid_apply_or_wiped_rebuilds_the_same_copy_from_the_s
     std::fs::remove_dir_all(&two_dir).expect("wipe the data dir");
     let two = webserver(&two_dir, &url, "web2");
     assert_eq!(copy_with(&two.url, outbox.len()).await, reference, "a wiped webserver rebuilds the same copy");
+    figures("webserver killed mid-apply; another wiped and rebuilt", outbox.len(), 2);
 }
 
 /// The name of the stream's leader, as a webserver's health reports it
@@ -374,6 +386,7 @@ async fn a_three_node_cluster_loses_nothing_when_a_node_and_then_the_stream_lead
     let live = follower.finish(copy.last().map_or(0, |(seq, _, _)| *seq)).await;
     let seqs: Vec<i64> = copy.iter().map(|(seq, _, _)| *seq).collect();
     assert_eq!(live.seqs, seqs, "the live client saw each change once, in order");
+    figures("3 NATS nodes, replicas 3: kill -9 of a follower, then of the stream leader", outbox.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
