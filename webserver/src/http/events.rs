@@ -23,7 +23,7 @@ use super::error::ApiError;
 use super::json_response;
 use super::snapshot::Snapshot;
 use crate::state::AppState;
-use crate::stream::cluster::Cluster;
+use crate::stream::cluster::{Cluster, ClusterApiError};
 use crate::stream::messages::reset_notice;
 
 /// Default page size of `GET /api/events`.
@@ -336,7 +336,14 @@ async fn publish(cluster: &Cluster, change: Change, msg_id: &str) -> Result<Chan
             "event {:?} was changed by another request first; read it again",
             change.event.event_id
         ))),
-        Err(e) => Err(ApiError::Unavailable(e.to_string())),
+        Err(e @ ClusterApiError::NotApplied(_)) => Err(ApiError::Unavailable(e.to_string())),
+        Err(ClusterApiError::Unreachable(why)) => {
+            // NATS's own words stay in the server log.
+            tracing::warn!(error = %why, "cannot publish an API change to the cluster stream");
+            Err(ApiError::Unavailable(
+                "the cluster stream is not reachable; retry shortly, or see the server log".into(),
+            ))
+        }
     }
 }
 
