@@ -80,6 +80,17 @@ fn of_detector(copy: &[ChangeRow], outbox: &[(String, String)]) -> Vec<(String, 
     copy.iter().filter(|(_, id, _)| ids.contains(id.as_str())).map(|(_, id, kind)| (id.clone(), kind.clone())).collect()
 }
 
+/// A temp dir and one `nats-server` storing in it; `None` (the test is
+/// skipped, loudly) only outside CI on a machine without `nats-server`.
+fn one_node(test: &str) -> Option<(tempfile::TempDir, NatsServer)> {
+    if !nats::available(test) {
+        return None;
+    }
+    let dir = temp_data_dir();
+    let server = NatsServer::start(dir.path());
+    Some((dir, server))
+}
+
 fn detector(data_dir: &Path, nats: &str, node: &str, more: &[&str]) -> Process {
     let mut args = vec!["--dry-run", "--data-dir", arg(data_dir), "--nats", nats, "--node-id", node];
     args.extend_from_slice(more);
@@ -97,11 +108,7 @@ fn exits_cleanly(process: Process, code: i32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_detectors_and_three_webservers_agree_on_every_change_and_a_client_moves_between_them() {
-    if !nats::available("two_detectors_and_three_webservers…") {
-        return;
-    }
-    let dir = temp_data_dir();
-    let server = NatsServer::start(dir.path());
+    let Some((dir, server)) = one_node("two_detectors_and_three_webservers…") else { return };
     let url = server.url();
     let webs: Vec<Webserver> =
         (1..=3).map(|i| webserver(&dir.path().join(format!("web{i}")), &url, &format!("web{i}"))).collect();
@@ -183,11 +190,7 @@ async fn two_detectors_and_three_webservers_agree_on_every_change_and_a_client_m
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_detector_killed_between_publish_and_ack_publishes_each_change_once_after_restart() {
-    if !nats::available("a_detector_killed_between_publish_and_ack…") {
-        return;
-    }
-    let dir = temp_data_dir();
-    let server = NatsServer::start(dir.path());
+    let Some((dir, server)) = one_node("a_detector_killed_between_publish_and_ack…") else { return };
     let url = server.url();
     let web = webserver(&dir.path().join("web"), &url, "web");
     let data = dir.path().join("barn");
@@ -207,11 +210,7 @@ async fn a_detector_killed_between_publish_and_ack_publishes_each_change_once_af
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_down_for_thirty_seconds_loses_nothing_and_everything_arrives_in_order_after() {
-    if !nats::available("nats_down_for_thirty_seconds…") {
-        return;
-    }
-    let dir = temp_data_dir();
-    let mut server = NatsServer::start(dir.path());
+    let Some((dir, mut server)) = one_node("nats_down_for_thirty_seconds…") else { return };
     let url = server.url();
     let web = webserver(&dir.path().join("web"), &url, "web");
     let follower = ws::Follower::start(web.ws_url(""), 0, None);
@@ -246,11 +245,7 @@ async fn nats_down_for_thirty_seconds_loses_nothing_and_everything_arrives_in_or
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_that_are_not_changes_are_skipped_counted_and_never_applied() {
-    if !nats::available("messages_that_are_not_changes…") {
-        return;
-    }
-    let dir = temp_data_dir();
-    let server = NatsServer::start(dir.path());
+    let Some((dir, server)) = one_node("messages_that_are_not_changes…") else { return };
     let url = server.url();
     let web = webserver(&dir.path().join("web"), &url, "web");
     e2e::health_until(&web.url, "the stream followed", |h| h["cluster"]["connected"] == true).await;
@@ -304,11 +299,7 @@ async fn messages_that_are_not_changes_are_skipped_counted_and_never_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webserver_killed_mid_apply_or_wiped_rebuilds_the_same_copy_from_the_stream() {
-    if !nats::available("a_webserver_killed_mid_apply_or_wiped…") {
-        return;
-    }
-    let dir = temp_data_dir();
-    let server = NatsServer::start(dir.path());
+    let Some((dir, server)) = one_node("a_webserver_killed_mid_apply_or_wiped…") else { return };
     let url = server.url();
     let (one_dir, two_dir) = (dir.path().join("web1"), dir.path().join("web2"));
     let mut one = webserver(&one_dir, &url, "web1");
@@ -391,11 +382,7 @@ async fn a_three_node_cluster_loses_nothing_when_a_node_and_then_the_stream_lead
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_detector_and_a_webserver_on_one_host_share_its_data_directory() {
-    if !nats::available("a_detector_and_a_webserver_on_one_host…") {
-        return;
-    }
-    let dir = temp_data_dir();
-    let server = NatsServer::start(dir.path());
+    let Some((dir, server)) = one_node("a_detector_and_a_webserver_on_one_host…") else { return };
     let url = server.url();
     let host = dir.path().join("host");
     let web = webserver(&host, &url, "web");
