@@ -91,8 +91,12 @@ fn one_node(test: &str) -> Option<(tempfile::TempDir, NatsServer)> {
     Some((dir, server))
 }
 
+/// A dry-run detector in cluster mode. Its events live about half a second
+/// (at least 1 s): with the default 4 s, the log-normal tail made one of 60
+/// events outlive a minute often enough that `--count` runs timed out.
 fn detector(data_dir: &Path, nats: &str, node: &str, more: &[&str]) -> Process {
-    let mut args = vec!["--dry-run", "--data-dir", arg(data_dir), "--nats", nats, "--node-id", node];
+    let mut args =
+        vec!["--dry-run", "--event-secs", "0.5", "--data-dir", arg(data_dir), "--nats", nats, "--node-id", node];
     args.extend_from_slice(more);
     Process::start("detector", &args)
 }
