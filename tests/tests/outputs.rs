@@ -153,7 +153,10 @@ impl Subscriber {
     async fn until(&self, what: &str, done: impl Fn(&[Message]) -> bool) -> Vec<Message> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let arrived = self.arrived.notified();
+            // Registered before the check, so an arrival in between wakes it
+            // (`notify_waiters` wakes only registered waiters).
+            let mut arrived = std::pin::pin!(self.arrived.notified());
+            arrived.as_mut().enable();
             let messages = self.messages();
             if done(&messages) {
                 return messages;
@@ -482,7 +485,9 @@ impl Receiver {
     async fn until(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let arrived = self.arrived.notified();
+            // Registered before the check, as in `Subscriber::until`.
+            let mut arrived = std::pin::pin!(self.arrived.notified());
+            arrived.as_mut().enable();
             let got = self.got.lock().expect("got").clone();
             if done(&got) {
                 return got;

@@ -378,7 +378,10 @@ impl Fanout {
     /// Resolves once no client is connected.
     pub async fn wait_empty(&self) {
         loop {
-            let left = self.left.notified();
+            let mut left = std::pin::pin!(self.left.notified());
+            // Registered before the check, so a client leaving in between
+            // is not missed (`notify_waiters` wakes only registered waiters).
+            left.as_mut().enable();
             if self.is_empty() {
                 return;
             }
