@@ -12,6 +12,7 @@
 //!  webserver POST    ──────────────────► lookout.changes.N.api.<cam> ─┘    (seq = stream     (each applies it to
 //!                                                                           sequence)         its own SQLite copy)
 //!  heartbeats        ──────────────────► lookout.heartbeat.<node>  (core NATS, not stored)
+//!  snapshots         ─ put before the change naming them ─► bucket LOOKOUT_snapshots ─► webservers' image cache
 //! ```
 //!
 //! * [`options`] — `NatsArgs`, the flags both binaries take (`--nats`,
@@ -23,7 +24,10 @@
 //!   the decoder that refuses what it does not understand with a reason.
 //! * [`stream`] — the stream's configuration, created when absent and
 //!   checked when present: a stream made with other settings is a clear
-//!   error at start, not a surprise later.
+//!   error at start, not a surprise later; its limits come from the
+//!   detectors' retention.
+//! * [`snapshots`] — the object store bucket beside the stream that holds
+//!   every snapshot a change names, put before the change is published.
 //!
 //! Only this crate knows NATS. It does no SQLite and no HTTP: the detector's
 //! outbox publisher and the webserver's consumer (in those binaries) do the
@@ -31,9 +35,11 @@
 
 pub mod message;
 pub mod options;
+pub mod snapshots;
 pub mod stream;
 pub mod subjects;
 
 pub use message::{Decoded, MessageError, SCHEMA_VERSION};
 pub use options::{NATS_SECTION, NatsArgs};
-pub use stream::{ClusterError, StreamSettings};
+pub use snapshots::Snapshots;
+pub use stream::{ClusterError, Limits, StreamSettings};

@@ -72,7 +72,7 @@ impl NatsArgs {
     }
 
     pub fn stream_settings(&self) -> StreamSettings {
-        StreamSettings { name: self.nats_stream.clone(), replicas: usize::from(self.nats_replicas) }
+        StreamSettings { name: self.nats_stream.clone(), replicas: usize::from(self.nats_replicas), limits: None }
     }
 
     /// The servers as shown in logs and health: credentials masked.

@@ -249,7 +249,7 @@ pub struct RetentionArgs {
 
     /// Most bytes the database, snapshots and logs may hold together
     /// (e.g. 20GB, 500MiB); the oldest ended events go first when over.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = shared::retention::parse_size)]
     pub max_disk: Option<u64>,
 
     /// Seconds a retention "day" lasts (tests and soak runs: 60 makes
@@ -280,10 +280,6 @@ impl RetentionArgs {
 
 fn parse_days(text: &str) -> Result<Duration, String> {
     shared::retention::parse_days(text).map_err(|e| e.to_string())
-}
-
-fn parse_size(text: &str) -> Result<u64, String> {
-    shared::retention::parse_size(text).map_err(|e| e.to_string())
 }
 
 /// `NAME=DAYS`, NAME a camera id or a label.

@@ -146,7 +146,8 @@ async fn run(args: Args, reloader: reload::Reloader) -> anyhow::Result<Summary> 
         publishers.push(wake.clone());
         let outbox = outbox::Outbox {
             nats: args.nats.clone(),
-            database: data_dir.database(),
+            data_dir: data_dir.clone(),
+            retention: args.retention.policy(),
             stats: stats.clone(),
             heartbeat: args.heartbeat_secs,
             wake,

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!  event manager ── commit ──► SQLite ──► wake ──► outbox task ── publish, await ack ──► stream
+//!                                                    │  put its snapshot first ──────────► bucket <stream>_snapshots
 //!                                                    │  record how far (stream_outbox)
 //!                                                    └─ heartbeat ─► lookout.heartbeat.<node>
 //! ```
@@ -23,20 +24,30 @@
 //! re-sent after a lost acknowledgement carries the same `Nats-Msg-Id`, which
 //! the stream drops as a duplicate.
 //!
+//! **Snapshots first.** A change naming a snapshot the bucket does not yet
+//! have from this session puts the file there before the change is
+//! published, so no webserver ever applies a change whose picture it
+//! cannot fetch. A failed put is a failed session (retried, in order);
+//! a file that is gone (retention deleted it while NATS was away) is
+//! logged and the change goes out without its picture: the change matters
+//! more than the picture.
+//!
 //! NATS unreachable: nothing waits on this task. Detection and commits go
 //! on; the task retries with capped back-off, its state (`degraded` in the
 //! webservers' health) is in the heartbeat, and when NATS returns it
 //! catches up in order.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use cluster::{ClusterError, NatsArgs, message, stream, subjects};
+use cluster::{ClusterError, Limits, NatsArgs, Snapshots, StreamSettings, message, stream, subjects};
+use shared::config::DataDir;
+use shared::retention::Policy;
 use shared::wire::OutboxStatus;
-use shared::{Change, Store};
+use shared::{Change, ChangeKind, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -51,6 +62,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_secs(1);
 /// How long shutdown waits for the stream to take what is committed.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Events whose last snapshot put is remembered; past this the memory is
+/// dropped (a snapshot put twice costs a little, never a wrong picture).
+const REMEMBERED_SNAPSHOTS: usize = 10_000;
 
 /// Wakes the outbox task after each commit; the task reads the database,
 /// so a wake is only a hint and never carries the change.
@@ -67,7 +81,9 @@ impl Publisher for Wake {
 #[derive(Debug)]
 pub struct Outbox {
     pub nats: NatsArgs,
-    pub database: PathBuf,
+    pub data_dir: DataDir,
+    /// The retention the stream's limits come from.
+    pub retention: Policy,
     pub stats: Arc<Stats>,
     pub heartbeat: Duration,
     pub wake: Arc<Wake>,
@@ -83,6 +99,13 @@ impl Outbox {
     /// be read) fail here, at start.
     pub async fn connect(&self) -> Result<async_nats::Client, ClusterError> {
         self.nats.connect(&format!("lookout detector {}", self.nats.node_id())).await
+    }
+
+    /// The stream as this detector wants it: its limits are this
+    /// detector's retention (see [`cluster::stream`]).
+    fn stream_settings(&self) -> StreamSettings {
+        let limits = Limits { max_age: self.retention.longest(), max_bytes: self.retention.max_disk };
+        StreamSettings { limits: Some(limits), ..self.nats.stream_settings() }
     }
 
     /// Publishes until `stop`, then what is left for up to [`DRAIN_TIMEOUT`].
@@ -135,6 +158,8 @@ struct Session {
     stats: Arc<Stats>,
     through: i64,
     published: AtomicU64,
+    /// The snapshot each event's last put stored, this process.
+    snapshots_put: HashMap<String, String>,
 }
 
 impl Session {
@@ -146,6 +171,7 @@ impl Session {
             stats: outbox.stats.clone(),
             through: 0,
             published: AtomicU64::new(0),
+            snapshots_put: HashMap::new(),
         }
     }
 
@@ -170,9 +196,12 @@ impl Session {
         outbox: &Outbox,
         stop: &CancellationToken,
     ) -> Result<(), ClusterError> {
-        let stream = outbox.nats.stream_settings().ensure(js).await?;
+        let settings = outbox.stream_settings();
+        let stream = settings.ensure(js).await?;
+        let snapshots = settings.ensure_snapshots(js).await?;
         if self.store.is_none() {
-            self.store = Some(Store::open(&outbox.database).map_err(|e| ClusterError::Request(e.to_string()))?);
+            self.store =
+                Some(Store::open(outbox.data_dir.database()).map_err(|e| ClusterError::Request(e.to_string()))?);
         }
         let record = self.store()?.outbox(&self.stream_name).map_err(store_error)?;
         let last = stream::last_message(&stream, &subjects::detector_filter(&self.node)).await?;
@@ -214,6 +243,7 @@ impl Session {
                 continue;
             }
             for change in &changes {
+                self.put_snapshot(&snapshots, &outbox.data_dir, change).await?;
                 let subject = subjects::detector_changes(&self.node, &change.event.camera_id);
                 let (headers, body) = message::encode_outbox_change(change, &record.outbox_id);
                 let ack = js
@@ -237,6 +267,42 @@ impl Session {
                     (self.through, stream_seq, pending, published);
             });
         }
+    }
+
+    /// Puts the snapshot `change` names into the bucket, unless this
+    /// session already put it.
+    async fn put_snapshot(
+        &mut self,
+        snapshots: &Snapshots,
+        data_dir: &DataDir,
+        change: &Change,
+    ) -> Result<(), ClusterError> {
+        let event = &change.event;
+        let Some(name) = event.image_path.as_deref() else { return Ok(()) };
+        if self.snapshots_put.get(&event.event_id).is_some_and(|put| put == name) {
+            return Ok(());
+        }
+        let read = match data_dir.resolve_snapshot(name) {
+            Some(path) => tokio::fs::read(&path).await.map_err(|e| format!("{}: {e}", path.display())),
+            None => Err("not a snapshot path".to_owned()),
+        };
+        match read {
+            Ok(bytes) => snapshots.put(name, &bytes).await?,
+            Err(e) => tracing::warn!(
+                event_id = %event.event_id,
+                image_path = name,
+                "snapshot not put into the bucket, the change goes out without it: {e}"
+            ),
+        }
+        if self.snapshots_put.len() >= REMEMBERED_SNAPSHOTS {
+            self.snapshots_put.clear();
+        }
+        if change.kind == ChangeKind::End {
+            self.snapshots_put.remove(&event.event_id);
+        } else {
+            self.snapshots_put.insert(event.event_id.clone(), name.to_owned());
+        }
+        Ok(())
     }
 
     fn store(&self) -> Result<&Store, ClusterError> {

@@ -29,6 +29,9 @@ pub const WIRE_KEY_FILE: &str = "wire.key";
 /// Directory of event snapshots inside the data directory, one
 /// subdirectory per UTC day: `snapshots/YYYY-MM-DD/<event_id>.jpg`.
 pub const SNAPSHOTS_DIR: &str = "snapshots";
+/// Largest snapshot anyone serves or copies: a JPEG at detection size is
+/// tens of KiB, so this only bounds what a hostile file or object costs.
+pub const MAX_SNAPSHOT_BYTES: u64 = 10 * 1024 * 1024;
 
 /// The paths derived from one data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +63,12 @@ impl DataDir {
     /// and the detector's outbox ever being one database.
     pub fn stream_copy(&self, stream: &str) -> PathBuf {
         self.root.join(format!("stream-{stream}.db"))
+    }
+
+    /// Where a webserver keeps the snapshots it fetched from a cluster
+    /// stream's bucket: laid out like this directory (`snapshots/<day>/…`).
+    pub fn snapshot_cache(&self, stream: &str) -> PathBuf {
+        self.root.join(format!("stream-{stream}-snapshots"))
     }
 
     pub fn jsonl_log(&self) -> PathBuf {

@@ -122,7 +122,8 @@ impl Policy {
         self.cameras.values().chain(self.labels.values()).copied().fold(self.default, Duration::min)
     }
 
-    fn longest(&self) -> Duration {
+    /// The longest any event is kept.
+    pub fn longest(&self) -> Duration {
         self.cameras.values().chain(self.labels.values()).copied().fold(self.default, Duration::max)
     }
 
@@ -468,6 +469,24 @@ pub fn sweep(
     Ok(report)
 }
 
+/// One step of keeping a webserver's copy of a cluster stream (SPEC §10)
+/// no larger than the stream: deletes up to one batch of the ended events
+/// whose every change the stream has dropped (by its limits, which the
+/// detectors set from their retention), with their snapshots under
+/// `snapshots` (the copy's cache of the stream's bucket). The copy then
+/// holds what a copy rebuilt from the stream would, and a client resuming
+/// below it is told `reset`. The caller rests between steps and, when a
+/// step deletes nothing, gives the space back
+/// ([`Store::release_free_pages`]).
+pub fn trim_copy(store: &mut Store, snapshots: &DataDir, stream_first: i64) -> Result<SweepReport, SweepError> {
+    let started = Instant::now();
+    let mut report = SweepReport::default();
+    let gone = store.ended_below(stream_first, BATCH)?;
+    delete(store, snapshots, &gone.iter().collect::<Vec<_>>(), &mut report)?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
 /// How many of the oldest events the size pass deletes next: as many as
 /// free `excess` bytes at the average event's share of the database
 /// (without its write-ahead log, which deleting events does not shrink)
@@ -756,6 +775,31 @@ mod tests {
         }
         names.sort();
         names
+    }
+
+    #[test]
+    fn a_copy_drops_what_its_stream_dropped_with_its_snapshots_but_never_an_active_event() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = DataDir::new(dir.path());
+        let mut store = Store::open(dir.path().join("copy.db")).expect("open");
+        let ids: Vec<String> = (0..10)
+            .map(|i| {
+                let state = if i == 2 { EventState::Active } else { EventState::Ended };
+                commit_with_snapshots(&mut store, &cache, new_event("yard", &["car"], 1.0, state))
+            })
+            .collect();
+        assert_eq!(snapshot_files(&cache).len(), 30);
+
+        // The stream now starts at seq 7: events 1–6 have no change left there.
+        let report = trim_copy(&mut store, &cache, 7).expect("trim");
+
+        assert_eq!(report.events_deleted, 5, "{report:?}");
+        assert_eq!(report.snapshots_deleted, 15, "every version of each");
+        let kept: Vec<&String> = ids.iter().filter(|id| store.get(id).expect("get").is_some()).collect();
+        assert_eq!(kept, [&ids[2], &ids[6], &ids[7], &ids[8], &ids[9]], "the active one stays");
+        assert_eq!(snapshot_files(&cache).len(), 15);
+        assert_eq!(store.history().expect("history").deleted_through, 6, "a client resuming below is told reset");
+        assert_eq!(trim_copy(&mut store, &cache, 7).expect("again").events_deleted, 0, "nothing more is due");
     }
 
     #[test]

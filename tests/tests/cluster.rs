@@ -397,3 +397,136 @@ async fn a_detector_and_a_webserver_on_one_host_share_its_data_directory() {
     assert_eq!(outbox.len(), copy.len(), "and the detector's own database holds nothing of the copy's");
     assert!(host.join("stream-LOOKOUT.db").is_file(), "the copy is its own file");
 }
+
+/// SPEC §10: a snapshot taken on one host reaches a webserver on another
+/// through the stream's object store bucket, put before the change naming
+/// it; the webserver keeps it on disk and serves it even with NATS gone.
+/// The detector's retention becomes the stream's and the bucket's limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_taken_on_one_host_is_served_by_a_webserver_on_another() {
+    let Some((dir, mut server)) = one_node("a_snapshot_taken_on_one_host…") else { return };
+    let url = server.url();
+    let (camera_host, web_host) = (dir.path().join("barn"), dir.path().join("web"));
+    let web = webserver(&web_host, &url, "web");
+    // A box crosses a grey scene every 2.5 s: camera events with snapshots.
+    let camera = "walk=lavfi:color=c=gray:s=320x180:r=10[bg];color=c=white:s=40x40:r=10[fg];\
+                  [bg][fg]overlay=x='20+mod(t\\,2.5)*120':y=70:enable='lt(mod(t\\,2.5)\\,1.5)'";
+    let detector = Process::start(
+        "detector",
+        &[
+            "--data-dir",
+            arg(&camera_host),
+            "--no-objects",
+            "--camera",
+            camera,
+            "--detect-fps",
+            "5",
+            "--episode-end-secs",
+            "0.5",
+            "--dedup-secs",
+            "0",
+            "--retain-days",
+            "2",
+            "--nats",
+            &url,
+            "--node-id",
+            "barn",
+        ],
+    );
+
+    // An ended camera event in the webserver's copy.
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (id, image_path) = loop {
+        let page: serde_json::Value = http
+            .get(format!("{}/api/events?limit=100", web.url))
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON");
+        let ended =
+            page["events"].as_array().expect("events").iter().find(|e| {
+                e["state"] == "ended" && e["image_path"].is_string() && e["metadata"]["source"] == "detector"
+            });
+        if let Some(event) = ended {
+            break (
+                event["event_id"].as_str().expect("id").to_owned(),
+                event["image_path"].as_str().expect("path").to_owned(),
+            );
+        }
+        assert!(Instant::now() < deadline, "no ended camera event with a snapshot reached the copy: {page:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let taken = std::fs::read(camera_host.join(&image_path)).expect("the detector's snapshot file");
+    assert!(!web_host.join(&image_path).exists(), "the webserver's host has no such file of its own");
+    let image = |http: reqwest::Client, url: String| async move {
+        let response = http.get(url).send().await.expect("GET image");
+        assert_eq!(response.status(), 200, "the snapshot is served");
+        assert_eq!(response.headers()["content-type"], "image/jpeg");
+        response.bytes().await.expect("body").to_vec()
+    };
+    let image_url = format!("{}/api/events/{id}/image", web.url);
+    assert_eq!(image(http.clone(), image_url.clone()).await, taken, "the same bytes as the detector took");
+    let cached = web_host.join("stream-LOOKOUT-snapshots").join(&image_path);
+    assert_eq!(std::fs::read(&cached).expect("kept in the cache"), taken);
+    let health =
+        e2e::health_until(&web.url, "the bucket's size", |h| h["cluster"]["snapshot_bytes"].as_u64() > Some(0)).await;
+    assert_eq!(health["cluster"]["snapshot_bucket"], "LOOKOUT_snapshots", "{health:#}");
+
+    // The detector's retention (2 days) is the stream's and the bucket's age limit.
+    let js = async_nats::jetstream::new(async_nats::connect(&url).await.expect("raw NATS client"));
+    for stream in ["LOOKOUT", "OBJ_LOOKOUT_snapshots"] {
+        let info = js.get_stream(stream).await.expect("stream").cached_info().clone();
+        assert_eq!(info.config.max_age, Duration::from_secs(2 * 86_400), "{stream}'s max_age");
+    }
+
+    // NATS gone: the cached picture is still served.
+    detector.terminate();
+    server.kill();
+    assert_eq!(image(http, image_url).await, taken, "served from the cache without NATS");
+}
+
+/// SPEC §10/§11: a webserver's copy keeps no more than the stream. Once the
+/// stream's limits dropped every change of some events, a webserver drops
+/// them too (at start, then every ten minutes), and a client resuming
+/// below what is left is told `reset`, as with a detector's retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_drops_what_the_stream_dropped_and_says_so() {
+    let Some((dir, server)) = one_node("a_copy_drops_what_the_stream_dropped…") else { return };
+    let url = server.url();
+    let web_dir = dir.path().join("web");
+    let web = webserver(&web_dir, &url, "web");
+    let data = dir.path().join("barn");
+    exits_cleanly(detector(&data, &url, "barn", &["--rate", "50", "--count", "20"]), 0);
+    let outbox = outbox_of(&data);
+    let before = copy_with(&web.url, outbox.len()).await;
+    let head = before.last().expect("changes").0;
+
+    // The operator shortens the stream's age limit (as `nats stream edit`
+    // would); the server drops every change it holds.
+    let js = async_nats::jetstream::new(async_nats::connect(&url).await.expect("raw NATS client"));
+    let mut config = js.get_stream("LOOKOUT").await.expect("stream").cached_info().config.clone();
+    (config.max_age, config.duplicate_window) = (Duration::from_secs(1), Duration::from_secs(1));
+    js.update_stream(config).await.expect("limits set");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while js.get_stream("LOOKOUT").await.expect("stream").cached_info().state.messages > 0 {
+        assert!(Instant::now() < deadline, "the stream never dropped its changes");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    web.process.terminate();
+    let _ = web.process.wait(Duration::from_secs(10));
+    let web = webserver(&web_dir, &url, "web");
+    web.process.wait_for_log("trimmed the cluster copy", Duration::from_secs(30));
+    let page: serde_json::Value =
+        reqwest::get(format!("{}/api/changes?after_seq=0", web.url)).await.expect("GET").json().await.expect("JSON");
+    assert_eq!(page["changes"], json!([]), "every event was ended, so every one went: {page:#}");
+    assert_eq!(page["reset"]["oldest_seq"], head + 1, "a client resuming at 0 is told: {page:#}");
+
+    // The copy goes on at the stream's sequence.
+    let http = reqwest::Client::new();
+    let made = e2e::create_event(&http, &web.url, &json!({"camera_id": "door", "description": "Bell"})).await;
+    assert_eq!(made["seq"], head + 1);
+}

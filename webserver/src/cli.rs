@@ -34,6 +34,7 @@ pub const SCHEMA: Schema = Schema {
                 Key::new("header_timeout_secs", "header-timeout-secs", Shape::Value),
                 Key::new("max_connections_per_address", "max-connections-per-address", Shape::Value),
                 Key::new("max_clients", "max-clients", Shape::Value),
+                Key::new("snapshot_cache", "snapshot-cache", Shape::Value),
                 Key::new("log_level", "log-level", Shape::Value),
                 Key::new("log_format", "log-format", Shape::Value),
             ],
@@ -132,6 +133,11 @@ pub struct Args {
     /// [default: what the open-file limit allows].
     #[arg(long, value_name = "N")]
     pub max_clients: Option<usize>,
+
+    /// Cluster mode: most bytes of snapshots fetched from the stream's
+    /// bucket kept on disk (e.g. 2GiB); the oldest days go first.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = shared::retention::parse_size)]
+    pub snapshot_cache: u64,
 
     /// Allow listening on an address other machines can reach. Requires
     /// --token: without it, only 127.0.0.1 / ::1 binds are accepted.

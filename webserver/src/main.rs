@@ -15,12 +15,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::CommandFactory;
 use shared::Timestamp;
+use shared::config::DataDir;
 use shared::eventlog::{EventLogs, Role};
 use shared::wire::{Trust, WireKey};
 use tokio_util::sync::CancellationToken;
 use webserver::cli::{self, Args, LogFormat};
 use webserver::db::Db;
 use webserver::http::serve::{Limits, ListenerStats, serve};
+use webserver::http::snapshot::SnapshotCache;
 use webserver::metrics::Metrics;
 use webserver::state::{AppState, CATCH_UP_READS, Config, HEAVY_QUERIES, Shared};
 use webserver::stream::cluster::Cluster;
@@ -107,7 +109,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let copy = Db::open(&database, "cluster", 1, true)?;
         let cluster = Cluster::connect(&args.nats, copy).await?;
         tracing::info!(servers = %args.nats.servers_redacted(), node = %args.nats.node_id(), stream = %args.nats.nats_stream, "cluster mode: following the NATS JetStream stream");
-        tokio::spawn(cluster.clone().run(sequencer.clone(), links.clone(), stop.clone()));
+        let snapshot_cache = DataDir::new(data_dir.snapshot_cache(&args.nats.nats_stream));
+        tokio::spawn(cluster.clone().run(sequencer.clone(), links.clone(), snapshot_cache, stop.clone()));
         Some(cluster)
     } else {
         None
@@ -147,6 +150,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             },
         },
         outputs: outputs.statuses.clone(),
+        snapshot_cache: cluster
+            .is_some()
+            .then(|| SnapshotCache::new(data_dir.snapshot_cache(&args.nats.nats_stream), args.snapshot_cache)),
         cluster,
     });
     tokio::spawn(check_integrity(state.clone()));

@@ -98,6 +98,8 @@ pub struct Shared {
     pub outputs: Vec<Arc<crate::outputs::OutputStatus>>,
     /// Cluster mode's link to the stream; `None` on one machine.
     pub cluster: Option<Arc<crate::stream::cluster::Cluster>>,
+    /// Cluster mode: snapshots fetched from the stream's bucket.
+    pub snapshot_cache: Option<crate::http::snapshot::SnapshotCache>,
 }
 
 impl AppState {

@@ -44,6 +44,7 @@ async fn state_with_token(dir: &std::path::Path, stop: &CancellationToken, token
         metrics,
         links: Default::default(),
         cluster: None,
+        snapshot_cache: None,
         listener: Arc::new(ListenerStats::default()),
         heavy_queries: tokio::sync::Semaphore::new(HEAVY_QUERIES),
         catch_up_reads: tokio::sync::Semaphore::new(CATCH_UP_READS),

@@ -54,6 +54,17 @@ impl Store {
         Ok(())
     }
 
+    /// Ended events whose latest change is below `seq`, oldest first, at
+    /// most `limit`. In a copy whose stream now starts at `seq`, these are
+    /// the events none of whose changes the stream still holds: what
+    /// [`retention::trim_copy`](crate::retention::trim_copy) deletes.
+    pub fn ended_below(&self, seq: i64, limit: usize) -> Result<Vec<crate::model::Event>, StoreError> {
+        self.query_events(
+            &format!("SELECT {COLUMNS} FROM events WHERE seq < ?1 AND state = 'ended' ORDER BY seq LIMIT ?2"),
+            params![seq, limit as i64],
+        )
+    }
+
     /// Records that every change through `seq` is missing from this copy
     /// (the stream's limits removed them before it read them), so a client
     /// resuming below is told `reset`, as after retention.

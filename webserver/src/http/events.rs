@@ -9,6 +9,7 @@
 //! disagree about an event.
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
@@ -21,7 +22,7 @@ use shared::{Change, ChangeKind, Event, Timestamp};
 
 use super::error::ApiError;
 use super::json_response;
-use super::snapshot::Snapshot;
+use super::snapshot::{Snapshot, SnapshotError};
 use crate::state::AppState;
 use crate::stream::cluster::{Cluster, ClusterApiError};
 use crate::stream::messages::reset_notice;
@@ -176,20 +177,47 @@ pub async fn event_image(State(state): State<AppState>, Path(event_id): Path<Str
     let no_snapshot = || ApiError::NotFound(format!("event {event_id:?} has no snapshot"));
     let cache = if event.state == EventState::Ended { IMMUTABLE } else { REVALIDATE };
     let image_path = event.image_path.ok_or_else(no_snapshot)?;
-    match Snapshot::open(state.config.data_dir.root(), &image_path).await {
-        Ok(snapshot) => {
-            let len = snapshot.len.to_string();
-            Ok((
-                [(CONTENT_TYPE, "image/jpeg"), (CACHE_CONTROL, cache), (CONTENT_LENGTH, len.as_str())],
-                snapshot.into_body(),
-            )
-                .into_response())
-        }
-        Err(e) => {
-            tracing::warn!(event_id, image_path, error = %e, "refusing to serve a snapshot");
-            Err(no_snapshot())
+    let jpeg = |len: u64, body: Body| {
+        let len = len.to_string();
+        ([(CONTENT_TYPE, "image/jpeg"), (CACHE_CONTROL, cache), (CONTENT_LENGTH, len.as_str())], body).into_response()
+    };
+    // This host's detector wrote it, or this webserver fetched it before.
+    let mut roots = vec![state.config.data_dir.root()];
+    roots.extend(state.snapshot_cache.as_ref().map(|c| c.root()));
+    let mut refused = None;
+    for root in roots {
+        match Snapshot::open(root, &image_path).await {
+            Ok(snapshot) => return Ok(jpeg(snapshot.len, snapshot.into_body())),
+            Err(SnapshotError::Open(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => refused = Some(e),
         }
     }
+    if let Some(e) = refused {
+        tracing::warn!(event_id, image_path, error = %e, "refusing to serve a snapshot");
+        return Err(no_snapshot());
+    }
+    // Cluster mode: another host took it; the bucket has it.
+    let (Some(cluster), Some(cache)) = (&state.cluster, &state.snapshot_cache) else {
+        tracing::warn!(event_id, image_path, "snapshot file missing");
+        return Err(no_snapshot());
+    };
+    let bytes = match cluster.fetch_snapshot(&image_path).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            tracing::warn!(event_id, image_path, bucket = %cluster.status().snapshot_bucket, "snapshot not in the bucket");
+            return Err(no_snapshot());
+        }
+        Err(e) => {
+            tracing::warn!(event_id, image_path, error = %e, "cannot fetch a snapshot from the cluster");
+            return Err(ApiError::Unavailable(
+                "the snapshot is in the cluster's bucket, which is not reachable now".into(),
+            ));
+        }
+    };
+    if let Err(e) = cache.store(&image_path, bytes.clone()).await {
+        tracing::warn!(image_path, error = %e, "cannot keep a snapshot in the cache; served anyway");
+    }
+    Ok(jpeg(bytes.len() as u64, Body::from(bytes)))
 }
 
 /// Per-camera totals from the database.

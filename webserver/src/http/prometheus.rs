@@ -374,6 +374,13 @@ impl Scrape {
         gauge(e, "lookout_cluster_peers", "Replicas of the stream besides its leader.", None, c.peers.len() as f64)?;
         gauge(
             e,
+            "lookout_cluster_snapshot_store_bytes",
+            "Bytes the stream's snapshot bucket holds, as last read.",
+            Some(&Unit::Bytes),
+            c.snapshot_bytes as f64,
+        )?;
+        gauge(
+            e,
             "lookout_cluster_peers_current",
             "Replicas of the stream that are online and caught up.",
             None,

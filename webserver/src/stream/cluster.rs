@@ -5,6 +5,8 @@
 //!  (from the copy's head + 1)            (bad: counted, skipped)   (refused: counted)        (fan-out as ever)
 //!  lookout.heartbeat.* ─► one Link per detector node (health, metrics, the MQTT output's cameras)
 //!  POST / PUT …/end ─► Cluster::publish ─► stream ─► (applied here) ─► the HTTP answer
+//!  GET …/image (not on this host) ─► Cluster::fetch_snapshot ◄─ bucket <stream>_snapshots
+//!  every 2 s: the stream's head and peers, the bucket's size ─► health;  every 10 min: trim the copy
 //! ```
 //!
 //! The webserver's database is a copy of the stream: each change is
@@ -29,16 +31,27 @@
 //! stream and rebuilds; one whose next change the stream's limits already
 //! removed records the hole (`deleted_through`), so a client resuming in it
 //! is told `reset` instead of missing changes silently.
+//!
+//! The copy is no larger than the stream: the detectors set the stream's
+//! limits from their retention, and every ten minutes (and at start) the
+//! copy deletes the ended events none of whose changes the stream still
+//! holds, with the snapshots it cached for them
+//! ([`retention::trim_copy`](shared::retention::trim_copy)) — what a copy
+//! rebuilt from the stream would hold. That, and reading the stream's state
+//! for health, is a task of its own, so a slow answer from NATS never
+//! holds up a change.
 
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer};
-use cluster::{ClusterError, NatsArgs, StreamSettings, message, subjects};
+use cluster::{ClusterError, NatsArgs, Snapshots, StreamSettings, message, subjects};
 use futures_util::StreamExt;
 use serde::Serialize;
+use shared::config::DataDir;
+use shared::retention::{self, SweepReport};
 use shared::store::StoreError;
 use shared::wire::DetectorStats;
 use shared::{Change, Timestamp};
@@ -57,6 +70,11 @@ const STREAM_INFO_EVERY: Duration = Duration::from_secs(2);
 const HEARTBEAT_STALE: Duration = Duration::from_secs(15);
 /// How long an API request waits for its change to reach this copy.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the copy gives up what the stream no longer holds.
+const TRIM_EVERY: Duration = Duration::from_secs(600);
+/// The longest rest between two batches of a trim (each rests twice as
+/// long as it took, as the detector's sweep does).
+const TRIM_REST: Duration = Duration::from_millis(200);
 
 /// One replica of the stream, as the server reports it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -94,6 +112,10 @@ pub struct ClusterStatus {
     pub refused: u64,
     /// Changes applied since start.
     pub applied: u64,
+    /// The object store bucket holding the snapshots.
+    pub snapshot_bucket: String,
+    /// Bytes the bucket holds, as last read.
+    pub snapshot_bytes: u64,
     pub last_error: Option<String>,
 }
 
@@ -110,6 +132,8 @@ pub struct Cluster {
     client: async_nats::Client,
     node: String,
     settings: StreamSettings,
+    /// The snapshot bucket, once a session opened it.
+    snapshots: Mutex<Option<Snapshots>>,
     /// The copy: written by the consumer, read back for API answers.
     db: Db,
 }
@@ -124,6 +148,7 @@ impl Cluster {
             servers: nats.servers_redacted(),
             node: node.clone(),
             stream: nats.nats_stream.clone(),
+            snapshot_bucket: nats.stream_settings().snapshot_bucket(),
             ..Default::default()
         };
         Ok(Arc::new(Self {
@@ -136,6 +161,7 @@ impl Cluster {
             client,
             node,
             settings: nats.stream_settings(),
+            snapshots: Mutex::new(None),
             db,
         }))
     }
@@ -185,6 +211,35 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// The snapshot `image_path` from the bucket: `Ok(None)` when the
+    /// bucket has none (never put, or aged out).
+    pub async fn fetch_snapshot(&self, image_path: &str) -> Result<Option<Vec<u8>>, ClusterApiError> {
+        let opened = self.snapshots.lock().ok().and_then(|s| s.clone());
+        let snapshots = match opened {
+            Some(snapshots) => snapshots,
+            None => self.open_snapshots().await.map_err(|e| ClusterApiError::Unreachable(e.to_string()))?,
+        };
+        snapshots.get(image_path).await.map_err(|e| ClusterApiError::Unreachable(e.to_string()))
+    }
+
+    async fn open_snapshots(&self) -> Result<Snapshots, ClusterError> {
+        let snapshots = self.settings.ensure_snapshots(&self.js).await?;
+        if let Ok(mut slot) = self.snapshots.lock() {
+            *slot = Some(snapshots.clone());
+        }
+        Ok(snapshots)
+    }
+
+    /// The bucket's size, into the status.
+    async fn note_snapshots(&self) {
+        let Some(snapshots) = self.snapshots.lock().ok().and_then(|s| s.clone()) else { return };
+        if let Ok(bytes) = snapshots.stored_bytes().await {
+            self.update(|s| s.snapshot_bytes = bytes);
+        }
+    }
+}
+
 /// Why an API change did not make it.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterApiError {
@@ -195,10 +250,18 @@ pub enum ClusterApiError {
 }
 
 impl Cluster {
-    /// Keeps the copy following the stream, and the detectors' links fed
-    /// from their heartbeats, until `stop`.
-    pub async fn run(self: Arc<Self>, sequencer: Sequencer, links: Arc<Links>, stop: CancellationToken) {
+    /// Keeps the copy following the stream, trimmed to it, and the
+    /// detectors' links fed from their heartbeats, until `stop`.
+    /// `snapshot_cache` is where this webserver keeps the bucket's pictures.
+    pub async fn run(
+        self: Arc<Self>,
+        sequencer: Sequencer,
+        links: Arc<Links>,
+        snapshot_cache: DataDir,
+        stop: CancellationToken,
+    ) {
         let heartbeats = tokio::spawn(self.clone().listen_to_heartbeats(links, stop.clone()));
+        let watcher = tokio::spawn(self.clone().watch_stream(snapshot_cache, stop.clone()));
         let mut backoff = FIRST_BACKOFF;
         loop {
             let ended = tokio::select! {
@@ -216,11 +279,14 @@ impl Cluster {
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
         heartbeats.abort();
+        let _ = watcher.await;
     }
 
     /// One session: from the copy's head + 1, every change in stream order.
     async fn follow(&self, sequencer: &Sequencer) -> Result<(), FollowError> {
         let mut stream = self.settings.ensure(&self.js).await?;
+        self.open_snapshots().await?;
+        self.note_snapshots().await;
         let head = self.db.read(|s| s.head_seq()).await?;
         self.applied.send_if_modified(|a| {
             let moved = *a != head;
@@ -250,20 +316,9 @@ impl Cluster {
         let mut messages = consumer.messages().await.map_err(|e| ClusterError::Request(e.to_string()))?;
         tracing::info!(stream = %self.settings.name, from_seq = start, "following the cluster stream");
         self.update(|s| s.last_error = None);
-        let mut info_tick = tokio::time::interval(STREAM_INFO_EVERY);
         let mut last = head;
         loop {
-            let message = tokio::select! {
-                message = messages.next() => message,
-                _ = info_tick.tick() => {
-                    if let Ok(info) = stream.info().await {
-                        let info = info.clone();
-                        self.note_stream(&info);
-                    }
-                    continue;
-                }
-            };
-            let message = match message {
+            let message = match messages.next().await {
                 Some(Ok(message)) => message,
                 Some(Err(e)) => return Err(ClusterError::Request(e.to_string()).into()),
                 None => return Err(ClusterError::Request("the consumer ended".into()).into()),
@@ -308,6 +363,69 @@ impl Cluster {
             // Skipped: the mark moves on, so an API writer waiting for this
             // seq learns it was not applied.
             self.applied.send_replace(seq);
+        }
+    }
+
+    /// Every [`STREAM_INFO_EVERY`], the stream's state and the bucket's
+    /// size into the status; at the first answer and then every
+    /// [`TRIM_EVERY`], the copy trimmed to what the stream holds.
+    async fn watch_stream(self: Arc<Self>, snapshot_cache: DataDir, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(STREAM_INFO_EVERY);
+        let mut trimmed: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let Ok(stream) = self.js.get_stream(&self.settings.name).await else { continue };
+            let info = stream.cached_info();
+            self.note_stream(info);
+            self.note_snapshots().await;
+            if trimmed.is_none_or(|at| at.elapsed() >= TRIM_EVERY) {
+                trimmed = Some(Instant::now());
+                let first = i64::try_from(info.state.first_sequence).unwrap_or(i64::MAX);
+                self.trim_copy(first, &snapshot_cache, &stop).await;
+            }
+        }
+    }
+
+    /// Deletes, batch by batch, the ended events of the copy whose changes
+    /// all precede `stream_first`, then gives the space back.
+    async fn trim_copy(&self, stream_first: i64, snapshot_cache: &DataDir, stop: &CancellationToken) {
+        let mut done = SweepReport::default();
+        let failed = loop {
+            let cache = snapshot_cache.clone();
+            let step = self.db.write(move |s| Ok(retention::trim_copy(s, &cache, stream_first))).await;
+            let report = match step {
+                Ok(Ok(report)) => report,
+                Ok(Err(e)) => break Some(e.to_string()),
+                Err(e) => break Some(e.to_string()),
+            };
+            if report.events_deleted == 0 {
+                break None;
+            }
+            done.events_deleted += report.events_deleted;
+            done.snapshots_deleted += report.snapshots_deleted;
+            done.snapshot_bytes += report.snapshot_bytes;
+            tokio::select! {
+                _ = stop.cancelled() => break None,
+                _ = tokio::time::sleep((report.elapsed * 2).min(TRIM_REST)) => {}
+            }
+        };
+        if let Some(e) = failed {
+            tracing::warn!(error = %e, "cannot trim the cluster copy to the stream; trying again later");
+        }
+        if done.events_deleted > 0 {
+            if let Err(e) = self.db.write(|s| s.release_free_pages()).await {
+                tracing::warn!(error = %e, "cannot give the trimmed copy's space back");
+            }
+            tracing::info!(
+                events = done.events_deleted,
+                snapshots = done.snapshots_deleted,
+                snapshot_bytes = done.snapshot_bytes,
+                stream_first,
+                "trimmed the cluster copy to what the stream holds"
+            );
         }
     }
 
