@@ -127,7 +127,8 @@ class Lookout:
 
     def start_events(self, rate, extra=(), log_level="warn"):
         # Events reported whole: one message per event, like the baseline's.
-        args = [BIN / "detector", "--dry-run", "--event-secs", 0, "--data-dir", self.dir, "--rate", rate,
+        # Events without pictures: JPEG encoding is not the path measured.
+        args = [BIN / "detector", "--dry-run", "--event-secs", 0, "--no-snapshots", "--data-dir", self.dir, "--rate", rate,
                 "--wait-subscribers", "1",
                 "--heartbeat-secs", 1, "--log-level", log_level, *extra]
         if self.payload:

@@ -96,6 +96,12 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=20_000))]
     pub payload_bytes: u32,
 
+    /// Dry run without pictures: otherwise each event's snapshot is drawn
+    /// (its camera's scene, its objects at their boxes) and written as a
+    /// camera's would be. For benchmarks at thousands of events a second.
+    #[arg(long)]
+    pub no_snapshots: bool,
+
     /// Wait until N subscribers are connected before producing events. For
     /// tests and benchmarks that must see every event live.
     #[arg(long, value_name = "N", default_value_t = 0)]

@@ -185,7 +185,8 @@ async fn run(args: Args, reloader: reload::Reloader) -> anyhow::Result<Summary> 
         );
         let cameras: Vec<SimCamera> = camera_ids.iter().map(|id| SimCamera::new(id)).collect();
         let ignoring = tokio::spawn(reload::ignore(hangups, "a dry run's cameras are not re-read"));
-        simulate::run(&args, &cameras, &hub, &stats, &producer, events_tx, &shutdown).await;
+        let pictures = (!args.no_snapshots).then_some(&data_dir);
+        simulate::run(&args, &cameras, pictures, &hub, &stats, &producer, events_tx, &shutdown).await;
         ignoring.abort();
         Vec::new()
     } else {

@@ -90,7 +90,18 @@ impl DataDir {
     /// The snapshot of an event, as stored in its `image_path` (relative to
     /// the data directory, `/`-separated on every platform).
     pub fn snapshot_relative_path(seen: crate::Timestamp, event_id: &str) -> String {
-        format!("{SNAPSHOTS_DIR}/{}/{event_id}.jpg", seen.as_datetime().format("%Y-%m-%d"))
+        Self::snapshot_version_path(seen, event_id, 1)
+    }
+
+    /// Picture `n` of an event: `<event_id>.jpg` first, then
+    /// `<event_id>-2.jpg`, … — a new name for each new picture, so a
+    /// cached one is never a stale one (retention finds them by these names).
+    pub fn snapshot_version_path(seen: crate::Timestamp, event_id: &str, n: u32) -> String {
+        let day = seen.as_datetime().format("%Y-%m-%d");
+        match n {
+            0 | 1 => format!("{SNAPSHOTS_DIR}/{day}/{event_id}.jpg"),
+            n => format!("{SNAPSHOTS_DIR}/{day}/{event_id}-{n}.jpg"),
+        }
     }
 
     /// Where a stored `image_path` points, if it names a file inside the

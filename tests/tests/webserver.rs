@@ -393,7 +393,18 @@ async fn a_reading_client_that_falls_a_feed_behind_is_closed_as_slow_and_resumes
     const N: i64 = 300;
     let det = detector(
         dir.path(),
-        &["--count", &N.to_string(), "--rate", "2000", "--payload-bytes", "8000", "--wait-subscribers", "1"],
+        // Without pictures, so the events come as fast as asked for.
+        &[
+            "--count",
+            &N.to_string(),
+            "--rate",
+            "2000",
+            "--payload-bytes",
+            "8000",
+            "--wait-subscribers",
+            "1",
+            "--no-snapshots",
+        ],
     );
     // Read slowly (it keeps reading: its writes never stay stuck) until closed.
     let mut last = 0;

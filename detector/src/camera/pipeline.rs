@@ -375,7 +375,7 @@ impl Pipeline {
     fn announce(&mut self, episode: Episode<Timestamp>, now: Timestamp) -> Command {
         let (started_at, first_frame) = self.event_start(&episode);
         let event_id = new_event_id(started_at);
-        let image_path = self.key.as_ref().and_then(|key| self.save_snapshot(&event_id, started_at, key));
+        let image_path = self.key.as_ref().and_then(|key| self.save_snapshot(&event_id, 1, started_at, key));
         let (change, area, object_score) =
             self.key.as_ref().map_or((0.0, 0.0, 0.0), |k| (k.change, k.largest_area(), k.object_score));
         let edit = self.edit(None, image_path.clone(), episode.peak);
@@ -458,8 +458,7 @@ impl Pipeline {
     /// records what it shows; the current one when it cannot be written.
     fn next_snapshot(&mut self) -> Option<String> {
         let (open, key) = (self.open.as_ref()?, self.key.as_ref()?);
-        let name = format!("{}-{}", open.event_id, open.snapshots + 1);
-        let written = self.save_snapshot(&name, open.started_at, key);
+        let written = self.save_snapshot(&open.event_id, open.snapshots + 1, open.started_at, key);
         let (change, area, object_score) = (key.change, key.largest_area(), key.object_score);
         let open = self.open.as_mut()?;
         open.key_is_newer = false;
@@ -500,9 +499,9 @@ impl Pipeline {
         }
     }
 
-    /// Writes the key frame as JPEG; `None` (the event goes ahead without a
-    /// snapshot) when it cannot be written.
-    fn save_snapshot(&self, event_id: &str, seen: Timestamp, key: &KeyFrame) -> Option<String> {
+    /// Writes the key frame as JPEG, picture `n` of the event; `None` (the
+    /// event goes ahead without a snapshot) when it cannot be written.
+    fn save_snapshot(&self, event_id: &str, n: u32, seen: Timestamp, key: &KeyFrame) -> Option<String> {
         let started = Instant::now();
         let boxes: Vec<Annotation> = key
             .objects
@@ -518,7 +517,7 @@ impl Pipeline {
                 Annotation { rect, label }
             })
             .collect();
-        let relative = DataDir::snapshot_relative_path(seen, event_id);
+        let relative = DataDir::snapshot_version_path(seen, event_id, n);
         let written = vision::snapshot::encode_jpeg(&key.image, &boxes).map_err(|e| e.to_string()).and_then(|jpeg| {
             let path = self.data_dir.resolve_snapshot(&relative).ok_or("snapshot path refused")?;
             shared::durable::write_file(&path, &jpeg).map_err(|e| format!("{}: {e}", path.display()))
