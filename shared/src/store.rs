@@ -279,7 +279,8 @@ impl From<rusqlite::Error> for StoreError {
 /// Filters for [`Store::list`]. All are optional and combine with AND.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventFilter {
-    pub camera_id: Option<String>,
+    /// Only events of these cameras (all when empty).
+    pub cameras: Vec<String>,
     /// Seen at or after this time.
     pub start: Option<Timestamp>,
     /// Seen at or before this time.
@@ -288,8 +289,11 @@ pub struct EventFilter {
     pub after_seq: Option<i64>,
     /// Only events with a smaller `seq`: the paging cursor.
     pub before_seq: Option<i64>,
-    /// Only events with a detected object of this label.
-    pub label: Option<String>,
+    /// Only events with a detected object of one of these labels (any
+    /// label when empty)…
+    pub labels: Vec<String>,
+    /// … whose confidence is at least this.
+    pub min_confidence: Option<f64>,
     /// Only events whose description or camera contains this text (any case).
     pub text: Option<String>,
 }
@@ -335,6 +339,21 @@ pub struct CameraSummary {
     pub last_seq: i64,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub last_timestamp: Timestamp,
+    /// Its events in progress now.
+    pub active: u64,
+    /// Its events seen since the time asked for (`null` when none was).
+    pub events_since: Option<u64>,
+    /// Its latest event with a snapshot: the picture a camera tile shows.
+    pub latest_image: Option<LatestImage>,
+}
+
+/// Which event's snapshot is a camera's latest, and at which change (the
+/// URL `/api/events/{event_id}/image?v={seq}` names that very picture).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LatestImage {
+    pub event_id: String,
+    pub seq: i64,
 }
 
 /// The `seq` the next change takes: what `AUTOINCREMENT` would give (one
@@ -484,7 +503,7 @@ impl Store {
         let mut clauses = Vec::new();
         let mut values: Vec<Value> = Vec::new();
         // Each `?` of a clause takes the next value, in order.
-        let mut bind_all = |clause: &str, bound: Vec<Value>| {
+        let mut bind = |clause: &str, bound: Vec<Value>| {
             let mut parts = clause.split('?');
             let mut numbered = parts.next().unwrap_or_default().to_owned();
             for (part, value) in parts.zip(bound) {
@@ -493,27 +512,41 @@ impl Store {
             }
             clauses.push(numbered);
         };
-        let mut bind = |clause: &str, value: Value| bind_all(clause, vec![value]);
-        if let Some(camera) = &filter.camera_id {
-            bind("camera_id = ?", Value::Text(camera.clone()));
+        if !filter.cameras.is_empty() {
+            let marks = vec!["?"; filter.cameras.len()].join(", ");
+            bind(&format!("camera_id IN ({marks})"), filter.cameras.iter().cloned().map(Value::Text).collect());
         }
         if let Some(start) = filter.start {
-            bind("timestamp >= ?", Value::Text(start.to_string()));
+            bind("timestamp >= ?", vec![Value::Text(start.to_string())]);
         }
         if let Some(end) = filter.end {
-            bind("timestamp <= ?", Value::Text(end.to_string()));
+            bind("timestamp <= ?", vec![Value::Text(end.to_string())]);
         }
         if let Some(after) = filter.after_seq {
-            bind("seq > ?", Value::Integer(after));
+            bind("seq > ?", vec![Value::Integer(after)]);
         }
         if let Some(before) = filter.before_seq {
-            bind("seq < ?", Value::Integer(before));
+            bind("seq < ?", vec![Value::Integer(before)]);
         }
-        if let Some(label) = &filter.label {
+        if !filter.labels.is_empty() || filter.min_confidence.is_some() {
+            // One object must pass both: `label=person&min_confidence=0.8`
+            // is a person seen at 0.8, not a person and anything at 0.8.
+            let mut object = Vec::new();
+            let mut bound = Vec::new();
+            if !filter.labels.is_empty() {
+                object.push(format!(
+                    "json_extract(o.value, '$.label') IN ({})",
+                    vec!["?"; filter.labels.len()].join(", ")
+                ));
+                bound.extend(filter.labels.iter().cloned().map(Value::Text));
+            }
+            if let Some(min) = filter.min_confidence {
+                object.push("json_extract(o.value, '$.confidence') >= ?".to_owned());
+                bound.push(Value::Real(min));
+            }
             bind(
-                "EXISTS (SELECT 1 FROM json_each(events.detected_objects) o \
-                 WHERE json_extract(o.value, '$.label') = ?)",
-                Value::Text(label.clone()),
+                &format!("EXISTS (SELECT 1 FROM json_each(events.detected_objects) o WHERE {})", object.join(" AND ")),
+                bound,
             );
         }
         if let Some(text) = &filter.text {
@@ -524,7 +557,7 @@ impl Store {
                 let phrase = format!("\"{}\"", text.replace('"', "\"\""));
                 // One subquery (UNION ALL), not an OR of two: with an OR,
                 // SQLite scans every event instead of looking up the hits.
-                bind_all(
+                bind(
                     "seq IN (SELECT rowid FROM events_text WHERE events_text MATCH ? \
                      UNION ALL SELECT seq FROM events WHERE seq > (SELECT indexed_seq FROM text_index) \
                          AND instr(lower(description || ' ' || camera_id), lower(?)) > 0)",
@@ -532,7 +565,7 @@ impl Store {
                 );
             } else {
                 // Too short for trigrams: a scan, which the webserver bounds.
-                bind("instr(lower(description || ' ' || camera_id), lower(?)) > 0", Value::Text(text.clone()));
+                bind("instr(lower(description || ' ' || camera_id), lower(?)) > 0", vec![Value::Text(text.clone())]);
             }
         }
         let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
@@ -565,13 +598,7 @@ impl Store {
         })?;
         rows.map(|row| {
             let (seq, kind, json) = row?;
-            let corrupt = |reason: String| StoreError::CorruptChange { seq, reason };
-            let kind = ChangeKind::parse(&kind).ok_or_else(|| corrupt(format!("unknown kind {kind:?}")))?;
-            let event: Event = serde_json::from_str(&json).map_err(|e| corrupt(format!("event: {e}")))?;
-            if event.seq != seq {
-                return Err(corrupt(format!("holds the event at seq {}", event.seq)));
-            }
-            Ok(Change { kind, event })
+            change_from_row(seq, &kind, &json)
         })
         .collect()
     }
@@ -633,21 +660,62 @@ impl Store {
         Ok(self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?)
     }
 
-    /// Per camera: how many events are stored, and the latest one's `seq`
-    /// and time. Ordered by camera id.
-    pub fn camera_summary(&self) -> Result<Vec<CameraSummary>, StoreError> {
+    /// Per camera: how many events are stored, the latest one's `seq` and
+    /// time, how many are in progress, how many were seen since `since`
+    /// (when given), and its latest snapshot. Ordered by camera id.
+    pub fn camera_summary(&self, since: Option<Timestamp>) -> Result<Vec<CameraSummary>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT camera_id, COUNT(*), MAX(seq), MAX(timestamp) FROM events GROUP BY camera_id ORDER BY camera_id",
+            "SELECT camera_id, COUNT(*), MAX(seq), MAX(timestamp), SUM(state = 'active'), SUM(timestamp >= ?1) \
+             FROM events GROUP BY camera_id ORDER BY camera_id",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
+        // Without `since`, the text of no timestamp: every row compares below it.
+        let since_text = since.map_or_else(|| "~".to_owned(), |t| t.to_string());
+        let rows = stmt.query_map([&since_text], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
         })?;
-        rows.map(|row| {
-            let (camera_id, events, last_seq, last) = row?;
+        let mut latest = self.conn.prepare_cached(
+            "SELECT event_id, seq FROM events WHERE camera_id = ?1 AND image_path IS NOT NULL ORDER BY seq DESC LIMIT 1",
+        )?;
+        let mut summaries = Vec::new();
+        for row in rows {
+            let (camera_id, events, last_seq, last, active, seen_since) = row?;
             let last_timestamp = last
                 .parse()
                 .map_err(|e| StoreError::CorruptRow { seq: last_seq, reason: format!("timestamp: {e}") })?;
-            Ok(CameraSummary { camera_id, events: events.max(0) as u64, last_seq, last_timestamp })
+            let latest_image = latest
+                .query_row([&camera_id], |r| Ok(LatestImage { event_id: r.get(0)?, seq: r.get(1)? }))
+                .optional()?;
+            summaries.push(CameraSummary {
+                camera_id,
+                events: events.max(0) as u64,
+                last_seq,
+                last_timestamp,
+                active: active.max(0) as u64,
+                events_since: since.map(|_| seen_since.max(0) as u64),
+                latest_image,
+            });
+        }
+        Ok(summaries)
+    }
+
+    /// Every kept change of `event_id`, oldest first (at most
+    /// [`MAX_PAGE`]): the event's history, for its detail view.
+    pub fn changes_of(&self, event_id: &str) -> Result<Vec<Change>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT seq, kind, event FROM changes WHERE event_id = ?1 ORDER BY seq LIMIT {MAX_PAGE}"
+        ))?;
+        let rows =
+            stmt.query_map([event_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        rows.map(|row| {
+            let (seq, kind, json) = row?;
+            change_from_row(seq, &kind, &json)
         })
         .collect()
     }
@@ -857,6 +925,19 @@ impl Store {
         let rows = stmt.query_map(params, RawRow::read)?;
         rows.map(|row| row.map_err(StoreError::from).and_then(RawRow::into_event)).collect()
     }
+}
+
+/// A change row (`seq`, `kind`, the event's JSON) read back, checked: a
+/// kind this build does not know, JSON that does not parse or an event
+/// at another `seq` is a corrupt row, never a wrong change.
+fn change_from_row(seq: i64, kind: &str, json: &str) -> Result<Change, StoreError> {
+    let corrupt = |reason: String| StoreError::CorruptChange { seq, reason };
+    let kind = ChangeKind::parse(kind).ok_or_else(|| corrupt(format!("unknown kind {kind:?}")))?;
+    let event: Event = serde_json::from_str(json).map_err(|e| corrupt(format!("event: {e}")))?;
+    if event.seq != seq {
+        return Err(corrupt(format!("holds the event at seq {}", event.seq)));
+    }
+    Ok(Change { kind, event })
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -1108,7 +1189,7 @@ mod tests {
         }
         assert_eq!(seen, (1..=30).rev().collect::<Vec<_>>());
 
-        let yard = EventFilter { camera_id: Some("yard".into()), ..Default::default() };
+        let yard = EventFilter { cameras: vec!["yard".into()], ..Default::default() };
         let page = store.list(&yard, 100).expect("list");
         assert_eq!(page.events.len(), 10);
         assert!(page.events.iter().all(|e| e.camera_id == "yard"));
@@ -1140,8 +1221,16 @@ mod tests {
         let seqs = |filter: EventFilter| -> Vec<i64> {
             store.list(&filter, 10).expect("list").events.iter().map(|e| e.seq).collect()
         };
-        assert_eq!(seqs(EventFilter { label: Some("person".into()), ..Default::default() }), vec![2]);
-        assert_eq!(seqs(EventFilter { label: Some("ca".into()), ..Default::default() }), Vec::<i64>::new());
+        let labels = |labels: &[&str]| labels.iter().map(|l| (*l).to_owned()).collect::<Vec<_>>();
+        assert_eq!(seqs(EventFilter { labels: labels(&["person"]), ..Default::default() }), vec![2]);
+        assert_eq!(seqs(EventFilter { labels: labels(&["ca"]), ..Default::default() }), Vec::<i64>::new());
+        assert_eq!(seqs(EventFilter { labels: labels(&["cat", "person"]), ..Default::default() }), vec![2, 1]);
+        // The score is the named label's: no person at 0.95, a cat at 0.9.
+        let at =
+            |labels: Vec<String>, min: f64| EventFilter { labels, min_confidence: Some(min), ..Default::default() };
+        assert_eq!(seqs(at(labels(&["person"]), 0.95)), Vec::<i64>::new());
+        assert_eq!(seqs(at(labels(&["person"]), 0.5)), vec![2]);
+        assert_eq!(seqs(at(Vec::new(), 0.5)), vec![2, 1], "any object at 0.5; the event without one is out");
         assert_eq!(seqs(EventFilter { text: Some("wall".into()), ..Default::default() }), vec![1]);
         // '%' and '_' are plain characters, not patterns.
         assert_eq!(seqs(EventFilter { text: Some("%".into()), ..Default::default() }), Vec::<i64>::new());
@@ -1215,13 +1304,40 @@ mod tests {
         for (i, new) in news.iter_mut().enumerate() {
             new.camera_id = if i < 3 { "b_cam".into() } else { "a_cam".into() };
             new.timestamp = Timestamp::from_unix_ms(1_000_000 + i as i64);
+            (new.state, new.end_time) =
+                if i == 0 { (EventState::Active, None) } else { (EventState::Ended, Some(new.timestamp)) };
+            new.image_path = [1, 4]
+                .contains(&i)
+                .then(|| crate::config::DataDir::snapshot_relative_path(new.timestamp, &new.event_id));
             store.insert(new).expect("insert");
         }
-        let summary = store.camera_summary().expect("summary");
-        let counts: Vec<(&str, u64, i64)> =
-            summary.iter().map(|c| (c.camera_id.as_str(), c.events, c.last_seq)).collect();
-        assert_eq!(counts, vec![("a_cam", 2, 5), ("b_cam", 3, 3)]);
+        let summary = store.camera_summary(None).expect("summary");
+        let counts: Vec<(&str, u64, i64, u64)> =
+            summary.iter().map(|c| (c.camera_id.as_str(), c.events, c.last_seq, c.active)).collect();
+        assert_eq!(counts, vec![("a_cam", 2, 5, 0), ("b_cam", 3, 3, 1)]);
         assert_eq!(summary[0].last_timestamp, Timestamp::from_unix_ms(1_000_004));
+        let latest: Vec<Option<i64>> = summary.iter().map(|c| c.latest_image.as_ref().map(|i| i.seq)).collect();
+        assert_eq!(latest, vec![Some(5), Some(2)], "each camera's latest event with a picture");
+        assert_eq!(summary[1].latest_image.as_ref().map(|i| i.event_id.as_str()), Some(news[1].event_id.as_str()));
+        assert!(summary.iter().all(|c| c.events_since.is_none()), "nothing asked");
+
+        let since = store.camera_summary(Some(Timestamp::from_unix_ms(1_000_002))).expect("summary");
+        assert_eq!(since.iter().map(|c| c.events_since).collect::<Vec<_>>(), vec![Some(2), Some(1)]);
+    }
+
+    #[test]
+    fn an_events_changes_are_its_history_in_order() {
+        let (_dir, mut store) = temp_store();
+        let mut news = new_events(2);
+        (news[0].state, news[0].end_time) = (EventState::Active, None);
+        let id = store.insert(&news[0]).expect("insert").event.event_id;
+        store.insert(&news[1]).expect("another event between");
+        store.update(&id, |e| e.description = "A cat, then a dog".into()).expect("update");
+        store.end(&id, Timestamp::now(), None, |_| {}).expect("end");
+        let history: Vec<(ChangeKind, i64)> =
+            store.changes_of(&id).expect("history").iter().map(|c| (c.kind, c.seq())).collect();
+        assert_eq!(history, vec![(ChangeKind::New, 1), (ChangeKind::Update, 3), (ChangeKind::End, 4)]);
+        assert!(store.changes_of("evt_1_0000").expect("none").is_empty());
     }
 
     fn object(label: &str) -> crate::model::DetectedObject {

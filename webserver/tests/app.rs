@@ -273,3 +273,79 @@ async fn rest_paging_below_deleted_history_says_reset() {
     }
     stop.cancel();
 }
+
+/// Issue 20's review filters: several cameras and labels at once, a least
+/// score that belongs to the named label, an event's history, and the
+/// camera summary the tiles show.
+#[tokio::test]
+async fn lists_filter_by_several_cameras_labels_and_a_score_and_an_event_has_its_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stop = CancellationToken::new();
+    let state = state(dir.path(), &stop).await;
+    let object = |label: &str, confidence: f64| serde_json::json!({"label": label, "confidence": confidence, "bbox": {"x": 1, "y": 1, "width": 10, "height": 10}});
+    let mut ids = Vec::new();
+    for (camera, objects) in [
+        ("door", vec![object("person", 0.9)]),
+        ("yard", vec![object("dog", 0.4), object("person", 0.3)]),
+        ("drive", vec![object("car", 0.8)]),
+        ("door", vec![]),
+    ] {
+        let body = serde_json::json!({"camera_id": camera, "description": "x", "detected_objects": objects});
+        let (status, created) = call(&state, post_json("/api/events", &body.to_string())).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        ids.push(created["event_id"].as_str().expect("id").to_owned());
+    }
+    let listed = |page: &Value| -> Vec<String> {
+        page["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["event_id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let query = |q: &str| {
+        let state = state.clone();
+        let uri = format!("/api/events?{q}");
+        async move { call(&state, get(&uri)).await }
+    };
+    let (_, page) = query("camera_id=door,yard").await;
+    assert_eq!(listed(&page), [ids[3].clone(), ids[1].clone(), ids[0].clone()]);
+    let (_, page) = query("label=person,car").await;
+    assert_eq!(listed(&page), [ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+    let (_, page) = query("label=person&min_confidence=0.5").await;
+    assert_eq!(listed(&page), [ids[0].clone()], "the yard's person is at 0.3; its dog at 0.4 is not a person");
+    let (_, page) = query("min_confidence=0.35&camera_id=yard").await;
+    assert_eq!(listed(&page), [ids[1].clone()], "any object at the score: the dog");
+    for bad in ["min_confidence=1.5", "min_confidence=x", "camera_id=door,front%20door"] {
+        let (status, body) = query(bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+
+    // An event's history, and the tiles' summary.
+    let (status, ended) = call(&state, put_json(&format!("/api/events/{}/end", ids[3]), None)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "reported whole, already ended: {ended}");
+    let (status, made) =
+        call(&state, post_json("/api/events", r#"{"camera_id":"door","description":"Bell","state":"active"}"#)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let bell = made["event_id"].as_str().expect("id");
+    call(&state, put_json(&format!("/api/events/{bell}/end"), Some(r#"{"reason":"answered"}"#))).await;
+    let (status, history) = call(&state, get(&format!("/api/events/{bell}/changes"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let kinds: Vec<&str> =
+        history["changes"].as_array().expect("changes").iter().map(|c| c["change"].as_str().expect("kind")).collect();
+    assert_eq!(kinds, ["new", "end"]);
+    assert_eq!(history["changes"][1]["data"]["metadata"]["end_reason"], "answered");
+    let (status, _) = call(&state, get("/api/events/evt_1_0000/changes")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, cameras) = call(&state, get("/api/cameras?since=2000-01-01T00:00:00Z")).await;
+    assert_eq!(status, StatusCode::OK, "{cameras}");
+    let door = cameras.as_array().expect("cameras").iter().find(|c| c["camera_id"] == "door").expect("door").clone();
+    assert_eq!(
+        (door["events"].as_u64(), door["events_since"].as_u64(), door["active"].as_u64()),
+        (Some(3), Some(3), Some(0))
+    );
+    let (status, body) = call(&state, get("/api/cameras?since=yesterday")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    stop.cancel();
+}

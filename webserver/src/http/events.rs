@@ -34,7 +34,7 @@ pub const DEFAULT_LIMIT: usize = 100;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Only this camera.
+    /// Only these cameras, comma-separated (`door,yard`).
     pub camera_id: Option<String>,
     /// Seen at or after this RFC 3339 time.
     pub start: Option<String>,
@@ -44,8 +44,12 @@ pub struct ListQuery {
     pub after_seq: Option<i64>,
     /// Only events with a smaller `seq`: pass the previous page's `next_before_seq`.
     pub before_seq: Option<i64>,
-    /// Only events with a detected object of this label, e.g. `person`.
+    /// Only events with a detected object of one of these labels,
+    /// comma-separated (`person,dog`).
     pub label: Option<String>,
+    /// Only events with a detected object (of one of `label`, if given)
+    /// scored at least this, 0–1.
+    pub min_confidence: Option<f64>,
     /// Only events whose description or camera contains this text (any case).
     pub q: Option<String>,
     /// Page size, 1–1000 (default 100).
@@ -88,8 +92,19 @@ pub async fn list_events(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = page_size(q.limit)?;
-    if let Some(camera) = &q.camera_id {
-        shared::model::validate_camera_id(camera).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let cameras = list_param(q.camera_id.as_deref(), |camera| {
+        shared::model::validate_camera_id(camera).map_err(|e| ApiError::BadRequest(e.to_string()))
+    })?;
+    let labels = list_param(q.label.as_deref(), |label| {
+        if label.len() > shared::model::MAX_LABEL_LEN {
+            return Err(ApiError::BadRequest(format!("label must be at most {} bytes", shared::model::MAX_LABEL_LEN)));
+        }
+        Ok(())
+    })?;
+    if let Some(min) = q.min_confidence
+        && !(0.0..=1.0).contains(&min)
+    {
+        return Err(ApiError::BadRequest("min_confidence must be a number from 0 to 1".into()));
     }
     let time = |name: &str, value: &Option<String>| -> Result<Option<Timestamp>, ApiError> {
         value
@@ -109,15 +124,17 @@ pub async fn list_events(
         }
     };
     let filter = EventFilter {
-        camera_id: q.camera_id.clone(),
+        cameras,
         start: time("start", &q.start)?,
         end: time("end", &q.end)?,
         after_seq: q.after_seq,
         before_seq: q.before_seq,
-        label: text("label", &q.label, shared::model::MAX_LABEL_LEN)?,
+        labels,
+        min_confidence: q.min_confidence,
         text: text("q", &q.q, 200)?,
     };
-    let _permit = if filter.text.is_some() || filter.label.is_some() { Some(heavy_permit(&state)?) } else { None };
+    let costly = filter.text.is_some() || !filter.labels.is_empty() || filter.min_confidence.is_some();
+    let _permit = if costly { Some(heavy_permit(&state)?) } else { None };
     let after = q.after_seq;
     let (page, history) =
         state.db.read(move |s| Ok((s.list(&filter, limit)?, after.map(|_| s.history()).transpose()?))).await?;
@@ -128,6 +145,22 @@ pub async fn list_events(
     let body = format!(r#"{{"events":[{}],"next_before_seq":{next}{reset}}}"#, events.join(","));
     Ok(json_response(StatusCode::OK, body))
 }
+
+/// A comma-separated list parameter: its items, trimmed, empty ones
+/// dropped, each checked by `check`; at most [`MAX_LIST_ITEMS`].
+fn list_param(value: Option<&str>, check: impl Fn(&str) -> Result<(), ApiError>) -> Result<Vec<String>, ApiError> {
+    let items: Vec<String> =
+        value.unwrap_or_default().split(',').map(str::trim).filter(|i| !i.is_empty()).map(str::to_owned).collect();
+    if items.len() > MAX_LIST_ITEMS {
+        return Err(ApiError::BadRequest(format!("at most {MAX_LIST_ITEMS} comma-separated values per filter")));
+    }
+    items.iter().try_for_each(|i| check(i))?;
+    Ok(items)
+}
+
+/// The most values one list filter takes (cameras, labels): far more than
+/// a person picks, and a bound on the query they make.
+const MAX_LIST_ITEMS: usize = 64;
 
 /// One event by id.
 #[utoipa::path(
@@ -220,16 +253,60 @@ pub async fn event_image(State(state): State<AppState>, Path(event_id): Path<Str
     Ok(jpeg(bytes.len() as u64, Body::from(bytes)))
 }
 
-/// Per-camera totals from the database.
+/// What `GET /api/cameras` may be asked.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CamerasQuery {
+    /// Also count each camera's events seen since this RFC 3339 time
+    /// (`events_since`): the dashboard asks for its local midnight.
+    pub since: Option<String>,
+}
+
+/// Per-camera totals from the database: events, the latest, those in
+/// progress, those since a time, and the latest snapshot.
 #[utoipa::path(
     get,
     path = "/api/cameras",
-    responses((status = 200, description = "One entry per camera that has events", body = Vec<shared::store::CameraSummary>)),
+    params(CamerasQuery),
+    responses(
+        (status = 200, description = "One entry per camera that has events", body = Vec<shared::store::CameraSummary>),
+        (status = 400, description = "Bad parameter", body = crate::http::error::ErrorBody),
+    ),
     tag = "events"
 )]
-pub async fn cameras(State(state): State<AppState>) -> Result<Json<Vec<shared::store::CameraSummary>>, ApiError> {
+pub async fn cameras(
+    State(state): State<AppState>,
+    query: Result<Query<CamerasQuery>, QueryRejection>,
+) -> Result<Json<Vec<shared::store::CameraSummary>>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let since = q
+        .since
+        .as_deref()
+        .map(|v| {
+            v.parse::<Timestamp>().map_err(|_| {
+                ApiError::BadRequest("since must be an RFC 3339 time, e.g. 2026-11-25T00:00:00Z".to_owned())
+            })
+        })
+        .transpose()?;
     let _permit = heavy_permit(&state)?;
-    Ok(Json(state.db.read(|s| s.camera_summary()).await?))
+    Ok(Json(state.db.read(move |s| s.camera_summary(since)).await?))
+}
+
+/// An event's history: each of its kept changes, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/events/{event_id}/changes",
+    params(("event_id" = String, Path, description = "e.g. evt_1795628188939_59f2")),
+    responses(
+        (status = 200, description = "The event's changes, oldest first (`next_after_seq` is always null)", body = ChangePage),
+        (status = 404, description = "No such event", body = crate::http::error::ErrorBody),
+    ),
+    tag = "events"
+)]
+pub async fn event_changes(State(state): State<AppState>, Path(event_id): Path<String>) -> Result<Response, ApiError> {
+    find_event(&state, &event_id).await?;
+    let changes = state.db.read(move |s| s.changes_of(&event_id)).await?;
+    Ok(json_response(StatusCode::OK, format!(r#"{{"changes":[{}],"next_after_seq":null}}"#, change_items(&changes))))
 }
 
 /// A permit for a costly query, or 503 now: a flood of searches must not
@@ -521,12 +598,12 @@ pub async fn list_changes(
     let after = q.after_seq.unwrap_or(0);
     let (changes, history) = state.db.read(move |s| Ok((s.after_seq(after, limit)?, s.history()?))).await?;
     let next = if changes.len() == limit { changes.last().map(|c| c.seq().to_string()) } else { None };
-    // Built by hand so each event is exactly its canonical JSON.
-    let items: Vec<String> =
-        changes.iter().map(|c| format!(r#"{{"change":"{}","data":{}}}"#, c.kind.as_str(), c.event.to_json())).collect();
     let reset = reset_field(&history, Some(after));
-    let body =
-        format!(r#"{{"changes":[{}],"next_after_seq":{}{reset}}}"#, items.join(","), next.as_deref().unwrap_or("null"));
+    let body = format!(
+        r#"{{"changes":[{}],"next_after_seq":{}{reset}}}"#,
+        change_items(&changes),
+        next.as_deref().unwrap_or("null")
+    );
     Ok(json_response(StatusCode::OK, body))
 }
 
@@ -539,6 +616,14 @@ fn reset_field(history: &History, after_seq: Option<i64>) -> String {
 }
 
 /// A `limit` parameter: 1–[`MAX_PAGE`], default [`DEFAULT_LIMIT`].
+/// Changes as the items of a change page, comma-separated; built by hand
+/// so each event is exactly its canonical JSON.
+fn change_items(changes: &[Change]) -> String {
+    let items: Vec<String> =
+        changes.iter().map(|c| format!(r#"{{"change":"{}","data":{}}}"#, c.kind.as_str(), c.event.to_json())).collect();
+    items.join(",")
+}
+
 fn page_size(limit: Option<i64>) -> Result<usize, ApiError> {
     match limit {
         None => Ok(DEFAULT_LIMIT),

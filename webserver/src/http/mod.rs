@@ -70,6 +70,7 @@ pub const MAX_BODY: usize = 64 * 1024;
         events::create_event,
         events::end_event,
         events::list_changes,
+        events::event_changes,
         system::health,
         system::metrics_json,
         system::metrics_prometheus,
@@ -96,6 +97,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/events", get(events::list_events).post(events::create_event))
         .route("/api/events/{event_id}", get(events::get_event))
         .route("/api/events/{event_id}/image", get(events::event_image))
+        .route("/api/events/{event_id}/changes", get(events::event_changes))
         .route("/api/events/{event_id}/end", axum::routing::put(events::end_event))
         .route("/api/changes", get(events::list_changes))
         .route("/api/cameras", get(events::cameras))
