@@ -101,7 +101,7 @@ test("pause/resume, camera filter, detail view and health panel", async (t) => {
   assert.equal(new Set(resumed).size, resumed.length, "no duplicates");
 
   // Camera filter: history from the API and live items, door only.
-  await page.selectOption("#f-camera", "door");
+  await page.check('#f-cameras input[value="door"]');
   await page.click('#filters button[type="submit"]');
   await page.waitForSelector("#filter-note:not([hidden])");
   const newestBefore = Math.max(...(await feedSeqs(page)), 0);
@@ -122,6 +122,8 @@ test("pause/resume, camera filter, detail view and health panel", async (t) => {
   assert.deepEqual(raw, await getJson(`${server.url}/api/events/${id}`));
   const fields = await page.locator("#detail-fields").textContent();
   for (const expected of [id, raw.description, raw.camera_id, String(raw.seq)]) assert.ok(fields.includes(expected), expected);
+  // Over its snapshot (dry-run events have pictures) once it loaded, or a schematic frame.
+  await page.waitForSelector("#detail-figure svg");
   assert.equal(await page.locator("#detail-figure rect.box").count(), raw.detected_objects.length);
   await page.keyboard.press("Escape");
   await page.waitForSelector("#detail:not([open])", { state: "attached" });
@@ -137,8 +139,8 @@ test("pause/resume, camera filter, detail view and health panel", async (t) => {
   assert.ok(Number.isFinite(cpu) && cpu >= 0);
   await page.waitForFunction(() => Number(document.querySelector('#health [data-metric="inf50"] dd')?.dataset.value) > 0, null, { timeout: 15000 });
   await page.waitForFunction(() => Number(document.querySelector('#health [data-metric="commit99"] dd')?.dataset.value) > 0, null, { timeout: 15000 });
-  const doorRow = page.locator('#cameras tr[data-camera="door"] td.num');
-  assert.ok(Number(await doorRow.textContent()) > 0);
+  const doorTile = page.locator('#tiles li[data-camera="door"] .cam-counts');
+  assert.ok(Number(await doorTile.getAttribute("data-today")) > 0);
 
   await page.screenshot({ path: screenshotPath("dashboard.png") });
   await page.setViewportSize({ width: 360, height: 780 });
@@ -158,7 +160,7 @@ test("a camera event's snapshot shows in the detail view, with its boxes on it",
   track(startCameraDetector(dir, ["--camera", `drive=${graph}`, "--camera", "road=rtsp://admin:SuperSecretPw@127.0.0.1:9/none",
     "--episode-max-secs", "1.5", "--heartbeat-secs", "0.5"]));
   // The missing camera is listed, marked failed, with ffmpeg's reason.
-  const road = page.locator('#cameras tr[data-camera="road"] .source--failed');
+  const road = page.locator('#tiles li[data-camera="road"] .source--failed');
   await road.waitFor({ timeout: 30000 });
   assert.match(await road.getAttribute("title"), /ffmpeg exited/);
   // The tooltip shows the URL with its password masked, and nothing on the page has it.
@@ -169,6 +171,11 @@ test("a camera event's snapshot shows in the detail view, with its boxes on it",
   const id = await item.getAttribute("data-event-id");
   const event = await getJson(`${server.url}/api/events/${id}`);
   assert.ok(event.image_path, "a camera event has a snapshot");
+  // Its thumbnail in the list is that snapshot.
+  await page.waitForFunction((eventId) => {
+    const img = document.querySelector(`#feed li[data-event-id="${eventId}"] .thumb img`);
+    return img && img.complete && img.naturalWidth === 320;
+  }, id, { timeout: 15000 });
   await item.click();
   await page.waitForSelector("#detail[open]");
   // The JPEG loaded at detection size, and the overlay is sized to it.

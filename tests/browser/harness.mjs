@@ -3,7 +3,7 @@
 // watches and stops them.
 
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, existsSync, mkdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, existsSync, mkdirSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -124,8 +124,8 @@ export async function launchBrowser() {
  * A page that records console errors and, for every feed item, the moment
  * it was added to the DOM (for the commit → screen latency check).
  */
-export async function openDashboard(browser, url, viewport = { width: 1280, height: 860 }) {
-  const page = await browser.newPage({ viewport });
+export async function openDashboard(browser, url, viewport = { width: 1280, height: 860 }, { path: at = "/", permissions = [] } = {}) {
+  const page = await browser.newPage({ viewport, permissions });
   const errors = [];
   page.on("console", (msg) => { if (msg.type() === "error") errors.push(msg.text()); });
   page.on("pageerror", (err) => errors.push(String(err)));
@@ -138,8 +138,32 @@ export async function openDashboard(browser, url, viewport = { width: 1280, heig
       }
     }).observe(document, { childList: true, subtree: true });
   });
-  await page.goto(`${url}/`);
+  await page.goto(`${url}${at}`);
   return { page, errors };
+}
+
+/** The pids of `pid`'s child processes (all its threads' children), from /proc. */
+export function childPids(pid) {
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  return tasks.flatMap((task) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Every event the API lists for `query` (e.g. "camera_id=door"), newest first, paging to the end. */
+export async function allEvents(url, query = "") {
+  const events = [];
+  let before = null;
+  for (;;) {
+    const page = await getJson(`${url}/api/events?limit=1000${query ? `&${query}` : ""}${before === null ? "" : `&before_seq=${before}`}`);
+    events.push(...page.events);
+    if (page.next_before_seq === null) return events;
+    before = page.next_before_seq;
+  }
 }
 
 export async function feedSeqs(page) {

@@ -57,13 +57,13 @@ pub const DEFAULT_CAMERAS: &[&str] = &["front_door", "driveway", "backyard", "ga
 
 /// Labels and their typical box size (fraction of the frame width, aspect h/w).
 const LABELS: &[(&str, f64, f64)] = &[
-    ("person", 0.08, 2.4),
-    ("car", 0.25, 0.6),
-    ("dog", 0.07, 0.8),
-    ("cat", 0.05, 0.8),
-    ("bicycle", 0.10, 0.7),
-    ("package", 0.04, 0.8),
-    ("truck", 0.30, 0.7),
+    ("person", 0.10, 2.4),
+    ("car", 0.32, 0.6),
+    ("dog", 0.11, 0.8),
+    ("cat", 0.08, 0.8),
+    ("bicycle", 0.15, 0.7),
+    ("package", 0.07, 0.8),
+    ("truck", 0.38, 0.7),
 ];
 
 /// One simulated camera.
