@@ -532,7 +532,9 @@ pub async fn end_event(
             event.end_at(now, body.reason.as_deref());
             event.updated_at = now;
             // One end per event: two webservers ending it at once publish
-            // one change, and both answer with it.
+            // one change (the stream drops the second by its id) and both
+            // answer with it; one whose copy already holds the end says 409,
+            // as a single machine does.
             let msg_id = format!("api-{event_id}-end");
             publish(cluster, Change { kind: ChangeKind::End, event }, &msg_id).await?
         }
