@@ -279,12 +279,24 @@ pub async fn run(
             }
         };
         let Some(command) = command else { continue };
+        let new_id = match &command {
+            Command::New(event) => Some(event.event_id.clone()),
+            _ => None,
+        };
         // Waits while the manager's backlog is full (the database refuses
-        // writes): the simulation pauses rather than drop an event.
+        // writes): the simulation pauses rather than drop an event. A
+        // shutdown meanwhile drops this change, and a new event it would
+        // have announced is no longer in progress: ending it would name an
+        // event the manager never had.
         tokio::select! {
             biased;
-            _ = shutdown.cancelled() => break,
             sent = events.send(command) => if sent.is_err() { return },
+            _ = shutdown.cancelled() => {
+                if let Some(id) = new_id {
+                    live.retain(|l| l.event_id != id);
+                }
+                break;
+            }
         }
     }
     // Shutdown: what is still going on ends now.
@@ -430,6 +442,49 @@ mod tests {
         let short = lives.iter().filter(|l| **l <= Duration::from_secs(10)).count();
         assert!(short > 1600, "most within 10 s: {short} of 2000");
         assert!(lives.iter().any(|l| *l > Duration::from_secs(15)), "some long ones");
+    }
+
+    /// Regression: a shutdown while a new event waited for room ended it,
+    /// though it was never announced ("change refused and dropped").
+    #[tokio::test(start_paused = true)]
+    async fn a_shutdown_ends_only_events_that_were_announced() {
+        use clap::Parser;
+        let args =
+            Args::try_parse_from(["detector", "--dry-run", "--rate", "1000", "--event-secs", "60"]).expect("arguments");
+        let stats = Arc::new(Stats::new(["door".to_owned()]));
+        let hub = Hub::new("test".into(), 16, stats.clone(), shared::wire::WireKey::generate());
+        let cameras = [SimCamera::new("door")];
+        // Room for two changes and nobody reading: the third waits.
+        let (events, mut received) = mpsc::channel(2);
+        let shutdown = CancellationToken::new();
+        // The paused clock moves only once every task waits: the run then
+        // waits to send its third new event.
+        let stop_and_read = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(received.len(), 2, "the channel is full");
+            shutdown.cancel();
+            // Read only once the run has seen the shutdown, still waiting.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let mut commands = Vec::new();
+            while let Some(command) = received.recv().await {
+                commands.push(command);
+            }
+            commands
+        };
+        let ((), commands) =
+            tokio::join!(run(&args, &cameras, None, &hub, &stats, "test", events, &shutdown), stop_and_read);
+        let mut announced = std::collections::HashSet::new();
+        for command in commands {
+            match command {
+                Command::New(event) => assert!(announced.insert(event.event_id)),
+                Command::End { event_id, reason, .. } => {
+                    assert!(announced.remove(&event_id), "an end for {event_id}, never announced");
+                    assert_eq!(reason.as_deref(), Some(SHUTDOWN_REASON));
+                }
+                other => panic!("no updates within a minute's lives this soon: {other:?}"),
+            }
+        }
+        assert!(announced.is_empty(), "every announced event ended: {announced:?}");
     }
 
     #[tokio::test(start_paused = true)]
