@@ -62,6 +62,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_secs(1);
 /// How long shutdown waits for the stream to take what is committed.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long shutdown waits to send the last heartbeat.
+const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Events whose last snapshot put is remembered; past this the memory is
 /// dropped (a snapshot put twice costs a little, never a wrong picture).
 const REMEMBERED_SNAPSHOTS: usize = 10_000;
@@ -145,8 +147,15 @@ impl Outbox {
             );
         }
         heartbeats.abort();
-        heartbeat_once(&client, &node, &self.stats).await;
-        let _ = client.flush().await;
+        // A last heartbeat, if NATS is there: a flush waits for a
+        // reconnection, and stopping must not.
+        let farewell = async {
+            heartbeat_once(&client, &node, &self.stats).await;
+            client.flush().await
+        };
+        if tokio::time::timeout(FAREWELL_TIMEOUT, farewell).await.is_err() {
+            tracing::debug!("last heartbeat not sent: NATS is not there");
+        }
     }
 }
 

@@ -260,6 +260,27 @@ async fn nats_down_for_thirty_seconds_loses_nothing_and_everything_arrives_in_or
     assert_eq!(health["cluster"]["consumer_lag"], 0, "{health:#}");
 }
 
+/// Regression: a detector stopped while NATS was down waited forever for
+/// its last heartbeat to be flushed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_binaries_stop_promptly_while_nats_is_down() {
+    let Some((dir, mut server)) = one_node("both_binaries_stop_promptly_while_nats_is_down") else { return };
+    let url = server.url();
+    let web = webserver(&dir.path().join("web"), &url, "web");
+    let running = detector(&dir.path().join("barn"), &url, "barn", &["--rate", "20", "--heartbeat-secs", "1"]);
+    copy_with(&web.url, 5).await;
+
+    server.kill();
+    e2e::health_until(&web.url, "the cluster link down", |h| h["cluster"]["connected"] == false).await;
+    running.terminate();
+    web.process.terminate();
+    // The detector's drain gives NATS 5 s to come back; no more.
+    let (status, _) = running.wait(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "the detector's exit status");
+    let (status, _) = web.process.wait(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "the webserver's exit status");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_that_are_not_changes_are_skipped_counted_and_never_applied() {
     let Some((dir, server)) = one_node("messages_that_are_not_changes…") else { return };
