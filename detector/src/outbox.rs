@@ -118,7 +118,13 @@ impl Outbox {
         let mut session = Session::new(&self, node.clone());
         let mut backoff = FIRST_BACKOFF;
         loop {
-            let ended = session.publish(&js, &self, &stop).await;
+            // A stop does not wait for an acknowledgement or a put in
+            // flight (NATS may be gone): leaving mid-publish is safe, as a
+            // crash is, since the drain below syncs with the stream again.
+            let ended = tokio::select! {
+                ended = session.publish(&js, &self, &stop) => ended,
+                _ = stop.cancelled() => Ok(()),
+            };
             match ended {
                 Ok(()) => break,
                 Err(e) => {
