@@ -245,6 +245,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A change this store refuses for what it says (a `new` of an event
+    /// it has, an `update` or `end` of one it lacks or that ended), not
+    /// for a failure of the store: skipping it is the answer.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, StoreError::DuplicateEvent(_) | StoreError::NoSuchEvent(_) | StoreError::AlreadyEnded(_))
+    }
+
     /// The file system has no room for the write (`SQLITE_FULL`).
     pub fn is_disk_full(&self) -> bool {
         let code = match self {
@@ -991,7 +998,7 @@ fn log_change(tx: &rusqlite::Transaction<'_>, kind: ChangeKind, event: &mut Even
 }
 
 /// Writes a new event's row.
-fn insert_event_row(tx: &rusqlite::Transaction<'_>, event: &Event) -> Result<(), StoreError> {
+fn insert_event_row(tx: &Connection, event: &Event) -> Result<(), StoreError> {
     let row = EventRow::of(event);
     // Cached: parsing the statement anew cost ~50 µs of every commit.
     tx.prepare_cached(INSERT_EVENT)?.execute(params![
@@ -1013,7 +1020,7 @@ fn insert_event_row(tx: &rusqlite::Transaction<'_>, event: &Event) -> Result<(),
 }
 
 /// Moves an existing event's row to its latest change.
-fn update_event_row(tx: &rusqlite::Transaction<'_>, event: &Event) -> Result<(), StoreError> {
+fn update_event_row(tx: &Connection, event: &Event) -> Result<(), StoreError> {
     let row = EventRow::of(event);
     tx.prepare_cached(UPDATE_EVENT)?.execute(params![
         event.seq,

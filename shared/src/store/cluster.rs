@@ -11,7 +11,7 @@
 //!   stream in the same order refuses the same changes and ends up the same.
 
 use rand::Rng;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{COLUMNS, INSERT_CHANGE, NEXT_SEQ, RawRow, StoreError, insert_event_row, update_event_row};
 use crate::model::{Change, ChangeKind, EventState};
@@ -81,45 +81,76 @@ impl Store {
     /// or ended one are refused and leave nothing behind.
     pub fn apply(&mut self, seq: i64, change: &Change) -> Result<Change, StoreError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let next: i64 = tx.prepare_cached(NEXT_SEQ)?.query_row([], |r| r.get(0))?;
-        if seq < next {
-            return Err(StoreError::OutOfOrder { seq, head: next - 1 });
-        }
-        let mut event = change.event.clone();
-        event.seq = seq;
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id = ?1");
-        let current = tx.prepare_cached(&sql)?.query_row([&event.event_id], RawRow::read).optional()?;
-        match (change.kind, current) {
-            (ChangeKind::New, Some(_)) => return Err(StoreError::DuplicateEvent(event.event_id)),
-            (ChangeKind::New, None) => insert_event_row(&tx, &event)?,
-            (ChangeKind::Update | ChangeKind::End, None) => return Err(StoreError::NoSuchEvent(event.event_id)),
-            (kind, Some(current)) => {
-                let current = current.into_event()?;
-                if current.state == EventState::Ended {
-                    return Err(StoreError::AlreadyEnded(event.event_id));
+        let change = apply_in(&tx, seq, change)?;
+        tx.commit()?;
+        Ok(change)
+    }
+
+    /// Applies `changes` (stream sequence, change), in order, in one
+    /// transaction: one commit for all that a stream delivered at once. Each
+    /// gets what [`Store::apply`] would give; a refused one leaves nothing
+    /// behind and the others go on. Anything else (a change out of order, a
+    /// failing disk) applies none of them.
+    pub fn apply_all(&mut self, changes: &[(i64, Change)]) -> Result<Vec<Result<Change, StoreError>>, StoreError> {
+        let mut tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(changes.len());
+        for (seq, change) in changes {
+            let savepoint = tx.savepoint()?;
+            match apply_in(&savepoint, *seq, change) {
+                Ok(change) => {
+                    savepoint.commit()?;
+                    results.push(Ok(change));
                 }
-                // What makes it the same event is the stored one's, and
-                // the kind says the state, whatever the message says.
-                (event.camera_id, event.timestamp, event.created_at) =
-                    (current.camera_id, current.timestamp, current.created_at);
-                if kind == ChangeKind::End {
-                    event.state = EventState::Ended;
-                    event.end_time = Some(event.end_time.unwrap_or(event.updated_at).max(event.timestamp));
-                } else {
-                    (event.state, event.end_time) = (EventState::Active, None);
-                }
-                update_event_row(&tx, &event)?;
+                // Dropping the savepoint rolls it back.
+                Err(refused) if refused.is_refusal() => results.push(Err(refused)),
+                Err(e) => return Err(e),
             }
         }
-        tx.prepare_cached(INSERT_CHANGE)?.execute(params![
-            event.seq,
-            event.event_id,
-            change.kind.as_str(),
-            event.to_json()
-        ])?;
         tx.commit()?;
-        Ok(Change { kind: change.kind, event })
+        Ok(results)
     }
+}
+
+/// The checks and writes of [`Store::apply`], inside the caller's
+/// transaction.
+fn apply_in(conn: &Connection, seq: i64, change: &Change) -> Result<Change, StoreError> {
+    let next: i64 = conn.prepare_cached(NEXT_SEQ)?.query_row([], |r| r.get(0))?;
+    if seq < next {
+        return Err(StoreError::OutOfOrder { seq, head: next - 1 });
+    }
+    let mut event = change.event.clone();
+    event.seq = seq;
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id = ?1");
+    let current = conn.prepare_cached(&sql)?.query_row([&event.event_id], RawRow::read).optional()?;
+    match (change.kind, current) {
+        (ChangeKind::New, Some(_)) => return Err(StoreError::DuplicateEvent(event.event_id)),
+        (ChangeKind::New, None) => insert_event_row(conn, &event)?,
+        (ChangeKind::Update | ChangeKind::End, None) => return Err(StoreError::NoSuchEvent(event.event_id)),
+        (kind, Some(current)) => {
+            let current = current.into_event()?;
+            if current.state == EventState::Ended {
+                return Err(StoreError::AlreadyEnded(event.event_id));
+            }
+            // What makes it the same event is the stored one's, and
+            // the kind says the state, whatever the message says.
+            (event.camera_id, event.timestamp, event.created_at) =
+                (current.camera_id, current.timestamp, current.created_at);
+            if kind == ChangeKind::End {
+                event.state = EventState::Ended;
+                event.end_time = Some(event.end_time.unwrap_or(event.updated_at).max(event.timestamp));
+            } else {
+                (event.state, event.end_time) = (EventState::Active, None);
+            }
+            update_event_row(conn, &event)?;
+        }
+    }
+    conn.prepare_cached(INSERT_CHANGE)?.execute(params![
+        event.seq,
+        event.event_id,
+        change.kind.as_str(),
+        event.to_json()
+    ])?;
+    Ok(Change { kind: change.kind, event })
 }
 
 #[cfg(test)]
@@ -190,6 +221,25 @@ mod tests {
         store.apply(4, &end_of(&new)).expect("end");
         assert!(matches!(store.apply(5, &end_of(&new)), Err(StoreError::AlreadyEnded(_))));
         assert_eq!(store.after_seq(0, 10).expect("log").len(), 2);
+    }
+
+    #[test]
+    fn a_batch_applies_in_one_transaction_and_skips_only_what_is_refused() {
+        let (_dir, mut store) = store();
+        let (a, b) = (new_change("evt_1764000000000_0004"), new_change("evt_1764000000000_0005"));
+        let batch = [(1, a.clone()), (2, a.clone()), (3, end_of(&a)), (5, b.clone())];
+        let results = store.apply_all(&batch).expect("batch");
+        let seqs: Vec<Option<i64>> = results.iter().map(|r| r.as_ref().ok().map(Change::seq)).collect();
+        assert_eq!(seqs, [Some(1), None, Some(3), Some(5)]);
+        assert!(matches!(results[1], Err(StoreError::DuplicateEvent(_))));
+        assert_eq!(store.head_seq().expect("head"), 5);
+
+        // Out of order in the middle: none of the batch is applied.
+        let c = new_change("evt_1764000000000_0006");
+        let batch = [(6, c.clone()), (4, end_of(&b)), (7, end_of(&c))];
+        assert!(matches!(store.apply_all(&batch), Err(StoreError::OutOfOrder { seq: 4, head: 6 })));
+        assert_eq!(store.head_seq().expect("head"), 5);
+        assert_eq!(store.get(&c.event.event_id).expect("get"), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Cluster mode (SPEC §10): the stream in, instead of a detector socket.
 //!
 //! ```text
-//!  stream LOOKOUT ─► ordered consumer ─► decode ─► Store::apply(seq = stream sequence) ─► sequencer
+//!  stream LOOKOUT ─► ordered consumer ─► decode ─► Store::apply_all(seq = stream sequence) ─► sequencer
 //!  (from the copy's head + 1)            (bad: counted, skipped)   (refused: counted)        (fan-out as ever)
 //!  lookout.heartbeat.* ─► one Link per detector node (health, metrics, the MQTT output's cameras)
 //!  POST / PUT …/end ─► Cluster::publish ─► stream ─► (applied here) ─► the HTTP answer
@@ -10,13 +10,15 @@
 //! ```
 //!
 //! The webserver's database is a copy of the stream: each change is
-//! written in one transaction at the stream's sequence, so every webserver
-//! gives a change the same `seq`, and a browser may resume with
-//! `after_seq` against any of them. The consumer is ordered (the server
-//! delivers in stream order, and the client recreates it on any gap), it
-//! starts after the copy's head, and [`Store::apply`](shared::Store::apply)
-//! refuses anything at or below the head: a gap or a reordering cannot
-//! reach the copy. What the copy has, the sequencer broadcasts exactly as
+//! written at the stream's sequence, so every webserver gives a change the
+//! same `seq`, and a browser may resume with `after_seq` against any of
+//! them. What the consumer holds at once (up to [`APPLY_BATCH`] changes)
+//! goes in one transaction, not flushed to disk (the stream is the log):
+//! a commit per change would leave the copy behind the stream under load.
+//! The consumer is ordered (the server delivers in stream order, and the
+//! client recreates it on any gap), it starts after the copy's head, and
+//! [`Store::apply_all`](shared::Store::apply_all) refuses anything at or
+//! below the head: a gap or a reordering cannot reach the copy. What the copy has, the sequencer broadcasts exactly as
 //! it does a socket's changes.
 //!
 //! A message that is not a change this build understands (no schema
@@ -48,11 +50,10 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer};
 use cluster::{ClusterError, NatsArgs, Snapshots, StreamSettings, message, subjects};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde::Serialize;
 use shared::config::DataDir;
 use shared::retention::{self, SweepReport};
-use shared::store::StoreError;
 use shared::wire::DetectorStats;
 use shared::{Change, Timestamp};
 use tokio::sync::watch;
@@ -66,6 +67,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often the stream's head and peers are read for health.
 const STREAM_INFO_EVERY: Duration = Duration::from_secs(2);
+/// Changes applied in one transaction at most.
+const APPLY_BATCH: usize = 256;
 /// A detector silent this long shows as disconnected.
 const HEARTBEAT_STALE: Duration = Duration::from_secs(15);
 /// How long an API request waits for its change to reach this copy.
@@ -142,6 +145,14 @@ impl Cluster {
     /// Connects (in the background: an absent NATS is waited out, the copy
     /// still serves what it has).
     pub async fn connect(nats: &NatsArgs, db: Db) -> Result<Arc<Self>, ClusterError> {
+        // The copy's commits need not wait for the disk: the stream is the
+        // log. A power cut may lose the copy's last changes, but the copy
+        // resumes from its head and applies them again at the same seqs, so
+        // no seq is ever reused for another change. A flush per change would
+        // make the copy fall behind the stream under load.
+        if let Err(e) = db.write(|s| s.without_flush()).await {
+            tracing::warn!(error = %e, "cannot relax the copy's flushes; each change waits for the disk");
+        }
         let node = nats.node_id();
         let client = nats.connect(&format!("lookout webserver {node}")).await?;
         let status = ClusterStatus {
@@ -318,51 +329,55 @@ impl Cluster {
         self.update(|s| s.last_error = None);
         let mut last = head;
         loop {
-            let message = match messages.next().await {
-                Some(Ok(message)) => message,
-                Some(Err(e)) => return Err(ClusterError::Request(e.to_string()).into()),
-                None => return Err(ClusterError::Request("the consumer ended".into()).into()),
-            };
-            let seq = match message.info() {
-                Ok(info) => i64::try_from(info.stream_sequence).unwrap_or(i64::MAX),
-                Err(e) => return Err(ClusterError::Request(format!("message without stream sequence: {e}")).into()),
-            };
-            if seq <= last {
-                // The ordered consumer never does this; if it ever did, the
-                // copy must not see it.
-                tracing::error!(seq, last, "the stream delivered a change at or below the last one; skipped");
-                continue;
-            }
-            last = seq;
-            match message::decode(message.headers.as_ref(), &message.payload) {
-                Err(e) => {
-                    self.malformed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(seq, subject = %message.subject, error = %e, "skipped a message on the change subjects that is not a change");
+            // What the consumer already holds is applied in one transaction:
+            // one commit, not one per change, when changes come fast.
+            let mut batch = vec![received(messages.next().await)?];
+            while batch.len() < APPLY_BATCH {
+                match messages.next().now_or_never() {
+                    Some(item) => batch.push(received(item)?),
+                    None => break,
                 }
-                Ok(decoded) => {
-                    let change = decoded.change;
-                    match self.db.write(move |s| s.apply(seq, &change)).await {
-                        Ok(change) => {
-                            self.applied_count.fetch_add(1, Ordering::Relaxed);
-                            self.applied.send_replace(seq);
-                            sequencer.offer(change).await;
-                            continue;
-                        }
-                        Err(DbError::Store(
-                            e @ (StoreError::DuplicateEvent(_)
-                            | StoreError::NoSuchEvent(_)
-                            | StoreError::AlreadyEnded(_)),
-                        )) => {
-                            self.refused.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(seq, subject = %message.subject, error = %e, "the copy refused a change from the stream; skipped");
-                        }
-                        Err(e) => return Err(e.into()),
+            }
+            let mut changes = Vec::with_capacity(batch.len());
+            for message in batch {
+                let seq = match message.info() {
+                    Ok(info) => i64::try_from(info.stream_sequence).unwrap_or(i64::MAX),
+                    Err(e) => {
+                        return Err(ClusterError::Request(format!("message without stream sequence: {e}")).into());
+                    }
+                };
+                if seq <= last {
+                    // The ordered consumer never does this; if it ever did,
+                    // the copy must not see it.
+                    tracing::error!(seq, last, "the stream delivered a change at or below the last one; skipped");
+                    continue;
+                }
+                last = seq;
+                match message::decode(message.headers.as_ref(), &message.payload) {
+                    Ok(decoded) => changes.push((seq, decoded.change)),
+                    Err(e) => {
+                        self.malformed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(seq, subject = %message.subject, error = %e, "skipped a message on the change subjects that is not a change");
                     }
                 }
             }
-            // Skipped: the mark moves on, so an API writer waiting for this
-            // seq learns it was not applied.
-            self.applied.send_replace(seq);
+            let seqs: Vec<i64> = changes.iter().map(|(seq, _)| *seq).collect();
+            let results = self.db.write(move |s| s.apply_all(&changes)).await?;
+            for (seq, result) in seqs.into_iter().zip(results) {
+                match result {
+                    Ok(change) => {
+                        self.applied_count.fetch_add(1, Ordering::Relaxed);
+                        sequencer.offer(change).await;
+                    }
+                    Err(e) => {
+                        self.refused.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(seq, error = %e, "the copy refused a change from the stream; skipped");
+                    }
+                }
+            }
+            // Skipped ones too: an API writer waiting for a seq learns it
+            // was not applied.
+            self.applied.send_replace(last);
         }
     }
 
@@ -494,6 +509,17 @@ impl Cluster {
 }
 
 /// A detector heard on NATS whose heartbeats stopped shows as disconnected.
+/// The consumer's next message, or why the session ends.
+fn received<E: std::fmt::Display>(
+    item: Option<Result<jetstream::Message, E>>,
+) -> Result<jetstream::Message, FollowError> {
+    match item {
+        Some(Ok(message)) => Ok(message),
+        Some(Err(e)) => Err(ClusterError::Request(e.to_string()).into()),
+        None => Err(ClusterError::Request("the consumer ended".into()).into()),
+    }
+}
+
 fn mark_silent_detectors(links: &Links) {
     let now = Timestamp::now().unix_ms();
     for status in links.statuses() {
