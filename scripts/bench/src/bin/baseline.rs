@@ -25,6 +25,10 @@ struct Args {
     /// Approximate size of each event message in bytes.
     #[arg(long, default_value_t = 620)]
     event_bytes: usize,
+    /// Start producing only once this many clients have connected (as
+    /// Lookout's detector waits with `--wait-subscribers`).
+    #[arg(long, default_value_t = 0)]
+    wait_clients: usize,
 }
 
 #[tokio::main]
@@ -32,8 +36,13 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     let (tx, _) = broadcast::channel::<Message>(4096);
+    let (accepted, mut clients) = tokio::sync::watch::channel(0usize);
     if args.rate > 0.0 {
-        tokio::spawn(produce(tx.clone(), args.rate, args.event_bytes));
+        let (tx, rate, bytes, wait) = (tx.clone(), args.rate, args.event_bytes, args.wait_clients);
+        tokio::spawn(async move {
+            let _ = clients.wait_for(|n| *n >= wait).await;
+            produce(tx, rate, bytes).await;
+        });
     }
     eprintln!("baseline listening on {}", listener.local_addr()?);
     loop {
@@ -45,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
             }
         };
         let _ = stream.set_nodelay(true);
+        accepted.send_modify(|n| *n += 1);
         let rx = tx.subscribe();
         tokio::spawn(async move {
             let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(8192);
