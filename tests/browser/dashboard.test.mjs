@@ -5,17 +5,14 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  feedSeqs, freePort, getJson, jsonlCount, launchBrowser, openDashboard,
+  feedSeqs, freePort, getJson, jsonlCount, launchBrowser, openDashboard, processes,
   screenshotPath, startDetector, startCameraDetector, startWebserver, tempDataDir,
 } from "./harness.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
-
-const running = [];
-function track(proc) { running.push(proc); return proc; }
-async function stopAll() { await Promise.all(running.splice(0).map((p) => p.stop("SIGKILL"))); }
+const { track, stopAll } = processes();
 
 /** A webserver on a fresh data directory, and the dashboard open and connected to it. */
 async function connectedDashboard() {

@@ -103,6 +103,15 @@ export function jsonlCount(dataDir) {
   return readFileSync(file, "utf8").split("\n").filter(Boolean).length;
 }
 
+/** The binaries a test started (`track`), all killed at its end (`stopAll`, for `t.after`). */
+export function processes() {
+  const running = [];
+  return {
+    track(proc) { running.push(proc); return proc; },
+    async stopAll() { await Promise.all(running.splice(0).map((p) => p.stop("SIGKILL"))); },
+  };
+}
+
 export async function launchBrowser() {
   const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
   return chromium.launch({

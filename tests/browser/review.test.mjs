@@ -6,17 +6,14 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  allEvents, childPids, feedSeqs, freePort, getJson, launchBrowser, openDashboard, screenshotPath,
+  allEvents, childPids, feedSeqs, freePort, getJson, launchBrowser, openDashboard, processes, screenshotPath,
   startCameraDetector, startDetector, startWebserver, tempDataDir,
 } from "./harness.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
-
-const running = [];
-function track(proc) { running.push(proc); return proc; }
-async function stopAll() { await Promise.all(running.splice(0).map((p) => p.stop("SIGKILL"))); }
+const { track, stopAll } = processes();
 
 /**
  * A webserver on a fresh data directory with `count` dry-run events already
