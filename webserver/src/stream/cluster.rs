@@ -18,8 +18,9 @@
 //! The consumer is ordered (the server delivers in stream order, and the
 //! client recreates it on any gap), it starts after the copy's head, and
 //! [`Store::apply_all`](shared::Store::apply_all) refuses anything at or
-//! below the head: a gap or a reordering cannot reach the copy. What the copy has, the sequencer broadcasts exactly as
-//! it does a socket's changes.
+//! below the head: a gap or a reordering cannot reach the copy. What the
+//! copy has, the sequencer broadcasts exactly as it does a socket's
+//! changes.
 //!
 //! A message that is not a change this build understands (no schema
 //! header, an unknown schema version, bad JSON, an invalid event) is logged,
@@ -145,11 +146,9 @@ impl Cluster {
     /// Connects (in the background: an absent NATS is waited out, the copy
     /// still serves what it has).
     pub async fn connect(nats: &NatsArgs, db: Db) -> Result<Arc<Self>, ClusterError> {
-        // The copy's commits need not wait for the disk: the stream is the
-        // log. A power cut may lose the copy's last changes, but the copy
-        // resumes from its head and applies them again at the same seqs, so
-        // no seq is ever reused for another change. A flush per change would
-        // make the copy fall behind the stream under load.
+        // No flush per commit (see the module's essay): a power cut may
+        // lose the copy's last changes, but it resumes from its head and
+        // applies them again at the same seqs, so no seq is ever reused.
         if let Err(e) = db.write(|s| s.without_flush()).await {
             tracing::warn!(error = %e, "cannot relax the copy's flushes; each change waits for the disk");
         }
@@ -361,17 +360,19 @@ impl Cluster {
                     }
                 }
             }
-            let seqs: Vec<i64> = changes.iter().map(|(seq, _)| *seq).collect();
-            let results = self.db.write(move |s| s.apply_all(&changes)).await?;
-            for (seq, result) in seqs.into_iter().zip(results) {
-                match result {
-                    Ok(change) => {
-                        self.applied_count.fetch_add(1, Ordering::Relaxed);
-                        sequencer.offer(change).await;
-                    }
-                    Err(e) => {
-                        self.refused.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(seq, error = %e, "the copy refused a change from the stream; skipped");
+            if !changes.is_empty() {
+                let seqs: Vec<i64> = changes.iter().map(|(seq, _)| *seq).collect();
+                let results = self.db.write(move |s| s.apply_all(&changes)).await?;
+                for (seq, result) in seqs.into_iter().zip(results) {
+                    match result {
+                        Ok(change) => {
+                            self.applied_count.fetch_add(1, Ordering::Relaxed);
+                            sequencer.offer(change).await;
+                        }
+                        Err(e) => {
+                            self.refused.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(seq, error = %e, "the copy refused a change from the stream; skipped");
+                        }
                     }
                 }
             }
