@@ -246,12 +246,18 @@ class Baseline:
         self.proc.stop()
 
 
+def start_loadgen(i, url, clients, duration, ramp, stalled=0):
+    """Load process `i`: `clients` WebSocket clients of `url` over 16
+    loopback source addresses, `ramp` new connections a second."""
+    return Proc([BIN / "loadgen", "--url", url, "--clients", clients, "--duration", duration, "--stalled", stalled,
+                 "--ramp", ramp, "--sources", 16], f"loadgen{i}")
+
+
 def loadgen(url, clients, duration, stalled=0, on_ready=None, ramp=2000):
     """Runs the load generator (split over processes above ~15,000 clients:
     each process is held to the per-process open-file limit)."""
     per = [clients] if clients <= 15000 else [clients // 2, clients - clients // 2]
-    procs = [Proc([BIN / "loadgen", "--url", url, "--clients", n, "--duration", duration, "--stalled",
-                   stalled if i == 0 else 0, "--ramp", ramp // len(per), "--sources", 16], f"loadgen{i}")
+    procs = [start_loadgen(i, url, n, duration, ramp // len(per), stalled if i == 0 else 0)
              for i, n in enumerate(per)]
     for p in procs:
         p.wait_for("READY", timeout=600)
@@ -625,8 +631,7 @@ def spread_load(urls, pids, empty_rss, clients, duration, ramp, extra_pids=None,
     each server's RSS per connection (RSS with its clients minus RSS before
     them) and the CPU of the servers (and of `extra_pids`) while measuring."""
     share = [clients // len(urls) + (1 if i < clients % len(urls) else 0) for i in range(len(urls))]
-    procs = [Proc([BIN / "loadgen", "--url", url, "--clients", n, "--duration", duration, "--ramp", ramp,
-                   "--sources", 16], f"loadgen{i}") for i, (url, n) in enumerate(zip(urls, share))]
+    procs = [start_loadgen(i, url, n, duration, ramp) for i, (url, n) in enumerate(zip(urls, share))]
     started = time.time()
     for p in procs:
         p.wait_for("READY", timeout=1800)
